@@ -1,0 +1,1 @@
+"""raygen: distributed sweeps of generative models on Ray Tune."""

@@ -1,0 +1,98 @@
+"""A trial's configuration: one flat dict (a Ray Tune config), split into the trainer's
+settings (``TrainConfig``) and the model's own dataclass ``Config``.
+
+Every key must belong to one of the two; an unknown key is an error that lists the
+valid ones. Values are coerced to the field's type (YAML reads ``1e-3`` as a string).
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .errors import RaygenError, did_you_mean
+
+
+@dataclass
+class TrainConfig:
+    model: str = "vae_conv"
+    dataset: str = "mnist"
+    split: str = "auto"  # train | test | auto (train if present or downloadable, else test minus a holdout)
+    eval_split: str = "test"  # the split evaluated on; equal to split -> a holdout is carved
+    holdout: int = 1000  # evaluation images carved from the training split when the two are equal
+    limit: int = 0  # keep only the first N training items (0: all)
+    seed: int = 0
+    epochs: int = 10
+    batch_size: int = 128
+    max_batches: int = 0  # batches per epoch (0: the whole split); smoke runs use a few
+    eval_samples: int = 1000  # generated samples / eval images used by the end-of-trial metrics
+    eval_every: int = 0  # also evaluate every K epochs (0: only at the end)
+    fail_at_epoch: int = 0  # testing aid: raise at this epoch (0: never)
+    nan_at_epoch: int = 0  # testing aid: report a NaN loss at this epoch (0: never)
+
+
+def _coerce(value: Any, typ: Any, key: str, where: str) -> Any:
+    origin = typing.get_origin(typ)
+    if origin is typing.Union or str(origin) == "types.UnionType":  # Optional[...] / X | None
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        return None if value is None else _coerce(value, args[0], key, where)
+    try:
+        if typ is bool:
+            if isinstance(value, str):
+                if value.lower() in ("true", "yes", "1"):
+                    return True
+                if value.lower() in ("false", "no", "0"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if typ is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if typ is float:
+            return float(value)
+        if typ is str:
+            return str(value)
+        if origin in (tuple, list):
+            inner = typing.get_args(typ)[0] if typing.get_args(typ) else Any
+            seq = value if isinstance(value, (list, tuple)) else [value]
+            return tuple(_coerce(v, inner, key, where) for v in seq) if inner is not Any else tuple(seq)
+    except (TypeError, ValueError):
+        name = getattr(typ, "__name__", str(typ))
+        raise RaygenError(f"{where}: {key}={value!r} is not a valid {name}") from None
+    return value
+
+
+def from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Build dataclass ``cls`` from ``values``, coercing types; unknown keys are an error."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise RaygenError(f"{where}: unknown key(s) {', '.join(unknown)}.{did_you_mean(unknown[0], names)} "
+                          f"Valid keys: {', '.join(sorted(names))}.")
+    return cls(**{k: _coerce(v, hints[k], k, where) for k, v in values.items()})
+
+
+def split_config(flat: dict[str, Any]):
+    """flat trial config -> (TrainConfig, model class, model Config). Raises RaygenError."""
+    from .registry import MODELS
+
+    train_keys = {f.name for f in fields(TrainConfig)}
+    model_cls = MODELS.get(str(flat.get("model", TrainConfig.model)))
+    model_keys = {f.name for f in fields(model_cls.Config)}
+    unknown = sorted(set(flat) - train_keys - model_keys)
+    if unknown:
+        raise RaygenError(
+            f"unknown config key(s) {', '.join(unknown)} for model {model_cls.registry_name!r}."
+            f"{did_you_mean(unknown[0], train_keys | model_keys)} Trainer keys: {', '.join(sorted(train_keys))}. "
+            f"Model keys: {', '.join(sorted(model_keys))}.")
+    train = from_dict(TrainConfig, {k: v for k, v in flat.items() if k in train_keys}, "trainer config")
+    model_cfg = from_dict(model_cls.Config, {k: v for k, v in flat.items() if k in model_keys},
+                          f"model {model_cls.registry_name!r} config")
+    return train, model_cls, model_cfg
+
+
+def asdict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,249 @@
+"""Datasets -> tensors on the trial's device, loaded once, batched by index slicing.
+
+Every loader returns images as float tensors in [0, 1] with shape (N, C, H, W) (or
+points as (N, D) for the cosine curve) plus integer labels. ``load_data`` then
+scales them into the model's range once, moves them to the device once, and carves
+the evaluation set. ``TensorData.batches`` shuffles with a seeded generator and
+slices: no DataLoader, no per-batch host-to-device copies.
+
+Data root: ``--data-root`` > ``$RAYGEN_DATA_ROOT`` > ``~/.cache/raygen/data``. The
+layout is torchvision's (``<root>/MNIST/raw/t10k-images-idx3-ubyte.gz``), so a
+folder torchvision downloaded into works as is.
+"""
+from __future__ import annotations
+
+import gzip
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .errors import DataMissingError, RaygenError
+from .registry import DATASETS
+
+SPLITS = ("train", "test")
+AUTO = "auto"  # train split if present or downloadable, else the test split with a holdout
+
+
+def data_root(cli_value: str | os.PathLike | None = None) -> Path:
+    if cli_value:
+        return Path(cli_value).expanduser().resolve()
+    if os.environ.get("RAYGEN_DATA_ROOT"):
+        return Path(os.environ["RAYGEN_DATA_ROOT"]).expanduser().resolve()
+    return Path.home() / ".cache" / "raygen" / "data"
+
+
+def missing(dataset: str, folder: Path, files: list[str], hint: str = "") -> DataMissingError:
+    """The one error for absent data: dataset, folder, expected files, how to fix."""
+    return DataMissingError(
+        f"dataset {dataset!r}: files not found in {folder} (expected: {', '.join(files)}). "
+        f"{hint + ' ' if hint else ''}Fix: connect to the internet so torchvision can download "
+        f"them, or copy them there, or point --data-root / RAYGEN_DATA_ROOT at a folder "
+        f"that holds them."
+    )
+
+
+# --- MNIST-format datasets (IDX files, torchvision layout) -------------------------
+
+_IDX = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _read_idx(path: Path) -> torch.Tensor:
+    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
+
+    if path.suffix == ".gz":  # torchvision's reader wants the raw bytes: inflate in memory
+        import tempfile
+
+        with gzip.open(path, "rb") as f, tempfile.NamedTemporaryFile(suffix=".idx") as tmp:
+            tmp.write(f.read())
+            tmp.flush()
+            return read_sn3_pascalvincent_tensor(tmp.name, strict=False)
+    return read_sn3_pascalvincent_tensor(str(path), strict=False)
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).exists():
+            return folder / name
+    return None
+
+
+def _mnist_like(name: str, tv_class: str, root: Path, split: str, download: bool):
+    folder = root / tv_class / "raw"
+    stems = _IDX[split]
+    paths = [_find(folder, s) for s in stems]
+    if None in paths and download:
+        import torchvision.datasets as tvd
+
+        try:  # the real download path: torchvision fetches and verifies the files
+            getattr(tvd, tv_class)(str(root), train=(split == "train"), download=True)
+        except Exception as exc:  # offline, mirror down, disk full...
+            raise missing(name, folder, [s + ".gz" for s in stems], f"Download failed ({exc}).") from None
+        paths = [_find(folder, s) for s in stems]
+    if None in paths:
+        raise missing(name, folder, [s + ".gz" for s in stems])
+    images = _read_idx(paths[0]).float().div_(255.0).unsqueeze(1)  # (N, 1, 28, 28)
+    labels = _read_idx(paths[1]).long()
+    return images, labels
+
+
+@DATASETS.register("mnist")
+def mnist(root: Path, split: str, download: bool = True):
+    return _mnist_like("mnist", "MNIST", root, split, download)
+
+
+@DATASETS.register("fashion_mnist")
+def fashion_mnist(root: Path, split: str, download: bool = True):
+    return _mnist_like("fashion_mnist", "FashionMNIST", root, split, download)
+
+
+# --- datasets that need no download ------------------------------------------------
+
+
+@DATASETS.register("digits")
+def digits(root: Path, split: str, download: bool = True):
+    """scikit-learn's 8x8 digits (1,797 images, 0..16 grey levels). No official split:
+    the first 80% (fixed order) is ``train``, the rest ``test``."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).div_(16.0).unsqueeze(1)  # (N, 1, 8, 8)
+    y = torch.tensor(d.target, dtype=torch.long)
+    cut = int(0.8 * len(x))
+    return (x[:cut], y[:cut]) if split == "train" else (x[cut:], y[cut:])
+
+
+@DATASETS.register("cosine")
+def cosine(root: Path, split: str, download: bool = True):
+    """Seed 004 section 4.1: 50 equally spaced points of a truncated cosine in 2-D.
+
+    The paper gives neither the range nor the scale; we take one period,
+    t in [0, 2*pi], points (t / pi - 1, cos t) so both coordinates lie in [-1, 1].
+    Both splits are the same 50 points (the experiment reconstructs its training set).
+    """
+    t = torch.linspace(0.0, 2.0 * math.pi, 50)
+    x = torch.stack([t / math.pi - 1.0, torch.cos(t)], dim=1)  # (50, 2)
+    return x, torch.zeros(50, dtype=torch.long)
+
+
+# --- tensors on the device ---------------------------------------------------------
+
+
+@dataclass
+class TensorData:
+    x: torch.Tensor  # (N, *shape), in the model's range, on the trial's device
+    y: torch.Tensor  # (N,) labels (zeros where a dataset has none)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    def batches(self, batch_size: int, generator: torch.Generator, max_batches: int | None = None
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Shuffled mini-batches by index slicing on the device (last partial batch dropped
+        unless the set is smaller than one batch)."""
+        n = len(self.x)
+        perm = torch.randperm(n, generator=generator).to(self.x.device)
+        stop = max(n - n % batch_size, min(n, batch_size))
+        for i, start in enumerate(range(0, stop, batch_size)):
+            if max_batches is not None and i >= max_batches:
+                return
+            idx = perm[start:start + batch_size]
+            yield self.x[idx], self.y[idx]
+
+
+@dataclass
+class Data:
+    name: str
+    train: TensorData
+    eval: TensorData  # never trained on
+    num_classes: int
+    data_range: tuple[float, float] | None  # None: the data's own values (cosine)
+    eval_split: str  # e.g. "test" or "test[holdout 1000]": recorded with every metric
+    train_split: str  # the split actually trained on (``auto`` resolved), recorded likewise
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.train.shape
+
+    def to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        """Map tensors in the model's range back to [0, 1] (for metrics and images)."""
+        if self.data_range is None:
+            return x
+        lo, hi = self.data_range
+        return (x - lo) / (hi - lo)
+
+
+def load_data(name: str, *, split: str = "train", eval_split: str = "test", holdout: int = 1000,
+              root: Path | str | None = None, device: str | torch.device = "cpu",
+              data_range: tuple[float, float] | None = (0.0, 1.0), download: bool = True,
+              limit: int | None = None) -> Data:
+    """Load ``name`` once, scale from [0, 1] to ``data_range`` (None: keep the values, for
+    point data such as ``cosine``), move to ``device``.
+
+    When ``split == eval_split`` (e.g. training on MNIST's test split here, where the
+    training split is absent) the last ``holdout`` images of a fixed permutation are
+    carved off for evaluation, so evaluation images are never trained on.
+    ``split="auto"`` trains on the training split when it is present or downloadable and
+    otherwise falls back, loudly and on the record (``Data.train_split``), to the test
+    split with a holdout: so the same sweep runs online at full scale and offline here.
+    ``limit`` keeps the first N training images (smoke runs).
+    """
+    for s, key, ok in ((split, "split", (*SPLITS, AUTO)), (eval_split, "eval_split", SPLITS)):
+        if s not in ok:
+            raise RaygenError(f"{key} must be one of {', '.join(ok)}, got {s!r}")
+    loader = DATASETS.get(name)
+    root = data_root(root)
+    xy = None
+    if split == AUTO:
+        try:
+            xy, split = loader(root, "train", download), "train"
+        except DataMissingError as exc:
+            print(f"raygen: {exc}\nraygen: split=auto -> training on the {eval_split!r} split "
+                  f"with a {holdout}-image holdout for evaluation", flush=True)
+            split = eval_split
+    x, y = xy if xy is not None else loader(root, split, download)
+    train_label = split
+    if split == eval_split:
+        if name == "cosine":  # the experiment evaluates on its own 50 training points
+            ex, ey, label = x, y, split
+        else:
+            if not 0 < holdout < len(x):
+                raise RaygenError(f"holdout must be between 1 and {len(x) - 1} for {name}/{split}, got {holdout}")
+            perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+            x, y = x[perm], y[perm]
+            x, y, ex, ey = x[:-holdout], y[:-holdout], x[-holdout:], y[-holdout:]
+            label = f"{split}[holdout {holdout}]"
+            train_label = f"{split}[minus holdout {holdout}]"
+    else:
+        ex, ey = loader(root, eval_split, download)
+        label = eval_split
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    lo, hi = data_range if data_range is not None else (0.0, 1.0)
+    scale = lambda t: t * (hi - lo) + lo  # noqa: E731
+    train = TensorData(scale(x).contiguous().to(device), y.to(device))
+    ev = TensorData(scale(ex).contiguous().to(device), ey.to(device))
+    num_classes = int(max(int(y.max()), int(ey.max())) + 1)
+    return Data(name, train, ev, num_classes, data_range, label, train_label)
+
+
+def image_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
+    """Save images in [0, 1] as one PNG grid (torchvision's layout)."""
+    from torchvision.utils import save_image
+
+    save_image(images.detach().float().clamp(0, 1).cpu(), str(path), nrow=nrow, padding=2)
+
+
+def as_numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()

@@ -1,0 +1,20 @@
+"""User-facing errors: each says what was wrong and how to fix it.
+
+The CLI prints these without a traceback and exits non-zero; inside a trial they are
+recorded as the trial's error and the sweep goes on.
+"""
+
+
+class RaygenError(Exception):
+    """A bad input (config, sweep file, data folder, weights file) the user can fix."""
+
+
+class DataMissingError(RaygenError):
+    """A dataset's files are absent and could not be downloaded."""
+
+
+def did_you_mean(name: str, choices) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(choices), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,104 @@
+"""The one interface every model implements, so one trainable serves them all.
+
+A model owns its networks, its optimizers and its training step (GAN alternation and
+two-stage schedules live inside the model). Public tensors are in the model's data
+range (``Config.data_range``): (0, 1) for sigmoid outputs, (-1, 1) for tanh, the data's
+own values for linear outputs.
+
+Adding a model is one class plus one decorator line::
+
+    @MODELS.register("my_vae")
+    class MyVAE(VAE):
+        def regularizer(self, z, mu, logvar): ...
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "linear": None}
+
+
+@dataclass
+class ModelConfig:
+    latent_dim: int = 10
+    lr: float = 1e-3
+    output: str = "sigmoid"  # sigmoid | tanh | linear: the decoder/generator's last activation
+
+    @property
+    def data_range(self) -> tuple[float, float] | None:
+        from ..errors import RaygenError
+
+        if self.output not in _RANGES:
+            raise RaygenError(f"output must be one of {', '.join(_RANGES)}, got {self.output!r}")
+        return _RANGES[self.output]
+
+
+class GenerativeModel(nn.Module):
+    Config: ClassVar[type] = ModelConfig
+    registry_name: ClassVar[str] = "?"
+    has_encoder: ClassVar[bool] = False
+
+    def __init__(self, cfg: ModelConfig, shape: tuple[int, ...], num_classes: int = 10):
+        super().__init__()
+        self.cfg = cfg
+        self.shape = tuple(shape)  # one item, e.g. (1, 28, 28) or (2,)
+        self.num_classes = num_classes
+
+    # --- training ------------------------------------------------------------------
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"opt": torch.optim.Adam(self.parameters(), lr=self.cfg.lr)}
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor,
+                   opts: dict[str, torch.optim.Optimizer]) -> dict[str, float]:
+        """One optimisation step on a batch; returns detached scalar loss tensors (left on the
+        device: the trainable averages them per epoch without a host sync per step)."""
+        raise NotImplementedError
+
+    def on_epoch_end(self, epoch: int, data) -> dict[str, Any]:
+        """Hook after each epoch (phase switches); returns extra values to report."""
+        return {}
+
+    def on_train_end(self, data) -> dict[str, Any]:
+        """Hook after the last epoch, before evaluation (e.g. fit a latent sampler)."""
+        return {}
+
+    # --- generation ----------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """(n, *shape) samples in the data range."""
+        raise NotImplementedError
+
+    def output_activation(self, h: torch.Tensor) -> torch.Tensor:
+        return {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "linear": lambda t: t}[self.cfg.output](h)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def param_counts(self) -> dict[str, int]:
+        """Parameters per top-level network (generator, discriminator, encoder, ...)."""
+        return {name: sum(p.numel() for p in m.parameters()) for name, m in self.named_children()}
+
+
+class AutoEncoderModel(GenerativeModel):
+    """A model with an encoder: ``encode`` gives latent codes (the mean for a VAE),
+    ``reconstruct`` decodes them back to the data range."""
+
+    has_encoder = True
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))

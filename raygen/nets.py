@@ -1,0 +1,160 @@
+"""Network building blocks shared by every model family.
+
+``MLP``              fully connected stack (seeds 003, 004)
+``ConvEncoder``      stride-2 'same' convs -> flatten -> dense stack -> out (seed 001's VAE
+                     encoder and DCGAN discriminator are both this shape)
+``ConvDecoder``      dense stack -> reshape -> stride-2 'same' transposed convs (seed 001's
+                     VAE decoder and DCGAN generator)
+``build_encoder`` / ``build_decoder`` pick one by architecture name, so a model's
+``arch`` setting is a sweep dimension.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+
+def activation(name: str) -> nn.Module:
+    return {"relu": nn.ReLU(), "leaky_relu": nn.LeakyReLU(0.2), "tanh": nn.Tanh(),
+            "sigmoid": nn.Sigmoid(), "linear": nn.Identity()}[name]
+
+
+def numel(shape: Sequence[int]) -> int:
+    return int(math.prod(shape))
+
+
+class MLP(nn.Sequential):
+    """Linear layers of ``sizes[0] -> ... -> sizes[-1]``; ``act`` between them, ``out_act``
+    (default none) after the last. Inputs of any shape are flattened."""
+
+    def __init__(self, sizes: Sequence[int], act: str = "relu", out_act: str = "linear",
+                 batchnorm: bool = False):
+        layers: list[nn.Module] = [nn.Flatten()]
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(nn.Linear(a, b))
+            last = i == len(sizes) - 2
+            if not last:
+                if batchnorm:
+                    layers.append(nn.BatchNorm1d(b))
+                layers.append(activation(act))
+        if out_act != "linear":
+            layers.append(activation(out_act))
+        super().__init__(*layers)
+
+
+def _same(kernel: int) -> int:
+    return kernel // 2
+
+
+class ConvEncoder(nn.Module):
+    """(B, C, H, W) -> stride-2 convs (``channels``) -> flatten -> ``dense`` -> (B, out_dim)."""
+
+    def __init__(self, shape: Sequence[int], out_dim: int, channels: Sequence[int] = (32, 64),
+                 kernel: int = 3, dense: Sequence[int] = (512, 256), act: str = "leaky_relu"):
+        super().__init__()
+        c, h, w = shape
+        convs: list[nn.Module] = []
+        for ch in channels:
+            convs += [nn.Conv2d(c, ch, kernel, stride=2, padding=_same(kernel)), activation(act)]
+            c, h, w = ch, (h + 1) // 2, (w + 1) // 2  # 'same' padding, stride 2: ceil(n / 2)
+        self.convs = nn.Sequential(*convs)
+        self.head = MLP([c * h * w, *dense, out_dim], act=act)  # no activation after out_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.convs(x))
+
+
+class ConvDecoder(nn.Module):
+    """(B, in_dim) -> ``dense`` -> (B, base, h0, w0) -> stride-2 transposed convs
+    (``channels``, the last producing the image's C) -> (B, C, H, W) pre-activation.
+
+    h0 = ceil(H / 2**len(channels)); the output is cropped to H x W when H is not a
+    multiple of that power of two.
+    """
+
+    def __init__(self, in_dim: int, shape: Sequence[int], dense: Sequence[int] = (256, 512),
+                 base: int = 64, channels: Sequence[int] = (64,), kernel: int = 3,
+                 act: str = "leaky_relu", batchnorm: bool = False):
+        super().__init__()
+        c_out, self.h, self.w = shape
+        k = len(channels) + 1
+        self.h0, self.w0 = -(-self.h // 2**k), -(-self.w // 2**k)
+        self.base = base
+        self.dense = MLP([in_dim, *dense, base * self.h0 * self.w0], act=act, batchnorm=batchnorm)
+        bn = [nn.BatchNorm1d(base * self.h0 * self.w0)] if batchnorm else []
+        self.dense_act = nn.Sequential(*bn, activation(act))
+        layers: list[nn.Module] = []
+        c = base
+        for ch in (*channels, c_out):
+            layers.append(nn.ConvTranspose2d(c, ch, kernel, stride=2, padding=_same(kernel),
+                                             output_padding=1))  # doubles H and W exactly
+            if ch != c_out:
+                if batchnorm:
+                    layers.append(nn.BatchNorm2d(ch))
+                layers.append(activation(act))
+            c = ch
+        self.deconvs = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        hid = self.dense_act(self.dense(z)).view(-1, self.base, self.h0, self.w0)
+        return self.deconvs(hid)[:, :, : self.h, : self.w]
+
+
+class Unflatten(nn.Module):
+    def __init__(self, shape: Sequence[int]):
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(x.shape[0], *self.shape)
+
+
+# --- architecture choice (a sweep dimension) ----------------------------------------
+
+EncoderBuilder = Callable[..., nn.Module]
+ENCODERS: dict[str, EncoderBuilder] = {}
+DECODERS: dict[str, EncoderBuilder] = {}
+
+
+def _mlp_encoder(shape, out_dim, hidden=(512, 256), act="relu", **_):
+    return MLP([numel(shape), *hidden, out_dim], act=act)
+
+
+def _mlp_decoder(latent, shape, hidden=(256, 512), act="relu", **_):
+    return nn.Sequential(MLP([latent, *hidden, numel(shape)], act=act), Unflatten(shape))
+
+
+def _conv_encoder(shape, out_dim, hidden=(512, 256), act="leaky_relu", **_):
+    return ConvEncoder(shape, out_dim, channels=(32, 64), kernel=3, dense=hidden, act=act)
+
+
+def _conv_decoder(latent, shape, hidden=(256, 512), act="leaky_relu", **_):
+    return ConvDecoder(latent, shape, dense=hidden, base=64, channels=(64,), kernel=3, act=act)
+
+
+ENCODERS.update(mlp=_mlp_encoder, conv=_conv_encoder)
+DECODERS.update(mlp=_mlp_decoder, conv=_conv_decoder)
+
+
+def build_encoder(arch: str, shape, out_dim: int, **kw) -> nn.Module:
+    _check_arch(arch, shape)
+    return ENCODERS[arch](tuple(shape), out_dim, **kw)
+
+
+def build_decoder(arch: str, latent: int, shape, **kw) -> nn.Module:
+    """Returns pre-activation outputs shaped like the data."""
+    _check_arch(arch, shape)
+    return DECODERS[arch](latent, tuple(shape), **kw)
+
+
+def _check_arch(arch: str, shape) -> None:
+    from .errors import RaygenError
+
+    if arch not in ENCODERS:
+        raise RaygenError(f"unknown arch {arch!r}; choose one of {', '.join(sorted(ENCODERS))}")
+    if arch != "mlp" and len(shape) != 3:
+        raise RaygenError(f"arch {arch!r} needs image data (C, H, W); this dataset's items have "
+                          f"shape {tuple(shape)}. Use arch: mlp.")

@@ -1,0 +1,175 @@
+"""Sweep files (``sweeps/NAME.yaml``, safe YAML) -> validated trial configs / Tune space.
+
+A sweep file::
+
+    description: one line for --list
+    search: grid              # grid (default) | optuna
+    metric: recon_mse         # what "best" means (and what Optuna / ASHA optimise)
+    mode: min
+    num_samples: 20           # optuna only
+    resources: {cpus_per_trial: 1, gpus_per_trial: 0.25}
+    max_concurrent: 8
+    config:                   # every trial; {grid: [...]} makes a grid dimension
+      dataset: mnist
+      seed: {grid: [0, 1, 2]}
+    variants:                 # optional: each is merged over config (grid only)
+      - {model: gan_dcgan}
+      - {model: vae_conv, latent_dim: {grid: [2, 10, 32]}}
+    smoke: {epochs: 1}        # extra overrides for --smoke
+
+Optuna takes ranges: {uniform: [lo, hi]}, {loguniform: [lo, hi]}, {randint: [lo, hi]},
+{choice: [...]}. Every expanded config is checked against the trainer's and the model's
+keys before Ray starts, so a typo fails in a second, not after a cluster spins up.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import split_config
+from .errors import RaygenError, did_you_mean
+from .registry import DATASETS
+
+SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
+SEARCH_SPACES = ("uniform", "loguniform", "randint", "choice")
+# --smoke: a few batches, one epoch, small evaluation, so any sweep finishes in minutes on a CPU.
+SMOKE = {"epochs": 1, "max_batches": 4, "eval_samples": 200, "limit": 2000, "eval_every": 0}
+
+
+@dataclass
+class Sweep:
+    name: str
+    description: str = ""
+    search: str = "grid"
+    metric: str = "loss"
+    mode: str = "min"
+    num_samples: int = 1
+    resources: dict[str, float] = field(default_factory=lambda: {"cpus_per_trial": 1, "gpus_per_trial": 0})
+    max_concurrent: int = 0
+    max_failures: int = 2
+    scheduler: dict[str, Any] | None = None  # {asha: {metric: loss, grace_period: 2}}
+    config: dict[str, Any] = field(default_factory=dict)
+    variants: list[dict[str, Any]] = field(default_factory=list)
+    smoke: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+
+    # --- configs -----------------------------------------------------------------------
+    def variant_specs(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> list[dict]:
+        specs = [{**self.config, **v} for v in (self.variants or [{}])]
+        extra = {**(SMOKE if smoke else {}), **(self.smoke if smoke else {}), **(overrides or {})}
+        return [{**s, **extra} for s in specs]
+
+    def grid(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> list[dict]:
+        """Every trial config of a grid sweep (cartesian product within each variant)."""
+        out = []
+        for spec in self.variant_specs(smoke, overrides):
+            dims = {k: v["grid"] for k, v in spec.items() if _is_grid(v)}
+            fixed = {k: v for k, v in spec.items() if not _is_grid(v)}
+            for combo in itertools.product(*dims.values()):
+                out.append({**fixed, **dict(zip(dims, combo))})
+        return out
+
+    def check(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> None:
+        """Validate the whole sweep without Ray: search kind, value forms, every config."""
+        where = f"sweep {self.name!r} ({self.path})"
+        if self.search not in ("grid", "optuna"):
+            raise RaygenError(f"{where}: search must be 'grid' or 'optuna', got {self.search!r}")
+        if self.mode not in ("min", "max"):
+            raise RaygenError(f"{where}: mode must be 'min' or 'max', got {self.mode!r}")
+        for spec in self.variant_specs(smoke, overrides):
+            for k, v in spec.items():
+                if isinstance(v, dict):
+                    (kind,) = v.keys() if len(v) == 1 else (None,)
+                    if kind == "grid" and self.search == "optuna":
+                        raise RaygenError(
+                            f"{where}: {k} uses grid, but Optuna cannot take grid_search (Ray Tune rejects it). "
+                            f"Give {k} a range ({', '.join(SEARCH_SPACES)}) or use search: grid.")
+                    if kind in SEARCH_SPACES and self.search == "grid":
+                        raise RaygenError(f"{where}: {k} uses {kind}, which needs search: optuna "
+                                          f"(a grid sweep takes {{grid: [...]}}).")
+                    if kind not in ("grid", *SEARCH_SPACES):
+                        raise RaygenError(f"{where}: {k}={v!r} is not a value form raygen knows; use a plain "
+                                          f"value, {{grid: [...]}}, or one of {', '.join(SEARCH_SPACES)}.")
+                    if kind == "grid" and (not isinstance(v["grid"], list) or not v["grid"]):
+                        raise RaygenError(f"{where}: {k}: grid needs a non-empty list, got {v['grid']!r}")
+        if self.search == "optuna" and len(self.variants) > 1:
+            raise RaygenError(f"{where}: Optuna searches one space; replace variants by a choice.")
+        configs = self.grid(smoke, overrides) if self.search == "grid" else [
+            {k: _first(v) for k, v in s.items()} for s in self.variant_specs(smoke, overrides)]
+        for cfg in configs:
+            try:
+                split_config(cfg)
+                DATASETS.get(str(cfg.get("dataset", "mnist")))
+            except RaygenError as exc:
+                raise RaygenError(f"{where}: {exc}") from None
+
+    def param_space(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Ray Tune search space for an Optuna sweep (flat keys, Tune domains)."""
+        from ray import tune
+
+        (spec,) = self.variant_specs(smoke, overrides)
+        make = {"uniform": lambda a: tune.uniform(*a), "loguniform": lambda a: tune.loguniform(*a),
+                "randint": lambda a: tune.randint(*a), "choice": lambda a: tune.choice(a)}
+        return {k: make[next(iter(v))](next(iter(v.values()))) if isinstance(v, dict) else v
+                for k, v in spec.items()}
+
+
+def _is_grid(v: Any) -> bool:
+    return isinstance(v, dict) and set(v) == {"grid"}
+
+
+def _first(v: Any) -> Any:
+    """A representative value of a search-space entry, for validation."""
+    if not isinstance(v, dict):
+        return v
+    kind, arg = next(iter(v.items()))
+    return arg[0] if isinstance(arg, list) and arg else arg
+
+
+def available(sweeps_dir: Path = SWEEPS_DIR) -> dict[str, str]:
+    """name -> one-line description, for --list and error messages."""
+    out = {}
+    for p in sorted(sweeps_dir.glob("*.yaml")):
+        try:
+            out[p.stem] = str((yaml.safe_load(p.read_text()) or {}).get("description", "")).strip()
+        except yaml.YAMLError:
+            out[p.stem] = "(malformed YAML)"
+    return out
+
+
+def load_sweep(name: str, sweeps_dir: Path = SWEEPS_DIR) -> Sweep:
+    """``name`` is a sweep in ``sweeps/`` or a path to a YAML file."""
+    path = Path(name)
+    if not (path.suffix in (".yaml", ".yml") and path.exists()):
+        path = sweeps_dir / f"{name}.yaml"
+    if not path.exists():
+        names = list(available(sweeps_dir))
+        raise RaygenError(f"unknown sweep {name!r}.{did_you_mean(name, names)} "
+                          f"Available sweeps: {', '.join(names) or '(none)'} (see --list).")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise RaygenError(f"sweep file {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise RaygenError(f"sweep file {path} must be a mapping of keys (description, config, ...), "
+                          f"got {type(raw).__name__}")
+    keys = {f.name for f in fields(Sweep)} - {"name", "path"}
+    unknown = sorted(set(raw) - keys)
+    if unknown:
+        raise RaygenError(f"sweep file {path}: unknown key(s) {', '.join(unknown)}."
+                          f"{did_you_mean(unknown[0], keys)} Valid keys: {', '.join(sorted(keys))}.")
+    for key, typ in (("config", dict), ("variants", list), ("smoke", dict), ("resources", dict)):
+        if key in raw and not isinstance(raw[key], typ):
+            raise RaygenError(f"sweep file {path}: {key} must be a {typ.__name__}, got {type(raw[key]).__name__}")
+    if any(not isinstance(v, dict) for v in raw.get("variants", [])):
+        raise RaygenError(f"sweep file {path}: each variant must be a mapping like {{model: vae_conv}}")
+    resources = {"cpus_per_trial": 1, "gpus_per_trial": 0, **(raw.pop("resources", None) or {})}
+    bad = sorted(set(resources) - {"cpus_per_trial", "gpus_per_trial"})
+    if bad:
+        raise RaygenError(f"sweep file {path}: unknown resources key(s) {', '.join(bad)}; "
+                          f"valid: cpus_per_trial, gpus_per_trial")
+    return Sweep(name=path.stem, path=str(path), resources=resources, **raw)

@@ -1,0 +1,193 @@
+"""The one Ray Tune trainable that serves every model.
+
+``Trial`` holds the work (build, train an epoch, evaluate, save/load state) with no Ray
+in it, so it runs and tests anywhere; ``GenerativeTrainable`` is the thin class-API
+wrapper Ray Tune drives: one ``step`` per epoch, a checkpoint per epoch, actor reuse
+through ``reset_config``.
+
+A trial whose config or data is bad (a RaygenError) is not retried: it reports
+``status: failed`` with the message and stops, and the sweep goes on. A non-finite loss
+stops the trial as ``status: diverged`` with the epoch it happened.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import TrainConfig, split_config
+from .data import Data, image_grid, load_data
+from .errors import RaygenError
+from .metrics import evaluate
+
+_DATA_CACHE: dict[tuple, Data] = {}  # survives actor reuse: a dataset is loaded once per worker
+
+
+def flat_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Tune config -> flat trial config. None means "not set here" (a key only some variants
+    of a grid have), so the dataclass default applies."""
+    return {k: v for k, v in config.items() if not k.startswith("_") and v is not None}
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(gpus: float) -> torch.device:
+    return torch.device("cuda") if gpus > 0 and torch.cuda.is_available() else torch.device("cpu")
+
+
+class Trial:
+    """Build, train and evaluate one configuration."""
+
+    def __init__(self, config: dict[str, Any], device: torch.device | str = "cpu",
+                 data_root: str | None = None, out_dir: str | os.PathLike | None = None):
+        self.cfg: TrainConfig
+        self.cfg, model_cls, model_cfg = split_config(flat_config(config))
+        self.device = torch.device(device)
+        self.out_dir = Path(out_dir) if out_dir else None
+        seed_everything(self.cfg.seed)
+        self.data = self._load(model_cfg.data_range, data_root)
+        self.model = model_cls(model_cfg, self.data.shape, self.data.num_classes).to(self.device)
+        self.opts = self.model.configure_optimizers()
+        self.batch_rng = torch.Generator().manual_seed(self.cfg.seed)
+        self.epoch = 0
+        self.train_time = 0.0
+
+    def _load(self, data_range, data_root) -> Data:
+        c = self.cfg
+        key = (c.dataset, c.split, c.eval_split, c.holdout, c.limit, str(data_root), str(self.device), data_range)
+        if key not in _DATA_CACHE:
+            _DATA_CACHE.clear()  # one dataset resident per worker
+            _DATA_CACHE[key] = load_data(c.dataset, split=c.split, eval_split=c.eval_split, holdout=c.holdout,
+                                         root=data_root, device=self.device, data_range=data_range,
+                                         limit=c.limit or None)
+        return _DATA_CACHE[key]
+
+    # --- one epoch -------------------------------------------------------------------
+    def train_epoch(self) -> dict[str, Any]:
+        self.epoch += 1
+        c, model = self.cfg, self.model
+        if c.fail_at_epoch == self.epoch:
+            raise RuntimeError(f"fail_at_epoch={c.fail_at_epoch}: failing on purpose (testing aid)")
+        model.train()
+        t0 = time.perf_counter()
+        sums: dict[str, torch.Tensor] = {}
+        n = 0
+        for x, y in self.data.train.batches(c.batch_size, self.batch_rng, c.max_batches or None):
+            for k, v in model.train_step(x, y, self.opts).items():
+                sums[k] = sums[k] + v if k in sums else v.clone()
+            n += 1
+        extra = model.on_epoch_end(self.epoch, self.data)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        self.train_time += dt
+        result: dict[str, Any] = {k: float(v) / max(n, 1) for k, v in sums.items()}
+        if c.nan_at_epoch == self.epoch:
+            result["loss"] = float("nan")
+        result.update(extra, epoch=self.epoch, batches=n, epoch_time_s=dt, train_time_s=self.train_time)
+        bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            result.update(status="diverged", diverged_epoch=self.epoch,
+                          error=f"non-finite {', '.join(bad)} at epoch {self.epoch}", done=True)
+            return result
+        last = self.epoch >= c.epochs
+        if last:
+            result.update(model.on_train_end(self.data))
+        if last or (c.eval_every and self.epoch % c.eval_every == 0):
+            result.update(self.evaluate(images=last))
+        if last:
+            result.update(status="completed", done=True)
+        return result
+
+    def evaluate(self, images: bool = True) -> dict[str, Any]:
+        out = evaluate(self.model, self.data, min(self.cfg.eval_samples, len(self.data.eval)))
+        out["num_params"] = self.model.num_params()
+        if images and self.out_dir is not None:
+            out.update(self.save_images())
+        return out
+
+    @torch.no_grad()
+    def save_images(self) -> dict[str, str]:
+        """64 samples (and 64 reconstructions: inputs on odd rows, outputs on even) as PNGs."""
+        if len(self.data.shape) != 3:  # point data: the report plots it from the history instead
+            return {}
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.model.eval()
+        image_grid(self.data.to_unit(self.model.sample(64)), self.out_dir / "samples.png")
+        out = {"samples_png": "samples.png"}
+        if self.model.has_encoder:
+            x = self.data.eval.x[:32]
+            pairs = torch.stack([x, self.model.reconstruct(x)], 1).view(-1, 8, *x.shape[1:])  # rows of 8
+            grid = torch.cat([pairs[0::2], pairs[1::2]], 1).reshape(-1, *x.shape[1:])
+            image_grid(self.data.to_unit(grid), self.out_dir / "reconstructions.png")
+            out["reconstructions_png"] = "reconstructions.png"
+        self.model.train()
+        return out
+
+    # --- state -----------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "opts": {k: o.state_dict() for k, o in self.opts.items()},
+                "epoch": self.epoch, "train_time": self.train_time, "batch_rng": self.batch_rng.get_state(),
+                "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
+                "python_rng": random.getstate(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+    def load_state(self, s: dict[str, Any]) -> None:
+        self.model.load_state_dict(s["model"])
+        for k, o in self.opts.items():
+            o.load_state_dict(s["opts"][k])
+        self.epoch, self.train_time = s["epoch"], s["train_time"]
+        self.batch_rng.set_state(s["batch_rng"])
+        torch.set_rng_state(s["torch_rng"])
+        np.random.set_state(s["numpy_rng"])
+        random.setstate(s["python_rng"])
+        if s.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(s["cuda_rng"])
+
+
+from ray import tune  # noqa: E402  (kept below the Ray-free part on purpose)
+
+
+class GenerativeTrainable(tune.Trainable):
+    def setup(self, config: dict[str, Any], data_root: str | None = None) -> None:
+        self._data_root = data_root
+        self._start(config)
+
+    def _start(self, config: dict[str, Any]) -> None:
+        self.trial, self.error = None, None
+        gpus = float((self.trial_resources.required_resources if self.trial_resources else {}).get("GPU", 0))
+        cpus = float((self.trial_resources.required_resources if self.trial_resources else {}).get("CPU", 1))
+        torch.set_num_threads(max(1, int(cpus)))
+        try:
+            self.trial = Trial(config, pick_device(gpus), self._data_root, out_dir=self.logdir)
+        except RaygenError as exc:
+            self.error = str(exc)
+
+    def step(self) -> dict[str, Any]:
+        if self.error:
+            return {"status": "failed", "error": self.error, "done": True}
+        return self.trial.train_epoch()
+
+    def save_checkpoint(self, checkpoint_dir: str) -> dict | None:
+        if self.trial is not None:
+            torch.save(self.trial.state(), os.path.join(checkpoint_dir, "state.pt"))
+        return None
+
+    def load_checkpoint(self, checkpoint: str | dict | None) -> None:
+        path = os.path.join(checkpoint, "state.pt") if isinstance(checkpoint, str) else None
+        if self.trial is not None and path and os.path.exists(path):
+            self.trial.load_state(torch.load(path, map_location=self.trial.device, weights_only=False))
+
+    def reset_config(self, new_config: dict[str, Any]) -> bool:
+        self._start(new_config)  # reuse the actor (and its loaded dataset) for the next trial
+        return True

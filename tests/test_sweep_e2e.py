@@ -1,0 +1,51 @@
+"""End to end on a real local Ray: sweep file -> Tuner -> Parquet, with a trial that
+fails, one that diverges and one whose data is missing, while the rest complete."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from conftest import REPO
+
+SWEEP = """
+description: failure handling
+max_failures: 0
+config:
+  dataset: mnist
+  split: test
+  model: vae_mlp
+  epochs: 2
+variants:
+  - {seed: {grid: [0, 1]}}
+  - {fail_at_epoch: 1}
+  - {nan_at_epoch: 1}
+  - {dataset: fashion_mnist}
+"""
+
+
+def test_failed_diverged_and_missing_data_trials_are_recorded_and_the_rest_complete(tmp_path, data_root):
+    sweep = tmp_path / "faults.yaml"
+    sweep.write_text(SWEEP)
+    out = subprocess.run([sys.executable, "-m", "raygen.sweep", str(sweep), "--smoke", "--no-report",
+                          "--data-root", str(data_root), "--storage", str(tmp_path / "runs"), "--num-cpus", "2"],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "benchmark: 5 trials" in out.stdout
+    (run_dir,) = (tmp_path / "runs" / "faults").iterdir()
+    df = pq.read_table(run_dir / "results.parquet").to_pandas()
+    assert len(df) == 5 and df["trial_id"].is_unique
+    ok = df[df.status == "completed"]
+    assert sorted(ok.seed) == [0, 1] and ok.recon_mse.notna().all() and (ok.epoch == 1).all()
+    failed = df[df.status == "failed"]
+    assert len(failed) == 2
+    assert failed.error.str.contains("fail_at_epoch").sum() == 1
+    assert failed.error.str.contains("fashion_mnist.*FashionMNIST/raw", regex=True).sum() == 1
+    diverged = df[df.status == "diverged"]
+    assert len(diverged) == 1 and diverged.diverged_epoch.iloc[0] == 1
+    hist = pd.read_parquet(run_dir / "history.parquet")
+    assert set(ok.trial_id) <= set(hist.trial_id) and {"epoch", "loss", "epoch_time_s"} <= set(hist.columns)
+    for png in ok.samples_png:
+        assert (run_dir / png).exists()

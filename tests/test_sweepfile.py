@@ -1,0 +1,67 @@
+"""Sweep files: parsing, validation with clear messages, grid expansion."""
+from __future__ import annotations
+
+import pytest
+
+from raygen.errors import RaygenError
+from raygen.sweepfile import available, load_sweep
+
+
+def write(tmp_path, text: str, name: str = "s"):
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(text)
+    return str(p)
+
+
+def test_every_shipped_sweep_is_valid():
+    names = list(available())
+    assert "gan_vs_vae" in names
+    for name in names:
+        sweep = load_sweep(name)
+        assert sweep.description, f"{name} needs a description for --list"
+        sweep.check(smoke=True)
+        sweep.check(smoke=False)
+
+
+def test_gan_vs_vae_grid_is_the_issue_grid():
+    configs = load_sweep("gan_vs_vae").grid()
+    # 2 GANs x 3 seeds + 2 VAEs x 3 latent sizes x 3 seeds
+    assert len(configs) == 24
+    vaes = {(c["model"], c["latent_dim"]) for c in configs if c["model"].startswith("vae")}
+    assert vaes == {(m, d) for m in ("vae_conv", "vae_mlp") for d in (2, 10, 32)}
+    assert {c["seed"] for c in configs} == {0, 1, 2}
+
+
+def test_smoke_and_overrides_apply_to_every_trial():
+    configs = load_sweep("gan_vs_vae").grid(smoke=True, overrides={"batch_size": 32})
+    assert all(c["epochs"] == 1 and c["max_batches"] > 0 and c["batch_size"] == 32 for c in configs)
+
+
+def test_unknown_sweep_lists_the_choices():
+    with pytest.raises(RaygenError, match="unknown sweep 'gan_vs_vea'.*Did you mean 'gan_vs_vae'.*Available sweeps"):
+        load_sweep("gan_vs_vea")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("config: [1, 2", "not valid YAML"),
+    ("- a\n- b\n", "must be a mapping"),
+    ("configs: {}\n", "unknown key\\(s\\) configs.*Did you mean 'config'"),
+    ("config: {model: vea}\n", "unknown model 'vea'.*Valid models: .*vae_conv"),
+    ("config: {model: vae_mlp, latnt_dim: 3}\n", "unknown config key\\(s\\) latnt_dim.*latent_dim"),
+    ("config: {model: vae_mlp, latent_dim: two}\n", "latent_dim='two' is not a valid int"),
+    ("config: {dataset: imagenet}\n", "unknown dataset 'imagenet'"),
+    ("search: optuna\nconfig: {lr: {grid: [0.1, 0.2]}}\n", "Optuna cannot take grid_search"),
+    ("config: {lr: {uniform: [0.1, 0.2]}}\n", "needs search: optuna"),
+    ("config: {lr: {between: [0.1, 0.2]}}\n", "not a value form raygen knows"),
+    ("resources: {gpus: 1}\n", "unknown resources key"),
+])
+def test_bad_sweep_files_get_clear_errors(tmp_path, text, message):
+    with pytest.raises(RaygenError, match=message):
+        load_sweep(write(tmp_path, text)).check()
+
+
+def test_yaml_scientific_notation_is_coerced():
+    from raygen.config import split_config
+
+    _, _, cfg = split_config({"model": "vae_mlp", "lr": "1e-3", "hidden": [64, 32]})
+    assert cfg.lr == 0.001 and cfg.hidden == (64, 32)
