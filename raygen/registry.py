@@ -56,4 +56,4 @@ DATASETS: Registry = Registry("dataset")
 
 def _load_builtins() -> None:
     """Import the modules whose decorators fill the registries (once)."""
-    from . import data, models  # noqa: F401
+    from . import datasets, models  # noqa: F401

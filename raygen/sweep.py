@@ -167,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
 
         res = resources(sweep, args, ray.cluster_resources())
         root = str(data_root(args.data_root)) if (args.data_root or not args.address) else None
-        trainable = tune.with_resources(tune.with_parameters(GenerativeTrainable, data_root=root), res)
+        trainable = tune.with_resources(
+            tune.with_parameters(GenerativeTrainable, data_root=root, sweep_dir=base), res)
         tuner = build_tuner(sweep, args, trainable, base, run_name, bool(args.resume), args.smoke, sets)
         print(f"raygen: sweep {sweep.name!r} -> {run_dir}  (resources per trial: {res})", flush=True)
         t0 = time.perf_counter()

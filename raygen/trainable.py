@@ -25,6 +25,7 @@ from .config import TrainConfig, split_config
 from .data import Data, image_grid, load_data
 from .errors import RaygenError
 from .metrics import evaluate
+from .models.base import Context
 
 _DATA_CACHE: dict[tuple, Data] = {}  # survives actor reuse: a dataset is loaded once per worker
 
@@ -49,7 +50,8 @@ class Trial:
     """Build, train and evaluate one configuration."""
 
     def __init__(self, config: dict[str, Any], device: torch.device | str = "cpu",
-                 data_root: str | None = None, out_dir: str | os.PathLike | None = None):
+                 data_root: str | None = None, out_dir: str | os.PathLike | None = None,
+                 sweep_dir: str | os.PathLike | None = None):
         self.cfg: TrainConfig
         self.cfg, model_cls, model_cfg = split_config(flat_config(config))
         self.device = torch.device(device)
@@ -59,6 +61,8 @@ class Trial:
         self.model = model_cls(model_cfg, self.data.shape, self.data.num_classes).to(self.device)
         self.opts = self.model.configure_optimizers()
         self.batch_rng = torch.Generator().manual_seed(self.cfg.seed)
+        self.ctx = Context(seed=self.cfg.seed, sweep_dir=Path(sweep_dir) if sweep_dir else None,
+                           data_root=Path(data_root) if data_root else None)
         self.epoch = 0
         self.train_time = 0.0
 
@@ -80,6 +84,7 @@ class Trial:
             raise RuntimeError(f"fail_at_epoch={c.fail_at_epoch}: failing on purpose (testing aid)")
         model.train()
         t0 = time.perf_counter()
+        start = model.on_train_start(self.data, self.ctx) if self.epoch == 1 else {}
         sums: dict[str, torch.Tensor] = {}
         n = 0
         for x, y in self.data.train.batches(c.batch_size, self.batch_rng, c.max_batches or None):
@@ -94,7 +99,8 @@ class Trial:
         result: dict[str, Any] = {k: float(v) / max(n, 1) for k, v in sums.items()}
         if c.nan_at_epoch == self.epoch:
             result["loss"] = float("nan")
-        result.update(extra, epoch=self.epoch, batches=n, epoch_time_s=dt, train_time_s=self.train_time)
+        result.update(start, **extra)
+        result.update(epoch=self.epoch, batches=n, epoch_time_s=dt, train_time_s=self.train_time)
         bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
             result.update(status="diverged", diverged_epoch=self.epoch,
@@ -159,8 +165,8 @@ from ray import tune  # noqa: E402  (kept below the Ray-free part on purpose)
 
 
 class GenerativeTrainable(tune.Trainable):
-    def setup(self, config: dict[str, Any], data_root: str | None = None) -> None:
-        self._data_root = data_root
+    def setup(self, config: dict[str, Any], data_root: str | None = None, sweep_dir: str | None = None) -> None:
+        self._data_root, self._sweep_dir = data_root, sweep_dir
         self._start(config)
 
     def _start(self, config: dict[str, Any]) -> None:
@@ -169,7 +175,8 @@ class GenerativeTrainable(tune.Trainable):
         cpus = float((self.trial_resources.required_resources if self.trial_resources else {}).get("CPU", 1))
         torch.set_num_threads(max(1, int(cpus)))
         try:
-            self.trial = Trial(config, pick_device(gpus), self._data_root, out_dir=self.logdir)
+            self.trial = Trial(config, pick_device(gpus), self._data_root, out_dir=self.logdir,
+                               sweep_dir=self._sweep_dir)
         except RaygenError as exc:
             self.error = str(exc)
 

@@ -13,7 +13,9 @@ Adding a model is one class plus one decorator line::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -37,6 +39,21 @@ class ModelConfig:
         return _RANGES[self.output]
 
 
+def default_cache_dir() -> Path:
+    """Caches shared by every sweep on this machine (reference statistics, classifiers)."""
+    return Path(os.environ.get("RAYGEN_CACHE", Path.home() / ".cache" / "raygen"))
+
+
+@dataclass
+class Context:
+    """What a model may need beyond its config: where things are shared."""
+
+    seed: int = 0
+    sweep_dir: Path | None = None  # <storage>/<sweep>: caches shared by the trials of a sweep
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    data_root: Path | None = None
+
+
 class GenerativeModel(nn.Module):
     Config: ClassVar[type] = ModelConfig
     registry_name: ClassVar[str] = "?"
@@ -57,6 +74,11 @@ class GenerativeModel(nn.Module):
         """One optimisation step on a batch; returns detached scalar loss tensors (left on the
         device: the trainable averages them per epoch without a host sync per step)."""
         raise NotImplementedError
+
+    def on_train_start(self, data, ctx: Context) -> dict[str, Any]:
+        """Hook before the first epoch (not after a resume): e.g. a pretraining phase
+        shared across trials through ``ctx.sweep_dir``. Returns values to report."""
+        return {}
 
     def on_epoch_end(self, epoch: int, data) -> dict[str, Any]:
         """Hook after each epoch (phase switches); returns extra values to report."""

@@ -1,0 +1,153 @@
+"""Dataset loaders, registered by name. Each ``loader(root, split, download)`` returns
+images as float tensors in [0, 1], (N, C, H, W) (points: (N, D)), and integer labels
+(N,). Loaders keep the real download path (torchvision) and, when files are absent and
+cannot be fetched, raise the one ``missing`` error: dataset, folder, files, how to fix.
+"""
+from __future__ import annotations
+
+import gzip
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DataMissingError
+from .registry import DATASETS
+
+
+def missing(dataset: str, folder: Path, files: list[str], hint: str = "") -> DataMissingError:
+    """The one error for absent data: dataset, folder, expected files, how to fix."""
+    return DataMissingError(
+        f"dataset {dataset!r}: files not found in {folder} (expected: {', '.join(files)}). "
+        f"{hint + ' ' if hint else ''}Fix: connect to the internet so torchvision can download "
+        f"them, or copy them there, or point --data-root / RAYGEN_DATA_ROOT at a folder "
+        f"that holds them."
+    )
+
+
+# --- MNIST-format datasets (IDX files, torchvision layout) -------------------------
+
+_IDX = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def _read_idx(path: Path) -> torch.Tensor:
+    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
+
+    if path.suffix == ".gz":  # torchvision's reader wants the raw bytes: inflate in memory
+        import tempfile
+
+        with gzip.open(path, "rb") as f, tempfile.NamedTemporaryFile(suffix=".idx") as tmp:
+            tmp.write(f.read())
+            tmp.flush()
+            return read_sn3_pascalvincent_tensor(tmp.name, strict=False)
+    return read_sn3_pascalvincent_tensor(str(path), strict=False)
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (folder / name).exists():
+            return folder / name
+    return None
+
+
+def _mnist_like(name: str, tv_class: str, root: Path, split: str, download: bool):
+    folder = root / tv_class / "raw"
+    stems = _IDX[split]
+    paths = [_find(folder, s) for s in stems]
+    if None in paths and download:
+        import torchvision.datasets as tvd
+
+        try:  # the real download path: torchvision fetches and verifies the files
+            getattr(tvd, tv_class)(str(root), train=(split == "train"), download=True)
+        except Exception as exc:  # offline, mirror down, disk full...
+            raise missing(name, folder, [s + ".gz" for s in stems], f"Download failed ({exc}).") from None
+        paths = [_find(folder, s) for s in stems]
+    if None in paths:
+        raise missing(name, folder, [s + ".gz" for s in stems])
+    images = _read_idx(paths[0]).float().div_(255.0).unsqueeze(1)  # (N, 1, 28, 28)
+    labels = _read_idx(paths[1]).long()
+    return images, labels
+
+
+@DATASETS.register("mnist")
+def mnist(root: Path, split: str, download: bool = True):
+    return _mnist_like("mnist", "MNIST", root, split, download)
+
+
+@DATASETS.register("fashion_mnist")
+def fashion_mnist(root: Path, split: str, download: bool = True):
+    return _mnist_like("fashion_mnist", "FashionMNIST", root, split, download)
+
+
+# --- datasets that need no download ------------------------------------------------
+
+
+@DATASETS.register("digits")
+def digits(root: Path, split: str, download: bool = True):
+    """scikit-learn's 8x8 digits (1,797 images, 0..16 grey levels). No official split:
+    the first 80% (fixed order) is ``train``, the rest ``test``."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).div_(16.0).unsqueeze(1)  # (N, 1, 8, 8)
+    y = torch.tensor(d.target, dtype=torch.long)
+    cut = int(0.8 * len(x))
+    return (x[:cut], y[:cut]) if split == "train" else (x[cut:], y[cut:])
+
+
+@DATASETS.register("cosine")
+def cosine(root: Path, split: str, download: bool = True):
+    """Seed 004 section 4.1: 50 equally spaced points of a truncated cosine in 2-D.
+
+    The paper gives neither the range nor the scale; we take one period,
+    t in [0, 2*pi], points (t / pi - 1, cos t) so both coordinates lie in [-1, 1].
+    Both splits are the same 50 points (the experiment reconstructs its training set).
+    """
+    t = torch.linspace(0.0, 2.0 * math.pi, 50)
+    x = torch.stack([t / math.pi - 1.0, torch.cos(t)], dim=1)  # (50, 2)
+    return x, torch.zeros(50, dtype=torch.long)
+
+
+
+
+# --- torchvision datasets stored in their own formats ------------------------------
+
+
+def _torchvision(name: str, make, folder: Path, files: list[str], download: bool):
+    """``make(download)`` builds the torchvision dataset; absent files -> ``missing``."""
+    try:
+        return make(False)
+    except (RuntimeError, FileNotFoundError, OSError):
+        if not download:
+            raise missing(name, folder, files) from None
+    try:
+        return make(True)
+    except Exception as exc:  # offline, mirror down, disk full...
+        raise missing(name, folder, files, f"Download failed ({type(exc).__name__}: {exc}).") from None
+
+
+@DATASETS.register("cifar10")
+def cifar10(root: Path, split: str, download: bool = True):
+    from torchvision.datasets import CIFAR10
+
+    folder = root / "cifar-10-batches-py"
+    files = ["data_batch_1 ... data_batch_5", "test_batch", "batches.meta"]
+    ds = _torchvision("cifar10", lambda dl: CIFAR10(str(root), train=split == "train", download=dl), folder, files,
+                      download)
+    x = torch.from_numpy(np.asarray(ds.data)).permute(0, 3, 1, 2).float().div_(255.0)  # (N, 3, 32, 32)
+    return x.contiguous(), torch.tensor(ds.targets, dtype=torch.long)
+
+
+@DATASETS.register("svhn")
+def svhn(root: Path, split: str, download: bool = True):
+    from torchvision.datasets import SVHN
+
+    folder = root / "svhn"
+    ds = _torchvision("svhn", lambda dl: SVHN(str(folder), split=split, download=dl), folder,
+                      [f"{split}_32x32.mat"], download)
+    x = torch.from_numpy(np.asarray(ds.data)).float().div_(255.0)  # (N, 3, 32, 32)
+    return x.contiguous(), torch.from_numpy(np.asarray(ds.labels)).long()
