@@ -30,6 +30,7 @@ class TrainConfig:
     eval_every: int = 0  # also evaluate every K epochs (0: only at the end)
     fail_at_epoch: int = 0  # testing aid: raise at this epoch (0: never)
     nan_at_epoch: int = 0  # testing aid: report a NaN loss at this epoch (0: never)
+    kill_at_epoch: int = 0  # testing aid: SIGKILL the worker once, at this epoch (0: never)
 
 
 def _coerce(value: Any, typ: Any, key: str, where: str) -> Any:

@@ -72,17 +72,53 @@ def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike) -> tu
             hist.append(h)
     results = pd.DataFrame(rows)
     history = pd.concat(hist, ignore_index=True) if hist else pd.DataFrame(columns=["trial_id", "epoch"])
+    if "epoch" in history and len(history):
+        # A trial restored from a checkpoint re-runs the epochs after it: keep the last run of each.
+        history = history.drop_duplicates(["trial_id", "epoch"], keep="last").reset_index(drop=True)
     return results, history
 
 
-def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Atomic: write a temporary file beside the target, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+def write_parquet(df: pd.DataFrame, uri: str | os.PathLike) -> str:
+    """Atomic: a temporary file beside the target renamed over it (an object store's
+    single PUT is atomic by itself)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .storage import filesystem
+
+    fs, path = filesystem(str(uri))
+    parent = path.rsplit("/", 1)[0]
+    fs.create_dir(parent, recursive=True)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    tmp = f"{parent}/.{path.rsplit('/', 1)[1]}.{os.getpid()}.tmp"
+    pq.write_table(table, tmp, filesystem=fs)
+    fs.move(tmp, path)
+    return str(uri)
+
+
+def best_trial(results: pd.DataFrame, metric: str, mode: str) -> dict[str, Any] | None:
+    """The best completed trial by ``metric`` (its id, value and the config keys that vary)."""
+    if metric not in results or "status" not in results:
+        return None
+    ok = results[(results.status == "completed") & results[metric].notna()]
+    if ok.empty:
+        return None
+    row = ok.loc[ok[metric].idxmin() if mode == "min" else ok[metric].idxmax()]
+    varying = [c for c in results.columns if c in _config_keys(results) and results[c].astype(str).nunique() > 1]
+    return {"trial_id": row.trial_id, metric: float(row[metric]), **{c: row[c] for c in varying}}
+
+
+def _config_keys(results: pd.DataFrame) -> set[str]:
+    from dataclasses import fields
+
+    from .config import TrainConfig
+    from .registry import MODELS
+
+    keys = {f.name for f in fields(TrainConfig)}
+    for name in results.get("model", pd.Series(dtype=str)).dropna().unique():
+        if name in MODELS:
+            keys |= {f.name for f in fields(MODELS.get(name).Config)}
+    return keys
 
 
 def benchmark_line(results: pd.DataFrame, wall_s: float, slots: int) -> str:

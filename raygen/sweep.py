@@ -1,23 +1,26 @@
 """CLI: ``python -m raygen.sweep NAME`` -> Ray Tune -> Parquet (-> report).
 
 Runs on the cluster named by ``--address`` (``auto``, ``ray://host:10001``), else on a
-local Ray started here, whose workers reuse this very Python environment (Ray's
-``uv run`` integration would rebuild the whole environment from uv.lock per session;
-that is only worth it on a cluster, where ``cluster.yaml`` installs raygen itself).
+local Ray started here. Workers reuse the environment Ray was started in: this very one
+locally, and the one ``cluster.yaml`` installs on every node of a cluster. Ray's
+``uv run`` integration (rebuild the driver's uv environment on each worker from
+uv.lock: gigabytes with torch, minutes) is off unless ``--uv-env`` asks for it, for a
+cluster whose nodes lack raygen.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import RaygenError
+from .storage import is_remote, join, list_runs, storage_uri, write_text
 from .sweepfile import Sweep, available, load_sweep
 
 DEFAULT_STORAGE = "results"
@@ -38,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gpus-per-trial", type=float, help="may be fractional: 0.25 packs 4 trials per GPU")
     p.add_argument("--max-concurrent", type=int)
     p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+    p.add_argument("--uv-env", action="store_true",
+                   help="have Ray rebuild this uv environment on cluster workers (nodes without raygen)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value in every trial (YAML value), e.g. --set epochs=3")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
@@ -55,25 +60,27 @@ def overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def run_dir_for(storage: str, sweep: str, resume: str | None, smoke: bool) -> tuple[str, str]:
-    base = os.path.join(_local(storage), sweep)
-    if resume:
-        runs = sorted(p.name for p in Path(base).glob("*") if (p / "tuner.pkl").exists()) if "://" not in base else []
-        if resume != "latest":
-            return base, resume
+    """(<storage>/<sweep>, run name): a new timestamped run, or the one to resume."""
+    base = join(storage_uri(storage), sweep)
+    if not resume:
+        return base, datetime.now().strftime("%Y%m%d-%H%M%S") + ("-smoke" if smoke else "")
+    runs = list_runs(base)
+    if resume == "latest":
         if not runs:
             raise RaygenError(f"--resume: no run of {sweep!r} to resume under {base}")
         return base, runs[-1]
-    return base, datetime.now().strftime("%Y%m%d-%H%M%S") + ("-smoke" if smoke else "")
+    if resume not in runs:
+        raise RaygenError(f"--resume: no run {resume!r} under {base}; runs there: {', '.join(runs) or '(none)'}")
+    return base, resume
 
 
-def _local(storage: str) -> str:
-    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
-
-
-def start_ray(address: str | None, num_cpus: int | None):
-    if not address:
-        # Must be set before Ray is imported: Ray reads it into a module constant.
-        os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
+def start_ray(address: str | None, num_cpus: int | None, uv_env: bool = False):
+    # Must be set before Ray is imported: Ray reads it into a module constant.
+    os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "1" if (uv_env and address) else "0"
+    # Quality metrics (recon_mse, FID, ...) arrive with a trial's last epoch, not every
+    # epoch; Tune's strict check would reject the per-epoch results that lack them. A trial
+    # ASHA stops early then reaches Optuna without the metric, which records it as pruned.
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     import ray
 
     if ray.is_initialized():
@@ -104,7 +111,9 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
     if resume:
         if not tune.Tuner.can_restore(path):
             raise RaygenError(f"--resume: {path} holds no restorable run")
-        return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True)
+        # Finished trials (completed or failed) stay as they are; interrupted ones continue
+        # from their last checkpoint.
+        return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False)
     scheduler = None
     if sweep.scheduler:
         from ray.tune.schedulers import ASHAScheduler
@@ -119,9 +128,7 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
         space = {k: None for c in configs for k in c}
         search_alg, n = BasicVariantGenerator(points_to_evaluate=configs), len(configs)
     else:
-        from ray.tune.search.optuna import OptunaSearch
-
-        search_alg = OptunaSearch(metric=sweep.metric, mode=sweep.mode)
+        search_alg = _final_metric_optuna()(metric=sweep.metric, mode=sweep.mode)
         space, n = sweep.param_space(smoke, sets), sweep.num_samples
     max_conc = args.max_concurrent if args.max_concurrent is not None else sweep.max_concurrent
     return tune.Tuner(
@@ -135,6 +142,21 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             sync_config=tune.SyncConfig(sync_artifacts=True)),
     )
+
+
+def _final_metric_optuna():
+    from ray.tune.search.optuna import OptunaSearch
+
+    class FinalMetricOptuna(OptunaSearch):
+        """Optuna over metrics that arrive with the last epoch (FID, recon_mse): epochs
+        without the metric are not reported as intermediate values (Ray's OptunaSearch
+        would fail on them); the final result is what Optuna learns from."""
+
+        def on_trial_result(self, trial_id: str, result: dict) -> None:
+            if self.metric in result:
+                super().on_trial_result(trial_id, result)
+
+    return FinalMetricOptuna
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,12 +179,12 @@ def run(args: argparse.Namespace) -> int:
     sweep.check(args.smoke, sets)
     base, run_name = run_dir_for(args.storage, sweep.name, args.resume, args.smoke)
     run_dir = os.path.join(base, run_name)
-    ray, started = start_ray(args.address, args.num_cpus)
+    ray, started = start_ray(args.address, args.num_cpus, args.uv_env)
     try:
         from ray import tune
 
         from .data import data_root
-        from .results import benchmark_line, rows_from_grid, write_parquet
+        from .results import benchmark_line, best_trial, rows_from_grid, write_parquet
         from .trainable import GenerativeTrainable
 
         res = resources(sweep, args, ray.cluster_resources())
@@ -175,14 +197,18 @@ def run(args: argparse.Namespace) -> int:
         grid = tuner.fit()
         wall = time.perf_counter() - t0
         results, history = rows_from_grid(grid, sweep.name, run_name, run_dir)
-        write_parquet(results, os.path.join(run_dir, "results.parquet"))
-        write_parquet(history, os.path.join(run_dir, "history.parquet"))
+        write_parquet(results, join(run_dir, "results.parquet"))
+        write_parquet(history, join(run_dir, "history.parquet"))
         slots = max(1, int(min(ray.cluster_resources().get("CPU", 1) // max(res["cpu"], 1e-9),
                                args.max_concurrent or sweep.max_concurrent or 10**6)))
         print(benchmark_line(results, wall, slots))
         counts = results["status"].value_counts().to_dict() if len(results) else {}
-        print(f"results: {os.path.join(run_dir, 'results.parquet')}  ({len(results)} trials: {counts})")
-        if not args.no_report:
+        print(f"results: {join(run_dir, 'results.parquet')}  ({len(results)} trials: {counts})")
+        best = best_trial(results, sweep.metric, sweep.mode)
+        if best is not None:
+            print(f"best ({sweep.mode} {sweep.metric}): {best}")
+            write_text(join(run_dir, "best.json"), json.dumps(best, indent=2, default=str))
+        if not args.no_report and not is_remote(run_dir):
             _report(run_dir)
     finally:
         if started:

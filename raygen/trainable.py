@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ class Trial:
                            data_root=Path(data_root) if data_root else None)
         self.epoch = 0
         self.train_time = 0.0
+        self.resumed_from_epoch: int | None = None  # set when restored from a checkpoint
 
     def _load(self, data_range, data_root) -> Data:
         c = self.cfg
@@ -82,6 +84,8 @@ class Trial:
         c, model = self.cfg, self.model
         if c.fail_at_epoch == self.epoch:
             raise RuntimeError(f"fail_at_epoch={c.fail_at_epoch}: failing on purpose (testing aid)")
+        if c.kill_at_epoch == self.epoch:
+            self._kill_once()
         model.train()
         t0 = time.perf_counter()
         start = model.on_train_start(self.data, self.ctx) if self.epoch == 1 else {}
@@ -100,7 +104,8 @@ class Trial:
         if c.nan_at_epoch == self.epoch:
             result["loss"] = float("nan")
         result.update(start, **extra)
-        result.update(epoch=self.epoch, batches=n, epoch_time_s=dt, train_time_s=self.train_time)
+        result.update(epoch=self.epoch, batches=n, epoch_time_s=dt, train_time_s=self.train_time,
+                      device=str(self.device), resumed_from_epoch=self.resumed_from_epoch)
         bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
             result.update(status="diverged", diverged_epoch=self.epoch,
@@ -114,6 +119,14 @@ class Trial:
         if last:
             result.update(status="completed", done=True)
         return result
+
+    def _kill_once(self) -> None:
+        """Testing aid for fault tolerance: the worker dies as if its node had gone away."""
+        marker = (self.out_dir or Path(".")) / ".killed_once"
+        if not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(str(self.epoch))
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def evaluate(self, images: bool = True) -> dict[str, Any]:
         out = evaluate(self.model, self.data, min(self.cfg.eval_samples, len(self.data.eval)))
@@ -153,6 +166,7 @@ class Trial:
         for k, o in self.opts.items():
             o.load_state_dict(s["opts"][k])
         self.epoch, self.train_time = s["epoch"], s["train_time"]
+        self.resumed_from_epoch = self.epoch
         self.batch_rng.set_state(s["batch_rng"])
         torch.set_rng_state(s["torch_rng"])
         np.random.set_state(s["numpy_rng"])
@@ -183,7 +197,9 @@ class GenerativeTrainable(tune.Trainable):
     def step(self) -> dict[str, Any]:
         if self.error:
             return {"status": "failed", "error": self.error, "done": True}
-        return self.trial.train_epoch()
+        import ray
+
+        return {**self.trial.train_epoch(), "node_id": ray.get_runtime_context().get_node_id()}
 
     def save_checkpoint(self, checkpoint_dir: str) -> dict | None:
         if self.trial is not None:

@@ -12,6 +12,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "datasets"
 
 torch.set_num_threads(2)
+# Any Ray a test starts reuses this environment instead of rebuilding it from uv.lock
+# (set before anything imports Ray, which reads it once).
+os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
 
 
 @pytest.fixture(scope="session")
@@ -28,10 +31,3 @@ def mnist_batch(data_root) -> torch.Tensor:
     from raygen.data import load_data
 
     return load_data("mnist", split="test", root=data_root, download=False).train.x[:16].clone()
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _no_uv_runtime_env():
-    # Any Ray a test starts reuses this environment instead of rebuilding it from uv.lock.
-    os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
-    yield

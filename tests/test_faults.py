@@ -1,0 +1,70 @@
+"""Faults on a real local Ray: a killed worker resumes from its checkpoint; a killed
+driver's sweep resumes with exactly one row per trial."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pandas as pd
+from sweep_helpers import only_run, results, run_sweep, sweep_cmd, write_sweep
+
+from conftest import REPO
+
+TRIALS = """
+description: fault tolerance
+max_failures: 2
+max_concurrent: 1
+config:
+  model: vae_mlp
+  dataset: mnist
+  split: test
+  epochs: 3
+  max_batches: 5
+  eval_samples: 100
+  seed: {grid: [0, 1, 2, 3]}
+"""
+
+
+def test_killed_worker_is_retried_from_its_last_checkpoint(tmp_path, data_root):
+    sweep = write_sweep(tmp_path, "killed", TRIALS.replace("{grid: [0, 1, 2, 3]}", "0") + "  kill_at_epoch: 2\n")
+    run_sweep(sweep, tmp_path / "runs", data_root, "--num-cpus", "1")
+    run_dir = only_run(tmp_path / "runs", "killed")
+    (row,) = results(run_dir).itertuples()
+    assert row.status == "completed" and row.epoch == 3
+    assert row.resumed_from_epoch == 1  # restored from epoch 1's checkpoint, not from scratch
+    assert (run_dir / row.trial_dir / ".killed_once").read_text() == "2"
+    hist = pd.read_parquet(run_dir / "history.parquet")
+    assert sorted(hist.epoch) == [1, 2, 3]
+
+
+def _finished_trials(run_root):
+    done = 0
+    for result_json in run_root.glob("*/*/result.json"):
+        lines = [json.loads(ln) for ln in result_json.read_text().splitlines() if ln.strip()]
+        done += any(r.get("done") for r in lines)
+    return done
+
+
+def test_killed_driver_resumes_with_one_row_per_trial(tmp_path, data_root):
+    sweep = write_sweep(tmp_path, "driver", TRIALS)
+    storage = tmp_path / "runs"
+    proc = subprocess.Popen(sweep_cmd(sweep, storage, data_root, "--num-cpus", "1"), cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while _finished_trials(storage / "driver") < 1:
+        assert proc.poll() is None and time.time() < deadline, "the sweep ended before it could be interrupted"
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the local Ray it started, mid-sweep
+    proc.wait()
+    run_dir = only_run(storage, "driver")
+    assert not (run_dir / "results.parquet").exists()
+    out = run_sweep(sweep, storage, data_root, "--num-cpus", "1", "--resume")
+    assert "benchmark: 4 trials" in out.stdout
+    df = results(run_dir)
+    assert len(df) == 4 and df.trial_id.is_unique and sorted(df.seed) == [0, 1, 2, 3]
+    assert (df.status == "completed").all()
+    hist = pd.read_parquet(run_dir / "history.parquet")
+    assert (hist.groupby("trial_id").epoch.apply(sorted).apply(list) == [[1, 2, 3]] * 4).all()
