@@ -131,6 +131,7 @@ class Trial:
     def evaluate(self, images: bool = True) -> dict[str, Any]:
         out = evaluate(self.model, self.data, min(self.cfg.eval_samples, len(self.data.eval)))
         out["num_params"] = self.model.num_params()
+        out.update({f"params_{k}": v for k, v in self.model.param_counts().items()})  # per network
         if images and self.out_dir is not None:
             out.update(self.save_images())
         return out

@@ -95,6 +95,7 @@ class MLPGANConfig(GANConfig):
     # Seed 003 gives no latent size ("as many input nodes as input data"); 100 as in seed 001.
     gen_hidden: tuple[int, ...] = (128, 256, 512, 1024)
     dis_hidden: tuple[int, ...] = (512, 256)
+    act: str = "relu"  # seed 003: ReLU in every hidden layer (leaky_relu is the usual GAN choice)
 
 
 @MODELS.register("gan_mlp")
@@ -107,7 +108,7 @@ class MLPGAN(GAN):
 
     def build_networks(self):
         c = self.cfg
-        gen = nn.Sequential(MLP([c.latent_dim, *c.gen_hidden, numel(self.shape)], act="relu"),
+        gen = nn.Sequential(MLP([c.latent_dim, *c.gen_hidden, numel(self.shape)], act=c.act),
                             Unflatten(self.shape))
-        dis = MLP([numel(self.shape), *c.dis_hidden, 1], act="relu")
+        dis = MLP([numel(self.shape), *c.dis_hidden, 1], act=c.act)
         return gen, dis
