@@ -27,11 +27,11 @@ def numel(shape: Sequence[int]) -> int:
 
 
 class MLP(nn.Sequential):
-    """Linear layers of ``sizes[0] -> ... -> sizes[-1]``; ``act`` between them, ``out_act``
-    (default none) after the last. Inputs of any shape are flattened."""
+    """Linear layers of ``sizes[0] -> ... -> sizes[-1]``; ``act`` (then optional dropout)
+    between them, ``out_act`` (default none) after the last. Inputs of any shape are flattened."""
 
     def __init__(self, sizes: Sequence[int], act: str = "relu", out_act: str = "linear",
-                 batchnorm: bool = False):
+                 batchnorm: bool = False, dropout: float = 0.0):
         layers: list[nn.Module] = [nn.Flatten()]
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(nn.Linear(a, b))
@@ -40,6 +40,8 @@ class MLP(nn.Sequential):
                 if batchnorm:
                     layers.append(nn.BatchNorm1d(b))
                 layers.append(activation(act))
+                if dropout:
+                    layers.append(nn.Dropout(dropout))
         if out_act != "linear":
             layers.append(activation(out_act))
         super().__init__(*layers)
