@@ -99,7 +99,7 @@ def test_vade_pretrains_and_initialises_its_mixture_from_the_codes(data_root):
 
 
 def test_cosine_trial_writes_figure_4_for_vae_and_gae(tmp_path):
-    base = {"dataset": "cosine", "split": "auto", "batch_size": 50, "eval_samples": 50, "epochs": 200, "arch": "mlp",
+    base = {"dataset": "cosine", "split": "auto", "batch_size": 50, "eval_samples": 50, "epochs": 100, "arch": "mlp",
             "hidden": [256], "act": "relu", "latent_dim": 1, "output": "linear", "recon": "mse",
             "recon_reduction": "mean"}
     out = {}

@@ -59,14 +59,14 @@ def test_beta_vae_weights_the_kl_by_beta_4(x):
     model = build("beta_vae")
     z, mu, logvar = model.encode_sample(x)
     assert model.cfg.beta == 4.0
-    assert float(model.regularizer(z, mu, logvar)) == pytest.approx(4.0 * kl_std_normal(np_(mu), np_(logvar)), rel=1e-10)
+    assert model.regularizer(z, mu, logvar).item() == pytest.approx(4.0 * kl_std_normal(np_(mu), np_(logvar)), rel=1e-10)
 
 
 def test_info_vae_is_kl_plus_weighted_gaussian_kernel_mmd(x):
     model = build("info_vae", info_alpha=0.25, info_lambda=10.0)
     z, mu, logvar = model.encode_sample(x)
     torch.manual_seed(7)
-    reg = float(model.regularizer(z, mu, logvar))
+    reg = model.regularizer(z, mu, logvar).item()
     torch.manual_seed(7)  # the regularizer draws its prior sample first: the same draw
     prior = np_(torch.randn(6, 3))
     d = 3
@@ -81,7 +81,7 @@ def test_wae_is_deterministic_with_an_imq_kernel_mmd(x):
     z, mu, logvar = model.encode_sample(x)
     assert logvar is None and torch.equal(z, mu) and torch.equal(z, model.encoder(x))
     torch.manual_seed(3)
-    reg = float(model.regularizer(z, mu, logvar))
+    reg = model.regularizer(z, mu, logvar).item()
     torch.manual_seed(3)
     prior = np_(torch.randn(6, 3))
     c = 2.0 * 3 * 1.0  # C = 2 d sigma^2 with the N(0, I) prior
@@ -95,7 +95,7 @@ def test_rae_l2_penalises_codes_and_every_decoder_weight(x):
     codes = np_(z)
     code_term = np.mean([0.5 * sum(v * v for v in row) for row in codes])
     weights = sum(float(np.sum(np_(p) ** 2)) for name, p in model.state_dict().items() if name.startswith("decoder."))
-    reg = float(model.regularizer(z, mu, logvar))
+    reg = model.regularizer(z, mu, logvar).item()
     assert reg == pytest.approx(0.3 * code_term + 1e-3 * weights, rel=1e-10)
     encoder_weights = sum(float(np.sum(np_(p) ** 2)) for n, p in model.state_dict().items() if n.startswith("encoder."))
     assert reg != pytest.approx(0.3 * code_term + 1e-3 * (weights + encoder_weights), rel=1e-6)
@@ -109,7 +109,7 @@ def test_vade_mixture_prior_term_matches_eq_17(x):
         model.mu_c.copy_(torch.randn(4, 3, generator=g))
         model.logvar_c.copy_(0.5 * torch.randn(4, 3, generator=g))
     z, mu, logvar = model.encode_sample(x)
-    reg = float(model.regularizer(z, mu, logvar))
+    reg = model.regularizer(z, mu, logvar).item()
     pi = np.exp(np_(model.pi_logits)) / np.exp(np_(model.pi_logits)).sum()
     mc, vc = np_(model.mu_c), np.exp(np_(model.logvar_c))
     zs, ms, vs = np_(z), np_(mu), np.exp(np_(logvar))
@@ -147,14 +147,14 @@ def test_gmvae_terms_match_dilokthanakul_eq_5(x):
         cond.append(sum(pc[c] * kl[c] for c in range(3)))
         cpri.append(sum(pc[c] * math.log(pc[c] / (1 / 3)) for c in range(3)))
     w_prior = kl_std_normal(np_(w_mu), np_(w_logvar))
-    assert float(out["cond_prior"]) == pytest.approx(np.mean(cond), rel=1e-8)
-    assert float(out["c_prior"]) == pytest.approx(np.mean(cpri), rel=1e-8)
-    assert float(out["w_prior"]) == pytest.approx(w_prior, rel=1e-10)
-    assert float(out["reg_loss"]) == pytest.approx(w_prior + np.mean(cond) + np.mean(cpri), rel=1e-8)
+    assert out["cond_prior"].item() == pytest.approx(np.mean(cond), rel=1e-8)
+    assert out["c_prior"].item() == pytest.approx(np.mean(cpri), rel=1e-8)
+    assert out["w_prior"].item() == pytest.approx(w_prior, rel=1e-10)
+    assert out["reg_loss"].item() == pytest.approx(w_prior + np.mean(cond) + np.mean(cpri), rel=1e-8)
     bounded = build("gmvae", components=3, w_dim=2, prior_hidden=16, free_bits=50.0)
     torch.manual_seed(11)
     out = bounded.loss(x)  # the z-prior term is held at the free-bits floor
-    assert float(out["reg_loss"]) == pytest.approx(float(out["w_prior"] + out["cond_prior"]) + 50.0, rel=1e-10)
+    assert out["reg_loss"].item() == pytest.approx((out["w_prior"] + out["cond_prior"]).item() + 50.0, rel=1e-10)
 
 
 def test_vamp_prior_is_the_mixture_of_posteriors_of_the_pseudo_inputs(x):
@@ -170,7 +170,7 @@ def test_vamp_prior_is_the_mixture_of_posteriors_of_the_pseudo_inputs(x):
         log_q = norm.logpdf(zs[i], ms[i], np.sqrt(vs[i])).sum()
         log_p = logsumexp([norm.logpdf(zs[i], mk[k], np.sqrt(vk[k])).sum() for k in range(5)]) - math.log(5)
         per.append(log_q - log_p)
-    assert float(reg) == pytest.approx(np.mean(per), rel=1e-8)
+    assert reg.item() == pytest.approx(np.mean(per), rel=1e-8)
     reg.backward()  # the prior is learned: its pseudo-inputs get gradients
     assert model.pseudo_inputs.grad is not None and model.pseudo_inputs.grad.abs().sum() > 0
 

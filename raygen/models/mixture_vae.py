@@ -90,7 +90,7 @@ class VaDE(MixturePriorVAE):
             self.pi_logits.copy_(torch.tensor(gmm.weights_).log())
             self.mu_c.copy_(torch.tensor(gmm.means_))
             self.logvar_c.copy_(torch.tensor(gmm.covariances_).log())
-        return {"pretrain_recon": float(rec), "pretrain_s": time.perf_counter() - t0}
+        return {"pretrain_recon": float(rec.detach()), "pretrain_s": time.perf_counter() - t0}
 
 
 # --- GMVAE ------------------------------------------------------------------------------
