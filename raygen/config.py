@@ -7,6 +7,7 @@ valid ones. Values are coerced to the field's type (YAML reads ``1e-3`` as a str
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
 from dataclasses import dataclass, fields
 from typing import Any
@@ -28,6 +29,7 @@ class TrainConfig:
     max_batches: int = 0  # batches per epoch (0: the whole split); smoke runs use a few
     eval_samples: int = 1000  # generated samples / eval images used by the end-of-trial metrics
     eval_every: int = 0  # also evaluate every K epochs (0: only at the end)
+    report_every: int = 1  # epochs per Ray Tune step (one report and checkpoint each): raise for tiny epochs
     fail_at_epoch: int = 0  # testing aid: raise at this epoch (0: never)
     nan_at_epoch: int = 0  # testing aid: report a NaN loss at this epoch (0: never)
     kill_at_epoch: int = 0  # testing aid: SIGKILL the worker once, at this epoch (0: never)
@@ -97,3 +99,18 @@ def split_config(flat: dict[str, Any]):
 
 def asdict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
+
+
+# Ray Tune walks into list values of a config as nested search spaces, which breaks the
+# pre-set grid points of a sweep (e.g. hidden: [500, 500, 2000] in one variant and
+# [512, 256] in another). Lists therefore cross the Tune boundary as tagged JSON strings.
+_TUNE_LIST = "json-list:"
+
+
+def to_tune(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: _TUNE_LIST + json.dumps(list(v)) if isinstance(v, (list, tuple)) else v for k, v in config.items()}
+
+
+def from_tune(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: json.loads(v[len(_TUNE_LIST):]) if isinstance(v, str) and v.startswith(_TUNE_LIST) else v
+            for k, v in config.items()}

@@ -31,6 +31,11 @@ def gan_d_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Ten
             + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
 
 
+def gan_fake_bce(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The discriminator's term for one more kind of fake: -log(1 - D(x_fake))."""
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+
+
 def gan_g_bce(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss -log D(G(z)) (Goodfellow et al. 2014, section 3)."""
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
@@ -45,3 +50,97 @@ def pixel_mse(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def pixel_bce(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy per pixel of a reconstruction in [0, 1] against x in [0, 1]."""
     return F.binary_cross_entropy(x_hat.clamp(1e-6, 1 - 1e-6), x)
+
+
+# --- Gaussian densities and divergences (latent terms) ------------------------------
+
+LOG_2PI = 1.8378770664093453  # log(2 pi)
+
+
+def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag exp(logvar)), summed over the last dimension (broadcasts)."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+
+
+def kl_diag(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu_q, var_q) || N(mu_p, var_p)) for diagonal Gaussians, summed over the last dimension
+    (broadcasts; no batch mean)."""
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p).pow(2)) / logvar_p.exp() - 1).sum(-1)
+
+
+# --- maximum mean discrepancy (InfoVAE, WAE) ----------------------------------------
+
+
+def imq_kernel(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
+    """Inverse multiquadratic kernel C / (C + ||a - b||^2) (Tolstikhin et al. 2018, section 4),
+    (N, D) x (M, D) -> (N, M)."""
+    return c / (c + torch.cdist(a, b).pow(2))
+
+
+def rbf_kernel(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
+    """Gaussian kernel exp(-||a - b||^2 / C) (Zhao et al. 2019, section 4), (N, D) x (M, D) -> (N, M)."""
+    return torch.exp(-torch.cdist(a, b).pow(2) / c)
+
+
+KERNELS = {"imq": imq_kernel, "rbf": rbf_kernel}
+
+
+def mmd(z: torch.Tensor, z_prior: torch.Tensor, kernel: str = "imq", c: float = 1.0) -> torch.Tensor:
+    """Unbiased U-statistic estimate of MMD^2 between codes ``z`` (N, D) and prior draws
+    ``z_prior`` (N, D) (Tolstikhin et al. 2018, Algorithm 2; Gretton et al. 2012):
+    mean_{i != j} k(z_i, z_j) + mean_{i != j} k(p_i, p_j) - 2 mean_{i, j} k(z_i, p_j)."""
+    k = KERNELS[kernel]
+    n = z.shape[0]
+    off = 1.0 - torch.eye(n, device=z.device, dtype=z.dtype)
+    k_zz = (k(z, z, c) * off).sum() / (n * (n - 1))
+    k_pp = (k(z_prior, z_prior, c) * off).sum() / (n * (n - 1))
+    return k_zz + k_pp - 2.0 * k(z, z_prior, c).mean()
+
+
+# --- mixture priors (VaDE, GMVAE, VampPrior) ----------------------------------------
+
+
+def vade_regularizer(z, mu, logvar, log_pi, mu_c, logvar_c) -> torch.Tensor:
+    """VaDE's latent terms (Jiang et al. 2017, eq. 17, negated), mean over the batch:
+    sum_c gamma_c KL(q(z|x) || N(mu_c, var_c)) + KL(gamma || pi), with
+    gamma_c = q(c|x) ~= p(c|z) = pi_c N(z; mu_c, var_c) / sum_c' (...) at the sampled z.
+    z, mu, logvar: (B, D); log_pi: (K,) normalised; mu_c, logvar_c: (K, D)."""
+    log_pz_c = log_normal_diag(z.unsqueeze(1), mu_c, logvar_c)  # (B, K)
+    log_gamma = torch.log_softmax(log_pi + log_pz_c, dim=1)  # (B, K)
+    gamma = log_gamma.exp()
+    kl_z = kl_diag(mu.unsqueeze(1), logvar.unsqueeze(1), mu_c, logvar_c)  # (B, K)
+    kl_c = (gamma * (log_gamma - log_pi)).sum(1)  # (B,)
+    return ((gamma * kl_z).sum(1) + kl_c).mean()
+
+
+def gmvae_terms(z, mu, logvar, w_mu, w_logvar, mu_cw, logvar_cw) -> dict[str, torch.Tensor]:
+    """The three latent terms of the GMVAE bound (Dilokthanakul et al. 2016, eq. 5), batch means:
+    ``w_prior``   KL(q(w|x) || N(0, I));
+    ``cond_prior`` E_{p(c|z,w)} KL(q(z|x) || p(z|w, c)) (the mixture prior term);
+    ``c_prior``   KL(p(c|z,w) || p(c)) with a uniform p(c) (the 'z-prior' term).
+    p(c|z,w) is the exact posterior of the component at the sampled z and w.
+    z, mu, logvar: (B, D); w_mu, w_logvar: (B, W); mu_cw, logvar_cw: (B, K, D)."""
+    k = mu_cw.shape[1]
+    log_pc = torch.log_softmax(log_normal_diag(z.unsqueeze(1), mu_cw, logvar_cw), dim=1)  # (B, K)
+    pc = log_pc.exp()
+    cond = (pc * kl_diag(mu.unsqueeze(1), logvar.unsqueeze(1), mu_cw, logvar_cw)).sum(1)  # (B,)
+    c_prior = (pc * (log_pc + torch.log(torch.tensor(float(k))))).sum(1)  # (B,)
+    return {"w_prior": kl_normal(w_mu, w_logvar), "cond_prior": cond.mean(), "c_prior": c_prior.mean()}
+
+
+def vamp_log_prior(z: torch.Tensor, mu_k: torch.Tensor, logvar_k: torch.Tensor) -> torch.Tensor:
+    """log of the VampPrior (Tomczak & Welling 2018, eq. 9): log (1/K) sum_k q(z | u_k);
+    z: (B, D), mu_k, logvar_k: (K, D), the encoder's outputs on the K pseudo-inputs -> (B,)."""
+    log_q = log_normal_diag(z.unsqueeze(1), mu_k, logvar_k)  # (B, K)
+    return torch.logsumexp(log_q, dim=1) - torch.log(torch.tensor(float(mu_k.shape[0])))
+
+
+def l2_penalty(params) -> torch.Tensor:
+    """Sum of squared entries of every tensor in ``params`` (RAE-L2's decoder penalty)."""
+    return sum(p.pow(2).sum() for p in params)
+
+
+def feature_mse(f_x: torch.Tensor, f_rec: torch.Tensor) -> torch.Tensor:
+    """Gaussian -log p(Dis_l(x) | z) with identity covariance up to a constant (Larsen et al. 2016,
+    eq. 6): 0.5 * squared error summed over features, mean over the batch."""
+    return 0.5 * (_flat(f_x) - _flat(f_rec)).pow(2).sum(1).mean()

@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from .config import from_tune
+
 # Ray's own per-result bookkeeping that says nothing about the model.
 _RAY_NOISE = {"done", "training_iteration", "timestamp", "date", "time_this_iter_s", "time_since_restore",
               "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "config", "pid"}
@@ -49,7 +51,7 @@ def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike) -> tu
     rows, hist = [], []
     for res in grid:
         metrics = dict(res.metrics or {})
-        given = {k: v for k, v in (res.config or {}).items() if not k.startswith("_") and v is not None}
+        given = {k: v for k, v in from_tune(res.config or {}).items() if not k.startswith("_") and v is not None}
         config = {k: _cell(v) for k, v in resolved_config(given).items()}
         trial_id = metrics.get("trial_id") or Path(str(res.path)).name
         status, error = _status(metrics, res.error)

@@ -122,7 +122,9 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
         scheduler = ASHAScheduler(metric=asha.pop("metric", "loss"), mode=asha.pop("mode", "min"),
                                   time_attr="training_iteration", **asha)
     if sweep.search == "grid":
-        configs = sweep.grid(smoke, sets)
+        from .config import to_tune
+
+        configs = [to_tune(c) for c in sweep.grid(smoke, sets)]  # lists as strings: see config.to_tune
         # Each grid point is one concrete, already validated config: evaluate them in order.
         # Tune needs every key in the space; a key a variant lacks stays None (= the default).
         space = {k: None for c in configs for k in c}

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import TrainConfig, split_config
+from .config import TrainConfig, from_tune, split_config
 from .data import Data, image_grid, load_data
 from .errors import RaygenError
 from .metrics import evaluate
@@ -34,7 +34,7 @@ _DATA_CACHE: dict[tuple, Data] = {}  # survives actor reuse: a dataset is loaded
 def flat_config(config: dict[str, Any]) -> dict[str, Any]:
     """Tune config -> flat trial config. None means "not set here" (a key only some variants
     of a grid have), so the dataclass default applies."""
-    return {k: v for k, v in config.items() if not k.startswith("_") and v is not None}
+    return {k: v for k, v in from_tune(config).items() if not k.startswith("_") and v is not None}
 
 
 def seed_everything(seed: int) -> None:
@@ -111,7 +111,8 @@ class Trial:
             result.update(status="diverged", diverged_epoch=self.epoch,
                           error=f"non-finite {', '.join(bad)} at epoch {self.epoch}", done=True)
             return result
-        last = self.epoch >= c.epochs
+        # A model may end its training early by reporting converged (e.g. GAE's delta).
+        last = self.epoch >= c.epochs or bool(extra.get("converged"))
         if last:
             result.update(model.on_train_end(self.data))
         if last or (c.eval_every and self.epoch % c.eval_every == 0):
@@ -138,11 +139,16 @@ class Trial:
 
     @torch.no_grad()
     def save_images(self) -> dict[str, str]:
-        """64 samples (and 64 reconstructions: inputs on odd rows, outputs on even) as PNGs."""
-        if len(self.data.shape) != 3:  # point data: the report plots it from the history instead
-            return {}
+        """64 samples (and 64 reconstructions: inputs on odd rows, outputs on even) as PNGs for
+        image data, plus whatever the model's ``artifacts`` hook writes (any data)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.model.eval()
+        out = self._image_grids() if len(self.data.shape) == 3 else {}
+        out.update(self.model.artifacts(self.data, self.out_dir))
+        self.model.train()
+        return out
+
+    def _image_grids(self) -> dict[str, str]:
         image_grid(self.data.to_unit(self.model.sample(64)), self.out_dir / "samples.png")
         out = {"samples_png": "samples.png"}
         if self.model.has_encoder:
@@ -151,7 +157,6 @@ class Trial:
             grid = torch.cat([pairs[0::2], pairs[1::2]], 1).reshape(-1, *x.shape[1:])
             image_grid(self.data.to_unit(grid), self.out_dir / "reconstructions.png")
             out["reconstructions_png"] = "reconstructions.png"
-        self.model.train()
         return out
 
     # --- state -----------------------------------------------------------------------
@@ -200,7 +205,11 @@ class GenerativeTrainable(tune.Trainable):
             return {"status": "failed", "error": self.error, "done": True}
         import ray
 
-        return {**self.trial.train_epoch(), "node_id": ray.get_runtime_context().get_node_id()}
+        for _ in range(max(1, self.trial.cfg.report_every)):  # e.g. 2000 cosine epochs: a report per 50
+            result = self.trial.train_epoch()
+            if result.get("done"):
+                break
+        return {**result, "node_id": ray.get_runtime_context().get_node_id()}
 
     def save_checkpoint(self, checkpoint_dir: str) -> dict | None:
         if self.trial is not None:

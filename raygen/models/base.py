@@ -88,6 +88,11 @@ class GenerativeModel(nn.Module):
         """Hook after the last epoch, before evaluation (e.g. fit a latent sampler)."""
         return {}
 
+    def artifacts(self, data, out_dir: Path) -> dict[str, str]:
+        """Hook at the end of a trial: write extra files (figures) into ``out_dir`` and return
+        ``{"xxx_png": "file.png"}`` (paths relative to ``out_dir``); they become result columns."""
+        return {}
+
     # --- generation ----------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
@@ -109,11 +114,46 @@ class GenerativeModel(nn.Module):
         return {name: sum(p.numel() for p in m.parameters()) for name, m in self.named_children()}
 
 
+@dataclass
+class AutoEncoderConfig(ModelConfig):
+    sampler: str = "prior"  # prior | gaussian | gmm: where sample() draws latents (models/latent.py)
+    sampler_components: int = 10  # mixture components of sampler: gmm
+
+
 class AutoEncoderModel(GenerativeModel):
     """A model with an encoder: ``encode`` gives latent codes (the mean for a VAE),
-    ``reconstruct`` decodes them back to the data range."""
+    ``reconstruct`` decodes them back to the data range.
 
+    ``sample`` decodes latents from the model's own prior (``prior_sample``), or, with
+    ``sampler: gaussian | gmm``, from a distribution fitted by maximum likelihood to the
+    encoded training set at the end of training (``latent.LatentFit``, whose buffers carry the
+    fit in the state dict and so in checkpoints), so "VAE + GMM" and "AE + GMM" are one setting apart.
+    """
+
+    Config = AutoEncoderConfig
     has_encoder = True
+    has_prior: ClassVar[bool] = True  # False: sampling needs a fitted sampler (sampler: prior is an error)
+
+    def __init__(self, cfg: ModelConfig, shape: tuple[int, ...], num_classes: int = 10):
+        super().__init__(cfg, shape, num_classes)
+        from .latent import LatentFit
+
+        self.latent_fit = LatentFit(getattr(cfg, "sampler", "prior"), getattr(cfg, "sampler_components", 10),
+                                    cfg.latent_dim, needs_fit=not self.has_prior)
+
+    def prior_sample(self, n: int) -> torch.Tensor:
+        """(n, latent) draws from the model's own prior."""
+        raise NotImplementedError
+
+    def latent_sample(self, n: int) -> torch.Tensor:
+        return self.latent_fit.sample(n) if self.latent_fit.fitted else self.prior_sample(n)
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        return self.decode(self.latent_sample(n))
+
+    def on_train_end(self, data) -> dict[str, Any]:
+        return self.latent_fit.fit_encoder(self, data.train.x) if self.latent_fit.active else {}
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

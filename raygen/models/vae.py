@@ -3,49 +3,85 @@
 loss = reconstruction (-log p(x|z), BCE by default) + beta * KL(q(z|x) || N(0, I)).
 Seed 001 writes that the loss is "the product of the reconstruction loss and the KL
 divergence"; a product is not an ELBO (it would vanish as either term does), so we take
-the standard reading, the sum. Variants (issue 5: BetaVAE, InfoVAE, WAE, ...) subclass
-``VAE`` and override ``regularizer`` or the prior.
+the standard reading, the sum. The seed 004 baselines (BetaVAE, InfoVAE, WAE, RAE-L2, the
+mixture-prior VAEs, VAE-GAN, GAE) subclass ``VAE`` and override ``regularizer``, the prior
+or the training step (``vae_variants.py``, ``mixture_vae.py``, ``vaegan.py``, ``gae.py``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
 
 import torch
 
 from .. import losses
 from ..errors import RaygenError
-from ..nets import build_decoder, build_encoder
+from ..nets import build_decoder, build_encoder, numel
 from ..registry import MODELS
-from .base import AutoEncoderModel, ModelConfig
+from .base import AutoEncoderConfig, AutoEncoderModel
 
 
 @dataclass
-class VAEConfig(ModelConfig):
+class VAEConfig(AutoEncoderConfig):
     latent_dim: int = 10  # seed 001: "a latent vector of size 10"
     lr: float = 2e-4  # seed 001: Adam, learning rate 0.0002
     arch: str = "conv"  # mlp | conv (nets.ENCODERS): a sweep dimension
     hidden: tuple[int, ...] = (512, 256)  # encoder dense sizes; the decoder mirrors them
     act: str = "leaky_relu"  # seed 001: LeakyReLU(0.2) throughout
-    recon: str = "bce"  # bce (Bernoulli) | mse (Gaussian, sum over dims)
+    recon: str = "bce"  # bce (Bernoulli) | mse (Gaussian)
+    # sum: over data dimensions (the per-example ELBO) | mean: over dimensions too (PyTorch's default
+    # reduction; seed 004 section 4.1's numbers imply it, see sweeps/gae_cosine.yaml)
+    recon_reduction: str = "sum"
     beta: float = 1.0  # weight of the KL term (1: the plain VAE)
+
+
+# reconstruction name -> -log p(x|z) summed over data dimensions, from the decoder's pre-activation h
+RECON = {
+    "bce": lambda model, h, x: losses.bce_recon(h, x),
+    "mse": lambda model, h, x: losses.mse_recon(model.output_activation(h), x),
+}
+REDUCTIONS = ("sum", "mean")
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """z = mu + sigma * eps, eps ~ N(0, I) (Kingma & Welling 2014, section 2.4)."""
+    return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
 
 
 class VAE(AutoEncoderModel):
     Config = VAEConfig
+    stochastic: ClassVar[bool] = True  # Gaussian q(z|x) (mean, log-variance); False: deterministic codes
 
     def __init__(self, cfg: VAEConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)
-        if cfg.recon not in ("bce", "mse"):
-            raise RaygenError(f"recon must be 'bce' or 'mse', got {cfg.recon!r}")
+        if cfg.recon not in RECON:
+            raise RaygenError(f"recon must be one of {', '.join(RECON)}, got {cfg.recon!r}")
+        if cfg.recon_reduction not in REDUCTIONS:
+            raise RaygenError(f"recon_reduction must be one of {', '.join(REDUCTIONS)}, got {cfg.recon_reduction!r}")
         if cfg.recon == "bce" and cfg.output != "sigmoid":
             raise RaygenError(f"recon 'bce' needs output 'sigmoid' (got {cfg.output!r}); use recon: mse")
-        self.encoder = build_encoder(cfg.arch, shape, 2 * cfg.latent_dim, hidden=cfg.hidden, act=cfg.act)
+        self.encoder = build_encoder(cfg.arch, shape, self.encoder_outputs(), hidden=cfg.hidden, act=cfg.act)
         self.decoder = build_decoder(cfg.arch, cfg.latent_dim, shape, hidden=tuple(reversed(cfg.hidden)),
                                      act=cfg.act)
 
-    def encode_dist(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.encoder(x).chunk(2, dim=1)  # (B, latent) each
+    def encoder_outputs(self) -> int:
+        return (2 if self.stochastic else 1) * self.cfg.latent_dim
+
+    def encode_dist(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(mean, log-variance) of q(z|x), each (B, latent); log-variance None if deterministic."""
+        h = self.encoder(x)
+        if not self.stochastic:
+            return h, None
+        mu, logvar = h.chunk(2, dim=1)  # (B, latent) each
         return mu, logvar
+
+    def encode_sample(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(z, mu, logvar): z drawn by reparameterisation (z = mu for a deterministic encoder)."""
+        mu, logvar = self.encode_dist(x)
+        if logvar is None:
+            return mu, mu, None
+        return reparameterize(mu, logvar), mu, logvar
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode_dist(x)[0]
@@ -55,18 +91,19 @@ class VAE(AutoEncoderModel):
 
     def recon_loss(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``h``: the decoder's pre-activation output."""
-        if self.cfg.recon == "bce":
-            return losses.bce_recon(h, x)
-        return losses.mse_recon(self.output_activation(h), x)
+        rec = RECON[self.cfg.recon](self, h, x)
+        return rec / numel(self.shape) if self.cfg.recon_reduction == "mean" else rec
 
-    def regularizer(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    def regularizer(self, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor | None) -> torch.Tensor | None:
+        """The latent term of the loss (None: there is none)."""
         return self.cfg.beta * losses.kl_normal(mu, logvar)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        mu, logvar = self.encode_dist(x)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # reparameterisation
+        z, mu, logvar = self.encode_sample(x)
         rec = self.recon_loss(self.decoder(z), x)
         reg = self.regularizer(z, mu, logvar)
+        if reg is None:
+            return {"loss": rec, "recon_loss": rec}
         return {"loss": rec + reg, "recon_loss": rec, "reg_loss": reg}
 
     def train_step(self, x, y, opts):
@@ -80,8 +117,18 @@ class VAE(AutoEncoderModel):
         return torch.randn(n, self.cfg.latent_dim, device=self.device)
 
     @torch.no_grad()
-    def sample(self, n: int) -> torch.Tensor:
-        return self.decode(self.prior_sample(n))
+    def artifacts(self, data, out_dir: Path) -> dict[str, str]:
+        """2-D point data (the cosine curve): seed 004's Figure 4 for this trial, the data with
+        its reconstructions and 10,000 generated points."""
+        if self.shape != (2,):
+            return {}
+        from ..figures import points_figure
+
+        x = data.train.x
+        name = f"{data.name}.png"
+        points_figure(x, self.reconstruct(x), self.sample(10_000), out_dir / name,
+                      title=f"{self.registry_name} (sampler: {self.cfg.sampler})")
+        return {f"{data.name}_png": name}
 
 
 @MODELS.register("vae_conv")
