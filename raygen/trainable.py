@@ -46,6 +46,11 @@ def pick_device(gpus: float) -> torch.device:
     return torch.device("cuda") if gpus > 0 and torch.cuda.is_available() else torch.device("cpu")
 
 
+def device_name(device: torch.device) -> str:
+    """``cpu`` or ``cuda (NVIDIA H100 80GB HBM3)``."""
+    return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
+
+
 class Trial:
     """Build, train and evaluate one configuration."""
 
@@ -118,6 +123,7 @@ class Trial:
     def evaluate(self, images: bool = True) -> dict[str, Any]:
         out = evaluate(self.model, self.data, min(self.cfg.eval_samples, len(self.data.eval)))
         out["num_params"] = self.model.num_params()
+        out["device"] = device_name(self.device)  # the report's header says where trials ran
         if images and self.out_dir is not None:
             out.update(self.save_images())
         return out

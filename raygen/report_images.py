@@ -1,0 +1,192 @@
+"""The report's image sections, as HTML with every image base64-embedded: seed 002's
+Figure 9 (the same test images reconstructed by every β × γ setting) and a gallery per
+image column (samples, reconstructions, 2-D latent scatters, ...), grouped by model.
+
+A missing or unreadable image file is shown as a line of text naming it, never as a
+broken ``<img>``.
+"""
+from __future__ import annotations
+
+import base64
+import struct
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+
+from .report_figures import best_index
+from .report_tables import OK, Layout, arrow, fmt, fmt_key, fmt_ms, label, trial_order
+
+GRID_COLUMNS = ("recon_fixed_png", "fixed_inputs_png")  # drawn as the β × γ grid, not as galleries
+GALLERY_TITLES = {
+    "samples_png": "Samples (64 per trial)",
+    "reconstructions_png": "Reconstructions (each test image followed by its reconstruction)",
+    "latent_scatter_png": "2-D latent space of the test images, by class (seed 002 Figure 7)",
+    "class_decodes_png": "Decodes of each class's latent region (seed 002 Figure 8)",
+    "cosine_png": "Cosine curve: data and generated points (seed 004 Figure 3)",
+}
+MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
+# Rows / columns of the β × γ grid, in order of preference among the swept parameters.
+GRID_ROWS = ("beta", "alpha", "latent_dim")
+GRID_COLS = ("gamma", "latent_dim", "alpha")
+GRID_WIDTH = 250  # px per reconstruction cell: two latent-size panels of two γ columns fit side by side
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, without an imaging library."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24:
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
+def img_tag(data: bytes, mime: str = "image/png", alt: str = "", width: int | None = None,
+            cls: str = "") -> str:
+    style = f' style="width:{width}px"' if width else ""
+    return (f'<img class="{cls}" alt="{escape(alt)}"{style} '
+            f'src="data:{mime};base64,{base64.b64encode(data).decode()}">')
+
+
+def embed(run_dir: Path, rel, alt: str, target: int = 300, cls: str = "px") -> str:
+    """An ``<img>`` of a trial's image (path relative to the run folder), scaled so small
+    grids are readable (whole-number upscaling keeps MNIST pixels crisp)."""
+    if not isinstance(rel, str) or not rel:
+        return '<div class="missing">no image</div>'
+    path = run_dir / rel
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return f'<div class="missing">image missing: {escape(rel)}</div>'
+    size = png_size(data)
+    width = None
+    if size and size[0] < target:  # upscale by a whole factor, staying near the target
+        width = size[0] * max(1, round(target / size[0]))
+    elif size and size[0] > target:
+        width = target
+    return img_tag(data, MIME.get(path.suffix.lower(), "image/png"), alt, width, cls)
+
+
+def caption(lay: Layout, r: pd.Series, params: list[str]) -> str:
+    parts = [f"{label(p)}={fmt_key(r[p])}" for p in params if p in r and pd.notna(r[p])]
+    if "seed" in r and pd.notna(r["seed"]):
+        parts.append(f"seed {fmt_key(r['seed'])}")
+    m = lay.primary
+    if str(r.get("status")) not in OK:
+        parts.append(f'<b class="bad">{escape(str(r.get("status")))}</b>')
+    elif m and pd.notna(r.get(m)):
+        parts.append(f"{label(m)} {fmt(r[m])}")
+    return " · ".join(p if p.startswith("<b") else escape(p) for p in parts)
+
+
+def galleries(lay: Layout, run_dir: Path, cap: int = 48) -> list[tuple[str, str, str]]:
+    """(anchor, title, html) per image column: one figure per trial, grouped by model; each
+    model's best trial framed. Above ``cap`` trials only the lowest seed of each
+    configuration is shown (the rest are in the trial folders)."""
+    res = trial_order(lay)
+    cols = [c for c in res.columns if c.endswith("_png") and c not in GRID_COLUMNS and res[c].notna().any()]
+    cols.sort(key=lambda c: list(GALLERY_TITLES).index(c) if c in GALLERY_TITLES else 99)
+    out = []
+    for col in cols:
+        rows = res[res[col].notna()]
+        note = ""
+        if len(rows) > cap and "seed" in rows:
+            keys = [k for k in lay.keys if k in rows]
+            rows = rows.sort_values("seed").groupby(keys, dropna=False, sort=False).head(1) if keys else rows
+            rows = trial_order(Layout(rows, lay.history, keys=lay.keys))
+            note = f'<p class="caption">{len(res[res[col].notna()])} trials: showing the lowest seed of each ' \
+                   f"configuration ({len(rows)}).</p>"
+        parts = [note]
+        groups = rows.groupby("model", sort=True) if "model" in rows else [("", rows)]
+        for model, part in groups:
+            model_rows = lay.results[lay.results["model"] == model] if "model" in lay.results else lay.results
+            params = lay.swept_in(model_rows)
+            best = best_index(model_rows, lay.primary)
+            figs = []
+            for idx, r in part.iterrows():
+                alt = f"{model} {col} {r.get('trial_id', '')}"
+                star = idx == best and model_rows[lay.primary].notna().sum() > 1 if lay.primary else False
+                figs.append(f'<figure class="{"best" if star else ""}">'
+                            f'{embed(run_dir, r[col], alt)}'
+                            f'<figcaption>{"★ best trial · " if star else ""}{caption(lay, r, params)}</figcaption></figure>')
+            parts.append(f'<h4>{escape(str(model))}</h4><div class="gallery">{"".join(figs)}</div>')
+        out.append((f"img-{col[:-4]}", GALLERY_TITLES.get(col, col[:-4].replace("_", " ")), "".join(parts)))
+    return out
+
+
+def grid_axes(lay: Layout) -> tuple[str | None, str | None, list[str]]:
+    """(row parameter, column parameter, the keys that split the grid into panels)."""
+    swept = lay.swept
+    row = next((p for p in GRID_ROWS if p in swept), swept[0] if swept else None)
+    col = next((p for p in GRID_COLS if p in swept and p != row), None)
+    panels = [k for k in lay.keys if k not in (row, col) and lay.results[k].nunique(dropna=False) > 1]
+    return row, col, panels
+
+
+def fixed_grids(lay: Layout, run_dir: Path) -> str:
+    """Seed 002 Figure 9: the same test images (top row) reconstructed by every setting,
+    rows β, columns γ, one panel per latent size (and model/dataset); the lowest seed of
+    each setting; the best setting by the primary metric framed green."""
+    res = lay.results
+    if "recon_fixed_png" not in res or not res["recon_fixed_png"].notna().any():
+        return ""
+    row, col, panels = grid_axes(lay)
+    m = lay.primary
+    html = []
+    groups = res.groupby(panels, dropna=False, sort=True) if panels else [((), res)]
+    for key, part in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        title = ", ".join(f"{label(k)} = {fmt_key(v)}" for k, v in zip(panels, key)) or "all trials"
+        rvals = sorted(part[row].dropna().unique()) if row else [None]
+        cvals = sorted(part[col].dropna().unique()) if col else [None]
+        ok = part[part["status"].isin(OK)]
+        score = None
+        if m and m in ok and ok[m].notna().any():
+            score = ok.groupby([k for k in (row, col) if k], dropna=False)[m].agg(["mean", "std", "count"])
+        best = None
+        if score is not None and len(score):
+            best = score["mean"].idxmin() if arrow(m) == " ↓" else score["mean"].idxmax()
+            best = best if isinstance(best, tuple) else (best,)
+        head = "".join(f"<th>{escape(label(col))} = {escape(fmt_key(c))}</th>" if col else "<th>reconstruction</th>"
+                       for c in cvals)
+        inputs = part["fixed_inputs_png"].dropna() if "fixed_inputs_png" in part else pd.Series(dtype=str)
+        body = []
+        if len(inputs):
+            body.append(f'<tr class="inputs"><th>input</th><td colspan="{len(cvals)}">'
+                        f'{embed(run_dir, inputs.iloc[0], "the fixed test inputs", target=GRID_WIDTH)}</td></tr>')
+        for rv in rvals:
+            cells = []
+            for cv in cvals:
+                sel = part
+                if row:
+                    sel = sel[sel[row] == rv]
+                if col:
+                    sel = sel[sel[col] == cv]
+                sel = sel.sort_values([c for c in ("seed",) if c in sel])
+                good = sel[sel["status"].isin(OK) & sel["recon_fixed_png"].notna()]
+                k = tuple(v for v, p in ((rv, row), (cv, col)) if p)
+                is_best = best is not None and k == best
+                if len(good):
+                    r = good.iloc[0]
+                    stat = ""
+                    if score is not None and k in score.index:
+                        s = score.loc[k]
+                        stat = f"{label(m)} {fmt_ms(s['mean'], s['std'], int(s['count']))}"
+                    seed = f"seed {fmt_key(r['seed'])}" if "seed" in r else ""
+                    bad = sel[~sel["status"].isin(OK)]
+                    if len(bad):
+                        seed += f" ({len(bad)} of {len(sel)} {', '.join(sorted(bad['status'].astype(str).unique()))})"
+                    cells.append(f'<td class="{"bestcell" if is_best else ""}">'
+                                 f'{embed(run_dir, r["recon_fixed_png"], f"{row}={rv} {col}={cv}", target=GRID_WIDTH)}'
+                                 f'<div class="cellnote">{"★ best · " if is_best else ""}'
+                                 f'{escape(" · ".join(filter(None, [stat, seed])))}</div></td>')
+                elif len(sel):
+                    st = ", ".join(sorted(sel["status"].astype(str).unique()))
+                    cells.append(f'<td class="badcell"><div class="bad">{escape(st)}</div></td>')
+                else:
+                    cells.append('<td class="missing">not run</td>')
+            rlabel = f"{escape(label(row))} = {escape(fmt_key(rv))}" if row else ""
+            body.append(f"<tr><th>{rlabel}</th>{''.join(cells)}</tr>")
+        corner = f"{escape(label(row))} \\ {escape(label(col))}" if row and col else ""
+        html.append(f'<div class="panel"><h4>{escape(title)}</h4><table class="imgrid"><tr><th>{corner}</th>'
+                    f'{head}</tr>{"".join(body)}</table></div>')
+    return f'<div class="panels">{"".join(html)}</div>'
+
