@@ -106,7 +106,8 @@ def from_result_json(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         if not lines and not error_file.exists():
             continue
         last = lines[-1] if lines else {}
-        config = {k: v for k, v in (last.get("config") or {}).items() if v is not None and not k.startswith("_")}
+        config = last.get("config") or _json(trial / "params.json")  # Ray writes params.json at trial start
+        config = {k: v for k, v in config.items() if v is not None and not k.startswith("_")}
         metrics = {k: v for k, v in last.items() if k not in _RAY_KEYS and k not in config}
         status = metrics.pop("status", None) or ("failed" if error_file.exists() else "running")
         error = metrics.pop("error", None)
@@ -124,6 +125,14 @@ def from_result_json(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             h["trial_id"] = rows[-1]["trial_id"]
             hist.append(h)
     return pd.DataFrame(rows), pd.DataFrame(hist)
+
+
+def _json(path: Path) -> dict:
+    try:
+        out = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return out if isinstance(out, dict) else {}
 
 
 # --- the page -------------------------------------------------------------------------
@@ -174,7 +183,7 @@ def _float(x: str) -> bool:
         return x == DASH
 
 
-def table_html(t: Table) -> str:
+def table_html(t: Table, title: bool = True) -> str:
     if not len(t.frame):
         return ""
     cols = list(t.frame.columns)
@@ -191,7 +200,8 @@ def table_html(t: Table) -> str:
             cells.append(f'<td class="{" ".join(filter(None, kind))}">{escape(str(v))}</td>')
         body.append(f'<tr class="{cls}">{"".join(cells)}</tr>')
     cap = f'<p class="caption">{escape(t.caption)}</p>' if t.caption else ""
-    return (f'<h3 id="{t.key}">{escape(t.title)}</h3><div class="scroll"><table><thead><tr>{head}</tr></thead>'
+    h3 = f'<h3 id="{t.key}">{escape(t.title)}</h3>' if title else ""
+    return (f'{h3}<div class="scroll"><table><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>{cap}')
 
 
@@ -238,7 +248,7 @@ def build(run: Run, metric: str | None = None) -> tuple[str, str]:
                  + "".join(table_html(t) for t in glance))]
     if len(problems.frame):
         sections.append(("problems", f"Failed and diverged trials ({len(problems.frame)})",
-                         '<div class="warnbox">' + table_html(problems) + "</div>"))
+                         '<div class="warnbox">' + table_html(problems, title=False) + "</div>"))
     if paper:
         sections.append(("paper", "Model × dataset (seed 004 Tables 3 and 4)", "".join(map(table_html, paper))))
     if plots:

@@ -47,7 +47,7 @@ def _xscale(ax, xs: np.ndarray) -> None:
 def _grid(n: int, width: float = 4.6, height: float = 3.4) -> tuple[Figure, list]:
     cols = min(n, 3)
     rows = -(-n // cols)
-    fig = Figure(figsize=(width * cols, height * rows))
+    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
     axes = [fig.add_subplot(rows, cols, i + 1) for i in range(n)]
     return fig, axes
 
@@ -55,8 +55,7 @@ def _grid(n: int, width: float = 4.6, height: float = 3.4) -> tuple[Figure, list
 def metric_vs_param(lay: Layout, summ: pd.DataFrame, param: str, max_metrics: int = 3) -> bytes | None:
     """Each quality metric (mean ± std over seeds) against one swept parameter, one line per
     combination of the other swept values (β per γ and latent size; latent size per model)."""
-    metrics = [m for m in [lay.primary, *lay.metrics] if m][:max_metrics]
-    metrics = list(dict.fromkeys(metrics))
+    metrics = list(dict.fromkeys(m for m in [lay.primary, *lay.metrics] if m))[:max_metrics]
     if not metrics or param not in summ:
         return None
     others = [k for k in lay.keys if k != param and summ[k].nunique(dropna=False) > 1]
@@ -67,13 +66,16 @@ def metric_vs_param(lay: Layout, summ: pd.DataFrame, param: str, max_metrics: in
     colors = model_colors(lay) if others == ["model"] else {}
     drawn = False
     for ax, m in zip(axes, metrics):
+        shown = []
         for i, (key, part) in enumerate(groups):
             part = part[part[m].notna() & part[param].notna()].sort_values(param)
             if not len(part):
                 continue
             key = key if isinstance(key, tuple) else (key,)
-            name = ", ".join(f"{label(k)}={v}" if k != "model" else str(v) for k, v in zip(others, key)) or m
+            name = ", ".join(f"{label(k)}={fmt_key(v)}" if k != "model" else str(v)
+                             for k, v in zip(others, key)) or m
             xs = part[param].to_numpy(float) if numeric else np.array([cats.index(str(v)) for v in part[param]])
+            shown += list(xs)
             ax.errorbar(xs, part[m], yerr=part[m + "_std"].fillna(0) if m + "_std" in part else None,
                         marker=MARKERS[i % len(MARKERS)], color=colors.get(name, PALETTE[i % len(PALETTE)]), capsize=3,
                         label=name)
@@ -81,16 +83,15 @@ def metric_vs_param(lay: Layout, summ: pd.DataFrame, param: str, max_metrics: in
         ax.set_xlabel(label(param))
         ax.set_ylabel(label(m) + arrow(m))
         ax.grid(alpha=0.3)
-        if numeric:
-            _xscale(ax, summ[param].dropna().to_numpy(float))
+        if numeric and shown:
+            _xscale(ax, np.array(shown, dtype=float))
         else:
             ax.set_xticks(range(len(cats)), cats, rotation=20)
     if not drawn:
         return None
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(labels)),
-                   fontsize=9, frameon=False)
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=9, frameon=False)
     fig.suptitle(f"Metrics against {label(param)} (mean ± std over seeds)")
     return png(fig)
 
@@ -124,7 +125,8 @@ def pareto(lay: Layout) -> bytes | None:
     picks = sorted({0, len(front) - 1, *np.linspace(0, len(front) - 1, 5).round().astype(int).tolist()})
     for r in (front[i] for i in picks):
         model_rows = lay.results[lay.results["model"] == r.get("model")] if "model" in r else lay.results
-        text = " ".join(filter(None, [str(r.get("model", "")), config_label(r, lay.swept_in(model_rows))]))
+        seed = f"seed {r['seed']}" if "seed" in r and pd.notna(r["seed"]) else ""
+        text = " ".join(filter(None, [str(r.get("model", "")), config_label(r, lay.swept_in(model_rows)), seed]))
         ax.annotate(text, (r["train_time_s"], r[m]), textcoords="offset points", xytext=(5, 4), fontsize=7.5)
     ax.set_xlabel("training time per trial (s)")
     ax.set_ylabel(label(m) + arrow(m))
@@ -162,13 +164,16 @@ def loss_curves(lay: Layout, max_legend: int = 10) -> bytes | None:
             ax.plot(h["epoch"], h[col], marker="o" if len(h) < 4 else None, markersize=4, linewidth=1.2,
                     color=PALETTE[i % len(PALETTE)], alpha=0.8, label=name if show else None)
         ax.set_title(str(model) if model is not None else col, fontsize=10)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epochs = sorted(hist.loc[hist["trial_id"].isin(trials["trial_id"]), "epoch"].dropna().unique())
+        if 0 < len(epochs) <= 12:
+            ax.set_xticks(epochs)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(col)
         ax.grid(alpha=0.3)
         if seen and keys:
             ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     fig.suptitle(f"Training {col} against epoch (one line per trial; a configuration's seeds share a color)")
-    fig.tight_layout()
     return png(fig)
 
 

@@ -39,6 +39,9 @@ BOOKKEEPING = {
     "train_split", "metric_errors", "eval_samples", "epoch", "batches", "diverged_epoch", "num_params",
     "experiment_tag", "time_total_s", "fid_extractor", "fid_samples", "fid_reference", "done",
 }
+# Never a swept parameter: model/dataset are always keys, seeds are what we average over,
+# and the trainer's testing aids only make a trial fail (its failure is listed, not compared).
+NOT_SWEPT = {"model", "dataset", "seed", "fail_at_epoch", "nan_at_epoch"}
 OK = ("completed", "stopped", "running")  # statuses whose metrics count
 PROBLEMS = ("failed", "diverged")
 DASH = "—"
@@ -61,7 +64,7 @@ def normalize(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
     for c in df.columns:
         if df[c].dtype == object and df[c].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
-            df[c] = df[c].map(lambda v: str(list(v)) if isinstance(v, (list, tuple, np.ndarray)) else v)
+            df[c] = df[c].map(lambda v: str(np.asarray(v).tolist()) if isinstance(v, (list, tuple, np.ndarray)) else v)
     return df
 
 
@@ -105,8 +108,7 @@ def analyze(results: pd.DataFrame, history: pd.DataFrame | None = None, metric: 
     hist_cols = set(history.columns) - {"trial_id"}
     config = [c for c in results.columns if is_config(c, hist_cols)]
     groups = [g for _, g in results.groupby("model", dropna=False)] if "model" in results else [results]
-    swept = [c for c in config if c not in ("model", "dataset", "seed")
-             and any(g[c].nunique(dropna=True) > 1 for g in groups)]
+    swept = [c for c in config if c not in NOT_SWEPT and any(g[c].nunique(dropna=True) > 1 for g in groups)]
     keys = [k for k in ("model", "dataset") if k in results] + swept
     ok = results[results["status"].isin(OK)]
     metrics = [m for m in METRICS if m in ok and pd.to_numeric(ok[m], errors="coerce").notna().any()]
@@ -417,9 +419,10 @@ def problems_table(lay: Layout) -> Table:
             continue
         varied = [k for k in lay.keys if k != "model" and res[k].nunique(dropna=True) > 1]
         where = config_label(r, varied + (["seed"] if "seed" in r else []))
-        what = r.get("error") if status in PROBLEMS else f"metric errors: {merr}"
+        err = r.get("error") if isinstance(r.get("error"), str) and r.get("error") else None
+        what = err if status in PROBLEMS else f"metric errors: {merr}"
         if status == "diverged" and pd.notna(r.get("diverged_epoch")) and "epoch" not in str(what):
-            what = f"{what or 'diverged'} (epoch {fmt(r['diverged_epoch'])})"
+            what = f"{what or 'diverged'} (epoch {fmt_key(r['diverged_epoch'])})"
         rows.append({"trial_id": fmt_key(r.get("trial_id")), "status": status, "model": fmt_key(r.get("model")),
                      "configuration": where or DASH, "error": fmt(what) if what is not None else "(no message)"})
     t = Table("problems", "Failed and diverged trials", pd.DataFrame(rows),
@@ -495,7 +498,8 @@ def headline(lay: Layout, summ: pd.DataFrame) -> list[str]:
            + (f" ({where})" if where else "") + f", {label(m)} {fmt_ms(b[m], b.get(m + '_std'), n)}"
            + (f" over {n} seeds." if n > 1 else " (one seed).")]
     if "model" in summ:
-        unranked = sorted(set(summ["model"].astype(str)) - set(summ.loc[summ[m].notna(), "model"].astype(str)))
+        ranked = set(summ.loc[summ[m].notna(), "model"].dropna().astype(str))
+        unranked = sorted(set(summ["model"].dropna().astype(str)) - ranked)
         if unranked:
             out.append(f"Not ranked by {label(m)} (no value): {', '.join(unranked)}.")
     return out

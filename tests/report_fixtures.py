@@ -73,10 +73,14 @@ def savae_run(run_dir: Path, data_root: Path, betas=(0.0, 0.001, 0.005, 0.1), ga
     return write_run(run_dir, rows, hist)
 
 
-def result_json_trial(run_dir: Path, name: str, lines: list[dict], error: str | None = None) -> Path:
-    """A Ray trial folder as Tune leaves it mid-sweep: result.json (one JSON line per report)."""
+def result_json_trial(run_dir: Path, name: str, lines: list[dict], error: str | None = None,
+                      params: dict | None = None) -> Path:
+    """A Ray trial folder as Tune leaves it mid-sweep: params.json (the config, written at
+    the start), result.json (one JSON line per report), error.txt when it failed."""
     trial = run_dir / name
     trial.mkdir(parents=True, exist_ok=True)
+    if params is not None:
+        (trial / "params.json").write_text(json.dumps(params))
     (trial / "result.json").write_text("".join(json.dumps(ln) + "\n" for ln in lines))
     if error:
         (trial / "error.txt").write_text(f"Traceback (most recent call last):\n  ...\n{error}\n")
