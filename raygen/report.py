@@ -22,9 +22,9 @@ import pandas as pd
 from . import report_figures as figs
 from .errors import RaygenError
 from .report_images import fixed_grids, galleries, img_tag
-from .report_tables import (DASH, Layout, Table, analyze, best_param_tables, best_per_model_table, header_facts,
-                            headline, label, model_dataset_tables, problems_table, summarize, summary_table,
-                            trials_table)
+from .report_layout import DASH, Layout, analyze, label, summarize
+from .report_tables import (Table, best_param_tables, best_per_model_table, header_facts, headline,
+                            model_dataset_tables, problems_table, summary_table, trials_table)
 
 # Ray's per-result bookkeeping, dropped when reading result.json directly.
 _RAY_KEYS = {"done", "training_iteration", "timestamp", "date", "time_this_iter_s", "time_since_restore",
@@ -141,7 +141,8 @@ CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1d2430;
      background:#eef0f3}
 main{max-width:1480px;margin:0 auto;padding:20px 36px 60px;background:#fff;min-height:100vh}
-h1{font-size:26px;margin:4px 0 2px} h2{font-size:20px;border-bottom:2px solid #dfe3e8;padding-bottom:4px;margin:34px 0 8px}
+h1{font-size:26px;margin:4px 0 2px}
+h2{font-size:20px;border-bottom:2px solid #dfe3e8;padding-bottom:4px;margin:34px 0 8px}
 h3{font-size:16px;margin:20px 0 4px} h4{font-size:14px;margin:16px 0 6px;color:#37414f}
 nav{font-size:13px;margin:6px 0 14px;color:#5b6573} nav a{margin-right:12px;color:#1f5fa8;text-decoration:none}
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:1px 18px;font-size:13px;margin:10px 0}

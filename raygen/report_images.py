@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .report_figures import best_index
-from .report_tables import OK, Layout, arrow, fmt, fmt_key, fmt_ms, label, trial_order
+from .report_layout import OK, Layout, arrow, fmt, fmt_key, fmt_ms, label, trial_order
 
 GRID_COLUMNS = ("recon_fixed_png", "fixed_inputs_png")  # drawn as the β × γ grid, not as galleries
 GALLERY_TITLES = {
@@ -92,8 +92,8 @@ def galleries(lay: Layout, run_dir: Path, cap: int = 48) -> list[tuple[str, str,
             keys = [k for k in lay.keys if k in rows]
             rows = rows.sort_values("seed").groupby(keys, dropna=False, sort=False).head(1) if keys else rows
             rows = trial_order(Layout(rows, lay.history, keys=lay.keys))
-            note = f'<p class="caption">{len(res[res[col].notna()])} trials: showing the lowest seed of each ' \
-                   f"configuration ({len(rows)}).</p>"
+            note = (f'<p class="caption">{len(res[res[col].notna()])} trials: showing the lowest seed of each '
+                    f"configuration ({len(rows)}).</p>")
         parts = [note]
         groups = rows.groupby("model", sort=True) if "model" in rows else [("", rows)]
         for model, part in groups:
@@ -104,9 +104,9 @@ def galleries(lay: Layout, run_dir: Path, cap: int = 48) -> list[tuple[str, str,
             for idx, r in part.iterrows():
                 alt = f"{model} {col} {r.get('trial_id', '')}"
                 star = idx == best and model_rows[lay.primary].notna().sum() > 1 if lay.primary else False
-                figs.append(f'<figure class="{"best" if star else ""}">'
-                            f'{embed(run_dir, r[col], alt)}'
-                            f'<figcaption>{"★ best trial · " if star else ""}{caption(lay, r, params)}</figcaption></figure>')
+                mark = "★ best trial · " if star else ""
+                figs.append(f'<figure class="{"best" if star else ""}">{embed(run_dir, r[col], alt)}'
+                            f'<figcaption>{mark}{caption(lay, r, params)}</figcaption></figure>')
             parts.append(f'<h4>{escape(str(model))}</h4><div class="gallery">{"".join(figs)}</div>')
         out.append((f"img-{col[:-4]}", GALLERY_TITLES.get(col, col[:-4].replace("_", " ")), "".join(parts)))
     return out

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from raygen.errors import RaygenError
-from raygen.report_tables import (analyze, best_param_tables, best_per_model_table, fmt_ms, header_facts, headline,
-                                  model_dataset_tables, problems_table, summarize, summary_table, trials_table)
+from raygen.report_layout import analyze, fmt_ms, summarize
+from raygen.report_tables import (best_param_tables, best_per_model_table, header_facts, headline, model_dataset_tables,
+                                  problems_table, summary_table, trials_table)
 from report_fixtures import base_row
 
 
@@ -16,7 +17,8 @@ def gan_vs_vae_rows() -> list[dict]:
     """Seed 001's comparison with three seeds: two GANs (FID, IS, no reconstruction), a VAE
     at latent 2 and 10 (reconstruction too); one VAE trial failed."""
     rows, i = [], 0
-    for s, (fg, fm, fv2, fv10) in enumerate([(18.0, 40.0, 30.0, 28.0), (19.0, 42.0, 31.0, 29.0), (20.0, 44.0, 32.0, 30.0)]):
+    fids = [(18.0, 40.0, 30.0, 28.0), (19.0, 42.0, 31.0, 29.0), (20.0, 44.0, 32.0, 30.0)]  # per seed
+    for s, (fg, fm, fv2, fv10) in enumerate(fids):
         for model, fid, latent, extra in [("gan_dcgan", fg, 100, {"inception_score": 2.7}),
                                           ("gan_mlp", fm, 100, {"inception_score": 2.1}),
                                           ("vae_conv", fv2, 2, {"recon_mse": 0.05 + 0.01 * s}),
@@ -61,7 +63,7 @@ def test_gan_vs_vae_table_has_seed_001_columns_and_the_best_model_highlighted(la
     assert f.loc["vae_conv", "best configuration"] == "latent size=10"  # FID 29 beats 31 at latent 2
     assert f.loc["vae_conv", "seeds"] == "3/4"
     assert f.loc["gan_dcgan", "FID ↓"] == "19.00 ± 1.00" and f.loc["gan_dcgan", "parameters"] == "5.16 M"
-    best = t.frame.iloc[sorted(t.best_rows)[0]]["model"]
+    best = t.frame.iloc[min(t.best_rows)]["model"]
     assert t.best_rows and best == "gan_dcgan"
     assert (list(t.frame["model"]).index("gan_dcgan"), "FID ↓") in t.best_cells
     assert (list(t.frame["model"]).index("vae_conv"), "recon. MSE ↓") in t.best_cells
@@ -118,12 +120,16 @@ def test_all_failed_run_gives_tables_without_numbers_and_never_raises():
 
 
 def test_empty_and_column_poor_results_do_not_crash():
-    for df in (pd.DataFrame(), pd.DataFrame(columns=["trial_id", "status"]),
+    interrupted = [base_row(i, model=m, status="stopped", train_time_s=None, wall_time_s=None)
+                   for i, m in enumerate(["gan_dcgan", "gan_dcgan", "vae_conv"])]  # a sweep stopped before epoch 1
+    for df in (pd.DataFrame(), pd.DataFrame(columns=["trial_id", "status"]), pd.DataFrame(interrupted),
                pd.DataFrame([{"trial_id": "a"}, {"trial_id": "b", "status": "running"}])):
         lay = analyze(df)
         summ = summarize(lay)
         assert best_param_tables(lay, summ) == [] and model_dataset_tables(lay, summ) == []
-        problems_table(lay), trials_table(lay), header_facts(lay, "r", "s"), headline(lay, summ)
+        assert len(trials_table(lay).frame) == len(df)
+        problems_table(lay), header_facts(lay, "r", "s"), headline(lay, summ), summary_table(lay, summ)
+        assert best_per_model_table(lay, summ).title == "Best configuration per model"
     assert headline(analyze(pd.DataFrame()), summarize(analyze(pd.DataFrame()))) == ["No trial has reported yet."]
 
 
