@@ -121,6 +121,37 @@ def grid_axes(lay: Layout) -> tuple[str | None, str | None, list[str]]:
     return row, col, panels
 
 
+def _scores(trials: pd.DataFrame, by: list[str], metric: str | None) -> dict[tuple, tuple[float, float, int]]:
+    """(row value, column value) -> (mean, std, n) of ``metric`` over the ok trials' seeds."""
+    ok = trials[trials["status"].isin(OK)]
+    if not metric or metric not in ok or not ok[metric].notna().any():
+        return {}
+    if not by:
+        return {(): (ok[metric].mean(), ok[metric].std(), int(ok[metric].notna().sum()))}
+    agg = ok.groupby(by, dropna=False)[metric].agg(["mean", "std", "count"])
+    return {(k if isinstance(k, tuple) else (k,)): (r["mean"], r["std"], int(r["count"])) for k, r in agg.iterrows()}
+
+
+def _grid_cell(lay: Layout, run_dir: Path, trials: pd.DataFrame, alt: str, stat: tuple | None, best: bool) -> str:
+    """One setting: the lowest ok seed's reconstruction, its mean metric, and how many seeds failed."""
+    trials = trials.sort_values([c for c in ("seed",) if c in trials])
+    good = trials[trials["status"].isin(OK) & trials["recon_fixed_png"].notna()]
+    if not len(good):
+        if not len(trials):
+            return '<td class="missing">not run</td>'
+        st = ", ".join(sorted(trials["status"].dropna().astype(str).unique()))
+        return f'<td class="badcell"><div class="bad">{escape(st)}</div></td>'
+    r = good.iloc[0]
+    seed = f"seed {fmt_key(r['seed'])}" if "seed" in r else ""
+    bad = trials[~trials["status"].isin(OK)]
+    if len(bad):
+        seed += f" ({len(bad)} of {len(trials)} {', '.join(sorted(bad['status'].astype(str).unique()))})"
+    notes = [f"{label(lay.primary)} {fmt_ms(*stat)}" if stat else "", seed]
+    text = ("★ best · " if best else "") + escape(" · ".join(filter(None, notes)))
+    return (f'<td class="{"bestcell" if best else ""}">{embed(run_dir, r["recon_fixed_png"], alt, GRID_WIDTH)}'
+            f'<div class="cellnote">{text}</div></td>')
+
+
 def fixed_grids(lay: Layout, run_dir: Path) -> str:
     """Seed 002 Figure 9: the same test images (top row) reconstructed by every setting,
     rows β, columns γ, one panel per latent size (and model/dataset); the lowest seed of
@@ -129,64 +160,33 @@ def fixed_grids(lay: Layout, run_dir: Path) -> str:
     if "recon_fixed_png" not in res or not res["recon_fixed_png"].notna().any():
         return ""
     row, col, panels = grid_axes(lay)
-    m = lay.primary
+    by = [k for k in (row, col) if k]
+    lower = arrow(lay.primary) == " ↓" if lay.primary else True
     html = []
-    groups = res.groupby(panels, dropna=False, sort=True) if panels else [((), res)]
-    for key, part in groups:
+    for key, part in (res.groupby(panels, dropna=False, sort=True) if panels else [((), res)]):
         key = key if isinstance(key, tuple) else (key,)
         title = ", ".join(f"{label(k)} = {fmt_key(v)}" for k, v in zip(panels, key)) or "all trials"
         rvals = sorted(part[row].dropna().unique()) if row else [None]
         cvals = sorted(part[col].dropna().unique()) if col else [None]
-        ok = part[part["status"].isin(OK)]
-        score = None
-        if m and m in ok and ok[m].notna().any():
-            score = ok.groupby([k for k in (row, col) if k], dropna=False)[m].agg(["mean", "std", "count"])
-        best = None
-        if score is not None and len(score):
-            best = score["mean"].idxmin() if arrow(m) == " ↓" else score["mean"].idxmax()
-            best = best if isinstance(best, tuple) else (best,)
+        scores = _scores(part, by, lay.primary)
+        best = (min if lower else max)(scores, key=lambda k: scores[k][0]) if len(scores) > 1 else None
         head = "".join(f"<th>{escape(label(col))} = {escape(fmt_key(c))}</th>" if col else "<th>reconstruction</th>"
                        for c in cvals)
-        inputs = part["fixed_inputs_png"].dropna() if "fixed_inputs_png" in part else pd.Series(dtype=str)
         body = []
+        inputs = part["fixed_inputs_png"].dropna() if "fixed_inputs_png" in part else pd.Series(dtype=str)
         if len(inputs):
             body.append(f'<tr class="inputs"><th>input</th><td colspan="{len(cvals)}">'
-                        f'{embed(run_dir, inputs.iloc[0], "the fixed test inputs", target=GRID_WIDTH)}</td></tr>')
+                        f'{embed(run_dir, inputs.iloc[0], "the fixed test inputs", GRID_WIDTH)}</td></tr>')
         for rv in rvals:
             cells = []
             for cv in cvals:
-                sel = part
-                if row:
-                    sel = sel[sel[row] == rv]
-                if col:
-                    sel = sel[sel[col] == cv]
-                sel = sel.sort_values([c for c in ("seed",) if c in sel])
-                good = sel[sel["status"].isin(OK) & sel["recon_fixed_png"].notna()]
                 k = tuple(v for v, p in ((rv, row), (cv, col)) if p)
-                is_best = best is not None and k == best
-                if len(good):
-                    r = good.iloc[0]
-                    stat = ""
-                    if score is not None and k in score.index:
-                        s = score.loc[k]
-                        stat = f"{label(m)} {fmt_ms(s['mean'], s['std'], int(s['count']))}"
-                    seed = f"seed {fmt_key(r['seed'])}" if "seed" in r else ""
-                    bad = sel[~sel["status"].isin(OK)]
-                    if len(bad):
-                        seed += f" ({len(bad)} of {len(sel)} {', '.join(sorted(bad['status'].astype(str).unique()))})"
-                    cells.append(f'<td class="{"bestcell" if is_best else ""}">'
-                                 f'{embed(run_dir, r["recon_fixed_png"], f"{row}={rv} {col}={cv}", target=GRID_WIDTH)}'
-                                 f'<div class="cellnote">{"★ best · " if is_best else ""}'
-                                 f'{escape(" · ".join(filter(None, [stat, seed])))}</div></td>')
-                elif len(sel):
-                    st = ", ".join(sorted(sel["status"].astype(str).unique()))
-                    cells.append(f'<td class="badcell"><div class="bad">{escape(st)}</div></td>')
-                else:
-                    cells.append('<td class="missing">not run</td>')
+                sel = part[part[row] == rv] if row else part
+                sel = sel[sel[col] == cv] if col else sel
+                cells.append(_grid_cell(lay, run_dir, sel, f"{row}={rv} {col}={cv}", scores.get(k), k == best))
             rlabel = f"{escape(label(row))} = {escape(fmt_key(rv))}" if row else ""
             body.append(f"<tr><th>{rlabel}</th>{''.join(cells)}</tr>")
         corner = f"{escape(label(row))} \\ {escape(label(col))}" if row and col else ""
         html.append(f'<div class="panel"><h4>{escape(title)}</h4><table class="imgrid"><tr><th>{corner}</th>'
                     f'{head}</tr>{"".join(body)}</table></div>')
     return f'<div class="panels">{"".join(html)}</div>'
-

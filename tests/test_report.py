@@ -139,3 +139,15 @@ def test_report_columns_survive_a_round_trip_of_list_configs(tmp_path):
     assert not isinstance(pd.read_parquet(run / "results.parquet")["hidden"].iloc[0], str)
     md = (write_report(run).with_suffix(".md")).read_text()
     assert "| ★ vae_mlp | hidden=[512, 256] |" in md
+
+
+def test_grid_of_a_single_setting_without_a_model_column(tmp_path, data_root):
+    run = tmp_path / "s" / "r"
+    x = mnist_images(data_root)
+    save_grid(x, run / "t0" / "recon_fixed.png", 10)
+    row = base_row(0, recon_fixed_png="t0/recon_fixed.png", recon_mse=0.1)
+    del row["model"]
+    write_run(run, [row], [])
+    html = write_report(run).read_text()
+    grid = html[html.index('id="grid"'):]
+    assert "<h4>all trials</h4>" in grid and "recon. MSE 0.1000 · seed 0" in grid and "bestcell" not in grid
