@@ -71,7 +71,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
                           f"sweep with --resume, or delete it to report from Ray's result.json files") from None
 
 
-def load_run(path: str | os.PathLike, metric: str | None = None) -> Run:
+def load_run(path: str | os.PathLike) -> Run:
     run_dir = locate(path)
     res_path = run_dir / "results.parquet"
     if res_path.exists():
@@ -282,7 +282,7 @@ def build(run: Run, metric: str | None = None) -> tuple[str, str]:
 
 def write_report(run_dir: str | os.PathLike, metric: str | None = None) -> Path:
     """Write ``report.html`` and ``report.md`` into the run folder; returns the HTML path."""
-    run = load_run(run_dir, metric)
+    run = load_run(run_dir)
     html, md = build(run, metric)
     out = run.run_dir / "report.html"
     for path, text in ((out, html), (run.run_dir / "report.md", md)):

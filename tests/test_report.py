@@ -63,7 +63,8 @@ def test_partial_run_is_read_from_rays_result_json(tmp_path, data_root):
     save_grid(mnist_images(data_root, 16), done / "samples.png", 4)
     result_json_trial(run, "T_b", [{"trial_id": "b", "epoch": 1, "loss": 210.0, "config": {**cfg, "latent_dim": 8},
                                     "time_total_s": 3.0}])
-    (run / "T_b" / "result.json").open("a").write('{"trial_id": "b", "epo')  # a line being written
+    with (run / "T_b" / "result.json").open("a") as f:
+        f.write('{"trial_id": "b", "epo')  # a line being written right now
     result_json_trial(run, "T_c", [], error="RaygenError: mnist: missing files", params={**cfg, "seed": 5})
     loaded = load_run(run)
     assert "partial results" in loaded.source
