@@ -48,7 +48,8 @@ def img_tag(data: bytes, mime: str = "image/png", alt: str = "", width: int | No
 
 def embed(run_dir: Path, rel, alt: str, target: int = 300, cls: str = "px") -> str:
     """An ``<img>`` of a trial's image (path relative to the run folder), scaled so small
-    grids are readable (whole-number upscaling keeps MNIST pixels crisp)."""
+    grids are readable (whole-number upscaling keeps MNIST pixels crisp); a wide strip
+    (e.g. 40 images in 2 rows of 20) gets twice the width, so each image stays legible."""
     if not isinstance(rel, str) or not rel:
         return '<div class="missing">no image</div>'
     path = run_dir / rel
@@ -58,6 +59,8 @@ def embed(run_dir: Path, rel, alt: str, target: int = 300, cls: str = "px") -> s
         return f'<div class="missing">image missing: {escape(rel)}</div>'
     size = png_size(data)
     width = None
+    if size and size[0] >= 3 * size[1]:
+        target *= 2
     if size and size[0] < target:  # upscale by a whole factor, staying near the target
         width = size[0] * max(1, round(target / size[0]))
     elif size and size[0] > target:

@@ -48,7 +48,7 @@ def base_row(i: int, **kw) -> dict:
 def savae_run(run_dir: Path, data_root: Path, betas=(0.0, 0.001, 0.005, 0.1), gammas=(0.0, 0.1),
               latents=(2, 100), seeds=(0, 1)) -> Path:
     """A SAVAE-like β × γ × latent × seed grid (seed 002 Figure 9): every trial reconstructs the
-    same 40 real test images; the reconstruction gets noisier with |β - 0.005| so the best
+    same 40 real test images (2 rows of 20, as raygen.models.savae saves them); the reconstruction gets noisier with |β - 0.005| so the best
     setting is β = 0.005, γ = 0.1 for every latent size, and β = 0.1, γ = 0, latent 2,
     seed 0 diverged (so its cell must say so)."""
     x = mnist_images(data_root)
@@ -64,8 +64,8 @@ def savae_run(run_dir: Path, data_root: Path, betas=(0.0, 0.001, 0.005, 0.1), ga
                        recon_mse=None, fid=None, classifier_acc=None)
         else:
             noisy = (x + err * 4 * torch.randn(x.shape, generator=gen)).clamp(0, 1)
-            row["recon_fixed_png"] = f"{trial.name}/{save_grid(noisy, trial / 'recon_fixed.png', 10)}"
-            row["fixed_inputs_png"] = f"{trial.name}/{save_grid(x, trial / 'fixed_inputs.png', 10)}"
+            row["recon_fixed_png"] = f"{trial.name}/{save_grid(noisy, trial / 'recon_fixed.png', 20)}"
+            row["fixed_inputs_png"] = f"{trial.name}/{save_grid(x, trial / 'fixed_inputs.png', 20)}"
             row["samples_png"] = f"{trial.name}/{save_grid(noisy[:16], trial / 'samples.png', 4)}"
         rows.append(row)
         hist += [{"trial_id": row["trial_id"], "epoch": e, "loss": 1.0 / e + err, "epoch_time_s": 5.0}
