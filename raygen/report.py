@@ -262,8 +262,9 @@ def build(run: Run, metric: str | None = None) -> tuple[str, str]:
                          + grid))
     sections += [(k, t, h) for k, t, h in gals]
     if configs is not None:
-        sections.append(("configurations", "Every configuration", table_html(configs)))
-    sections.append(("trials", f"Every trial ({len(trials.frame)})", table_html(trials) or "<p>No trials yet.</p>"))
+        sections.append(("configurations", configs.title, table_html(configs, title=False)))
+    sections.append(("trials", f"Every trial ({len(trials.frame)})",
+                     table_html(trials, title=False) or "<p>No trials yet.</p>"))
 
     nav = "".join(f'<a href="#{k}">{escape(t.split(" (")[0])}</a>' for k, t, _ in sections)
     dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in facts)

@@ -183,7 +183,7 @@ def summary_table(lay: Layout, summ: pd.DataFrame) -> Table:
     t = Table("configurations", "Every configuration (mean ± std over seeds)", pd.DataFrame(rows),
               "Green rows: each model's best configuration"
               + (f" by {label(lay.primary)}{arrow(lay.primary)}" if lay.primary else "") + ". Bold: best in column.")
-    t.best_rows = {i for i, _ in best_rows(lay, summ).values() if i is not None}
+    t.best_rows = {i for i, by in best_rows(lay, summ).values() if i is not None and by is not None}
     _bold_best(t, summ, {label(c) + ("" if c == "num_params" else arrow(c)): c for c in lay.metrics})
     t.row_class = ["" if int(r["n_ok"]) else "failed" for _, r in summ.iterrows()]
     return t
