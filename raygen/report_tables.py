@@ -102,8 +102,8 @@ def best_per_model_table(lay: Layout, summ: pd.DataFrame) -> Table:
 
 
 def best_param_tables(lay: Layout, summ: pd.DataFrame, limit: int = 3) -> list[Table]:
-    """"Which β?": for each swept parameter with 3+ values, its best value for every
-    combination of the other keys (each model, γ, latent size ...)."""
+    """"Which β?": for each swept parameter (β, γ, latent size first), its best value for
+    every combination of the other keys (each model, γ, latent size ...) that tried 2+."""
     if not lay.primary or not len(summ):
         return []
     m = lay.primary
@@ -111,8 +111,8 @@ def best_param_tables(lay: Layout, summ: pd.DataFrame, limit: int = 3) -> list[T
                    if p in ("beta", "gamma", "latent_dim") else 9)
     out = []
     for p in order:
-        if summ[p].nunique(dropna=True) < 3 or len(out) >= limit:
-            continue
+        if len(out) >= limit:
+            break
         others = [k for k in lay.keys if k != p and summ[k].nunique(dropna=False) > 1]
         rows = []
         groups = summ.groupby(others, dropna=False, sort=True) if others else [((), summ)]
