@@ -25,6 +25,8 @@ def _status(metrics: dict[str, Any], error: BaseException | None) -> tuple[str, 
         return "failed", (text[-1] if text else type(error).__name__)[:2000]
     if metrics.get("status"):
         return str(metrics["status"]), metrics.get("error")
+    if not metrics.get("training_iteration"):
+        return "pending", None  # never reported: the sweep was interrupted before it ran
     return "stopped", None  # ended by the scheduler (ASHA) or a stop condition before its last epoch
 
 
@@ -36,6 +38,8 @@ def resolved_config(config: dict[str, Any]) -> dict[str, Any]:
     from .config import split_config
     from .errors import RaygenError
 
+    if "model" not in config:  # e.g. a trial the sweep never started: nothing to resolve
+        return config
     try:
         train, _, model_cfg = split_config(config)
     except RaygenError:

@@ -47,6 +47,11 @@ def pick_device(gpus: float) -> torch.device:
     return torch.device("cuda") if gpus > 0 and torch.cuda.is_available() else torch.device("cpu")
 
 
+def device_name(device: torch.device) -> str:
+    """``cpu`` or ``cuda (NVIDIA H100 80GB HBM3)``."""
+    return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
+
+
 class Trial:
     """Build, train and evaluate one configuration."""
 
@@ -133,14 +138,16 @@ class Trial:
         out = evaluate(self.model, self.data, min(self.cfg.eval_samples, len(self.data.eval)))
         out["num_params"] = self.model.num_params()
         out.update({f"params_{k}": v for k, v in self.model.param_counts().items()})  # per network
+        out["device"] = device_name(self.device)  # the report's header says where trials ran
         if images and self.out_dir is not None:
             out.update(self.save_images())
         return out
 
     @torch.no_grad()
     def save_images(self) -> dict[str, str]:
-        """64 samples (and 64 reconstructions: inputs on odd rows, outputs on even) as PNGs for
-        image data, plus whatever the model's ``artifacts`` hook writes (any data)."""
+        """64 samples and, for models with an encoder, 32 held-out inputs with their
+        reconstructions (rows of 8 inputs, each followed by its row of reconstructions) as
+        PNGs for image data, plus whatever the model's ``artifacts`` hook writes (any data)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.model.eval()
         out = self._image_grids() if len(self.data.shape) == 3 else {}
@@ -152,9 +159,9 @@ class Trial:
         image_grid(self.data.to_unit(self.model.sample(64)), self.out_dir / "samples.png")
         out = {"samples_png": "samples.png"}
         if self.model.has_encoder:
-            x = self.data.eval.x[:32]
-            pairs = torch.stack([x, self.model.reconstruct(x)], 1).view(-1, 8, *x.shape[1:])  # rows of 8
-            grid = torch.cat([pairs[0::2], pairs[1::2]], 1).reshape(-1, *x.shape[1:])
+            x = self.data.eval.x[:32]  # (32, C, H, W)
+            rows = torch.stack([x.view(4, 8, *x.shape[1:]), self.model.reconstruct(x).view(4, 8, *x.shape[1:])], 1)
+            grid = rows.reshape(64, *x.shape[1:])  # input row, its reconstruction row, ...
             image_grid(self.data.to_unit(grid), self.out_dir / "reconstructions.png")
             out["reconstructions_png"] = "reconstructions.png"
         return out

@@ -1,6 +1,6 @@
 """Every command in the README runs: the sweep commands (with --smoke added where the
 README shows the full-size run, which is the same code path at a larger size), --list,
-and the pandas snippet, against the results those commands wrote."""
+the report command and the pandas snippet, against the results those commands wrote."""
 from __future__ import annotations
 
 import os
@@ -18,14 +18,18 @@ def blocks(lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
 
 
-def sweep_commands() -> list[str]:
+def commands(module: str) -> list[str]:
     cmds = []
     for block in blocks("bash"):
         for line in block.splitlines():
             cmd = line.split("#")[0].strip()
-            if cmd.startswith("uv run python -m raygen.sweep"):
+            if cmd.startswith(f"uv run python -m {module}"):
                 cmds.append(cmd)
     return cmds
+
+
+def sweep_commands() -> list[str]:
+    return commands("raygen.sweep")
 
 
 def test_readme_shows_the_two_commands():
@@ -55,6 +59,17 @@ def test_readme_commands_and_snippet_run(tmp_path, data_root):
     assert len(runs) >= 1
     df = pd.read_parquet(runs[-1] / "results.parquet")
     assert len(df) == 24 and (df.status == "completed").all()
+    # the report commands, verbatim, from the folder the sweeps wrote results/ into
+    report_cmds = commands("raygen.report")
+    assert report_cmds, "README shows no `uv run python -m raygen.report` command"
+    for path in runs:
+        (path / "report.html").unlink(missing_ok=True)
+    for cmd in report_cmds:
+        out = subprocess.run(cmd, shell=True, cwd=tmp_path, env={**env, "UV_PROJECT": str(REPO)},
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, f"{cmd}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+    html = (runs[-1] / "report.html").read_text()
+    assert "GAN vs VAE (seed 001 form)" in html and html.count("<img ") >= 24  # 24 trials' samples at least
     (snippet,) = blocks("python")
     out = subprocess.run(["python", "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

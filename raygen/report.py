@@ -1,0 +1,313 @@
+"""``python -m raygen.report RUN_DIR``: one self-contained comparison page per sweep.
+
+Reads a run folder's ``results.parquet`` and ``history.parquet`` (or, while a sweep is
+still running and neither exists yet, Ray's per-trial ``result.json`` files) and the
+trials' images, and writes beside them ``report.html`` (every image and plot embedded,
+no scripts, opens anywhere) and ``report.md`` (the tables). No Ray import: this runs
+wherever pandas, pyarrow and matplotlib do.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+
+from . import report_figures as figs
+from .errors import RaygenError
+from .report_images import fixed_grids, galleries, img_tag
+from .report_layout import DASH, Layout, analyze, label, summarize
+from .report_tables import (Table, best_param_tables, best_per_model_table, header_facts, headline,
+                            model_dataset_tables, problems_table, summary_table, trials_table)
+
+# Ray's per-result bookkeeping, dropped when reading result.json directly.
+_RAY_KEYS = {"done", "training_iteration", "timestamp", "date", "time_this_iter_s", "time_since_restore",
+             "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "config", "pid"}
+
+
+@dataclass
+class Run:
+    run_dir: Path
+    results: pd.DataFrame
+    history: pd.DataFrame
+    source: str  # where the rows came from, said in the header
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+def is_run(p: Path) -> bool:
+    return (p / "results.parquet").exists() or (p / "tuner.pkl").exists() or any(p.glob("*/result.json"))
+
+
+def locate(path: str | os.PathLike) -> Path:
+    """A run folder, the results.parquet inside one, or a sweep's folder (-> its latest run;
+    run folders are named by start time) -> the run folder."""
+    p = Path(path).expanduser()
+    if p.is_file() and p.suffix == ".parquet":
+        return p.parent
+    if p.is_dir() and not is_run(p):
+        runs = sorted(c for c in p.iterdir() if c.is_dir() and is_run(c))
+        if runs:
+            return runs[-1]
+    if p.is_dir():
+        return p
+    raise RaygenError(f"{p} is neither a run folder, a sweep's folder nor a results.parquet file. Pass e.g. "
+                      f"results/gan_vs_vae (its latest run) or results/gan_vs_vae/20250101-120000 "
+                      f"(the 'results:' line a sweep prints names it).")
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # a truncated or foreign file: say which and why
+        raise RaygenError(f"cannot read {path} ({type(exc).__name__}: {exc}); rebuild it by rerunning the "
+                          f"sweep with --resume, or delete it to report from Ray's result.json files") from None
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    run_dir = locate(path)
+    res_path = run_dir / "results.parquet"
+    if res_path.exists():
+        results = _read_parquet(res_path)
+        hist_path = run_dir / "history.parquet"
+        history = _read_parquet(hist_path) if hist_path.exists() else pd.DataFrame()
+        when = datetime.fromtimestamp(res_path.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
+        return Run(run_dir, results, history, f"results.parquet (written {when})")
+    results, history = from_result_json(run_dir)
+    if len(results):
+        src = (f"Ray's per-trial result.json files ({len(results)} trials): results.parquet is not written yet, "
+               f"so the sweep is still running or was interrupted; these are partial results")
+    else:
+        src = "nothing yet: no results.parquet and no trial has reported (is the sweep still starting?)"
+    return Run(run_dir, results, history, src)
+
+
+def from_result_json(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows from Ray's ``<trial>/result.json`` (one JSON line per reported epoch), for runs
+    whose Parquet files are not written yet. Config values here are the ones the sweep set
+    (defaults are not filled in, as results.parquet does)."""
+    rows, hist = [], []
+    for f in sorted(run_dir.glob("*/result.json")):
+        lines = []
+        for line in f.read_text(errors="replace").splitlines():
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:  # the line being written right now
+                continue
+        trial = f.parent
+        error_file = trial / "error.txt"
+        if not lines and not error_file.exists():
+            continue
+        last = lines[-1] if lines else {}
+        config = last.get("config") or _json(trial / "params.json")  # Ray writes params.json at trial start
+        config = {k: v for k, v in config.items() if v is not None and not k.startswith("_")}
+        metrics = {k: v for k, v in last.items() if k not in _RAY_KEYS and k not in config}
+        status = metrics.pop("status", None) or ("failed" if error_file.exists() else "running")
+        error = metrics.pop("error", None)
+        if error is None and error_file.exists():
+            text = error_file.read_text(errors="replace").strip().splitlines()
+            error = text[-1] if text else "error.txt is empty"
+        for k, v in list(metrics.items()):
+            if k.endswith("_png") and isinstance(v, str):
+                metrics[k] = f"{trial.name}/{v}"
+        rows.append({"sweep": run_dir.parent.name, "run": run_dir.name,
+                     "trial_id": metrics.pop("trial_id", trial.name), "status": status, "error": error,
+                     **config, **metrics, "wall_time_s": last.get("time_total_s"), "trial_dir": trial.name})
+        for ln in lines:
+            h = {k: v for k, v in ln.items() if k not in _RAY_KEYS and not k.endswith("_png") and k != "error"}
+            h["trial_id"] = rows[-1]["trial_id"]
+            hist.append(h)
+    return pd.DataFrame(rows), pd.DataFrame(hist)
+
+
+def _json(path: Path) -> dict:
+    try:
+        out = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return out if isinstance(out, dict) else {}
+
+
+# --- the page -------------------------------------------------------------------------
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1d2430;
+     background:#eef0f3}
+main{max-width:1480px;margin:0 auto;padding:20px 36px 60px;background:#fff;min-height:100vh}
+h1{font-size:26px;margin:4px 0 2px}
+h2{font-size:20px;border-bottom:2px solid #dfe3e8;padding-bottom:4px;margin:34px 0 8px}
+h3{font-size:16px;margin:20px 0 4px} h4{font-size:14px;margin:16px 0 6px;color:#37414f}
+nav{font-size:13px;margin:6px 0 14px;color:#5b6573} nav a{margin-right:12px;color:#1f5fa8;text-decoration:none}
+.facts{display:grid;grid-template-columns:max-content 1fr;gap:1px 18px;font-size:13px;margin:10px 0}
+.facts dt{color:#5b6573} .facts dd{margin:0}
+.verdict{background:#eaf6ec;border-left:6px solid #2e7d32;padding:10px 16px;font-size:17px;margin:12px 0}
+.verdict p{margin:4px 0} .warnbox{background:#fdecec;border-left:6px solid #c62828;padding:8px 14px}
+table{border-collapse:collapse;margin:6px 0 2px;font-size:13px}
+th,td{padding:4px 10px;border-bottom:1px solid #e3e6ea;white-space:nowrap;vertical-align:top}
+th{background:#f0f2f5;text-align:left} td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.wrap{white-space:normal;min-width:260px;max-width:620px}
+tr.best td{background:#dff2e3} tr.best td:first-child{box-shadow:inset 4px 0 #2e7d32} td.top{font-weight:700}
+tr.failed td{background:#fdecec;color:#8a1c1c} tr.diverged td{background:#fff3e0;color:#7a4a00}
+tr.warn td{background:#fffbe6}
+.caption{color:#5b6573;font-size:12.5px;margin:2px 0 10px;max-width:1100px}
+.scroll{overflow-x:auto}
+.gallery{display:flex;flex-wrap:wrap;gap:14px}
+figure{margin:0;padding:6px;border:2px solid transparent;border-radius:6px;background:#fafbfc}
+figure.best{border-color:#2e7d32;background:#eaf6ec}
+figcaption{font-size:12px;color:#37414f;max-width:320px}
+img.px{image-rendering:pixelated} img.plot{max-width:100%}
+.panels{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}
+table.imgrid td{text-align:center;padding:6px;border:1px solid #e3e6ea}
+table.imgrid th{text-align:center;vertical-align:middle}
+td.bestcell{background:#dff2e3;outline:3px solid #2e7d32;outline-offset:-3px}
+.cellnote{font-size:11.5px;color:#37414f} .bad{color:#c62828;font-weight:600} .missing{color:#8a1c1c;font-size:12px}
+"""
+
+
+def _is_num(text: str) -> bool:
+    t = text.replace(",", "").replace("±", " ").replace(" M", "").replace(" k", "").split()
+    return bool(t) and all(_float(x) for x in t)
+
+
+def _float(x: str) -> bool:
+    try:
+        float(x)
+        return True
+    except ValueError:
+        return x == DASH
+
+
+def table_html(t: Table, title: bool = True) -> str:
+    if not len(t.frame):
+        return ""
+    cols = list(t.frame.columns)
+    numeric = {c for c in cols if all(_is_num(str(v)) for v in t.frame[c])}
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in cols)
+    body = []
+    for i, row in enumerate(t.frame.itertuples(index=False)):
+        cls = " ".join(filter(None, ["best" if i in t.best_rows else "",
+                                     t.row_class[i] if i < len(t.row_class) else ""]))
+        cells = []
+        for c, v in zip(cols, row):
+            kind = ["num" if c in numeric else "", "top" if (i, c) in t.best_cells else "",
+                    "wrap" if c in ("error", "best configuration") else ""]
+            cells.append(f'<td class="{" ".join(filter(None, kind))}">{escape(str(v))}</td>')
+        body.append(f'<tr class="{cls}">{"".join(cells)}</tr>')
+    cap = f'<p class="caption">{escape(t.caption)}</p>' if t.caption else ""
+    h3 = f'<h3 id="{t.key}">{escape(t.title)}</h3>' if title else ""
+    return (f'{h3}<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>{cap}')
+
+
+def table_md(t: Table) -> str:
+    if not len(t.frame):
+        return ""
+    cols = list(t.frame.columns)
+
+    def cell(i: int, c: str, v) -> str:
+        s = str(v).replace("|", "\\|").replace("\n", " ")
+        s = f"**{s}**" if (i, c) in t.best_cells else s
+        return ("★ " + s) if i in t.best_rows and c == cols[0] else s
+
+    lines = [f"### {t.title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(i, c, v) for c, v in zip(cols, row)) + " |"
+              for i, row in enumerate(t.frame.itertuples(index=False))]
+    return "\n".join(lines + ([""] + [t.caption] if t.caption else []) + [""])
+
+
+def plot_html(data: bytes | None, alt: str) -> str:
+    return img_tag(data, "image/png", alt, cls="plot") if data else ""
+
+
+def build(run: Run, metric: str | None = None) -> tuple[str, str]:
+    """(html, markdown) for one run."""
+    lay: Layout = analyze(run.results, run.history, metric)
+    summ = summarize(lay)
+    facts = header_facts(lay, run.run_dir, run.source)
+    sweep = next((v for k, v in facts if k == "sweep"), DASH)
+    glance = [best_per_model_table(lay, summ), *best_param_tables(lay, summ)] if len(summ) else []
+    problems = problems_table(lay)
+    paper = model_dataset_tables(lay, summ)
+    configs = summary_table(lay, summ) if len(summ) else None
+    trials = trials_table(lay)
+    plots = [(f"fig-{p}", f"Metrics against {label(p)}", figs.metric_vs_param(lay, summ, p)) for p in lay.swept]
+    plots += [("fig-pareto", "Quality against training time (Pareto view)", figs.pareto(lay)),
+              ("fig-loss", "Training loss per epoch", figs.loss_curves(lay))]
+    plots = [p for p in plots if p[2]]
+    grid = fixed_grids(lay, run.run_dir)
+    gals = galleries(lay, run.run_dir)
+
+    sections = [("glance", "At a glance",
+                 '<div class="verdict">' + "".join(f"<p>{escape(s)}</p>" for s in headline(lay, summ)) + "</div>"
+                 + "".join(table_html(t) for t in glance))]
+    if len(problems.frame):
+        sections.append(("problems", f"Failed and diverged trials ({len(problems.frame)})",
+                         '<div class="warnbox">' + table_html(problems, title=False) + "</div>"))
+    if paper:
+        sections.append(("paper", "Model × dataset (seed 004 Tables 3 and 4)", "".join(map(table_html, paper))))
+    if plots:
+        sections.append(("figures", "Figures", "".join(f'<h3 id="{k}">{escape(t)}</h3>{plot_html(d, t)}'
+                                                      for k, t, d in plots)))
+    if grid:
+        sections.append(("grid", "The same test images reconstructed by every setting (seed 002 Figure 9)",
+                         '<p class="caption">Top row: the fixed test inputs. Each cell: their reconstruction by '
+                         "that setting (lowest seed); green frame: the best setting by the primary metric.</p>"
+                         + grid))
+    sections += [(k, t, h) for k, t, h in gals]
+    if configs is not None:
+        sections.append(("configurations", configs.title, table_html(configs, title=False)))
+    sections.append(("trials", f"Every trial ({len(trials.frame)})",
+                     table_html(trials, title=False) or "<p>No trials yet.</p>"))
+
+    nav = "".join(f'<a href="#{k}">{escape(t.split(" (")[0])}</a>' for k, t, _ in sections)
+    dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in facts)
+    body = "".join(f'<section><h2 id="{k}">{escape(t)}</h2>{h}</section>' for k, t, h in sections)
+    html = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>raygen report: {escape(sweep)}'
+            f'</title><meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
+            f'<body><main><h1>raygen report: {escape(sweep)}</h1><dl class="facts">{dl}</dl><nav>{nav}</nav>'
+            f"{body}</main></body></html>")
+
+    md = [f"# raygen report: {sweep}", ""] + [f"- **{k}**: {v}" for k, v in facts] + ["", "## At a glance", ""]
+    md += [f"> {s}" for s in headline(lay, summ)] + [""]
+    md += [table_md(t) for t in [*glance, problems, *paper] + ([configs] if configs is not None else []) + [trials]]
+    md += ["Figures and images: see report.html beside this file."]
+    return html, "\n".join(md) + "\n"
+
+
+def write_report(run_dir: str | os.PathLike, metric: str | None = None) -> Path:
+    """Write ``report.html`` and ``report.md`` into the run folder; returns the HTML path."""
+    run = load_run(run_dir)
+    html, md = build(run, metric)
+    out = run.run_dir / "report.html"
+    for path, text in ((out, html), (run.run_dir / "report.md", md)):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m raygen.report", description=__doc__.splitlines()[0])
+    p.add_argument("run", help="a run folder (results/<sweep>/<run>), its results.parquet, or a sweep's "
+                               "folder (results/<sweep>: its latest run)")
+    p.add_argument("--metric", help="what 'best' means (default: fid, else the first metric measured of "
+                                    "cls_fid, kid, recon_mse, recon_bce, inception_score, cls_is)")
+    args = p.parse_args(argv)
+    try:
+        path = write_report(args.run, args.metric)
+    except RaygenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"report: {path}\n        {path.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

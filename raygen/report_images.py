@@ -1,0 +1,195 @@
+"""The report's image sections, as HTML with every image base64-embedded: seed 002's
+Figure 9 (the same test images reconstructed by every β × γ setting) and a gallery per
+image column (samples, reconstructions, 2-D latent scatters, ...), grouped by model.
+
+A missing or unreadable image file is shown as a line of text naming it, never as a
+broken ``<img>``.
+"""
+from __future__ import annotations
+
+import base64
+import struct
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+
+from .report_figures import best_index
+from .report_layout import OK, Layout, arrow, fmt, fmt_key, fmt_ms, label, trial_order
+
+GRID_COLUMNS = ("recon_fixed_png", "fixed_inputs_png")  # drawn as the β × γ grid, not as galleries
+GALLERY_TITLES = {
+    "samples_png": "Samples (64 per trial)",
+    "reconstructions_png": "Reconstructions (each test image followed by its reconstruction)",
+    "latent_scatter_png": "2-D latent space of the test images, by class (seed 002 Figure 7)",
+    "class_decodes_png": "Decodes of each class's latent region (seed 002 Figure 8)",
+    "cosine_png": "Cosine curve: data and generated points (seed 004 Figure 3)",
+}
+MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
+# Rows / columns of the β × γ grid, in order of preference among the swept parameters.
+GRID_ROWS = ("beta", "alpha", "latent_dim")
+GRID_COLS = ("gamma", "latent_dim", "alpha")
+GRID_WIDTH = 250  # px per reconstruction cell: two latent-size panels of two γ columns fit side by side
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, without an imaging library."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 24:
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
+def img_tag(data: bytes, mime: str = "image/png", alt: str = "", width: int | None = None,
+            cls: str = "") -> str:
+    style = f' style="width:{width}px"' if width else ""
+    return (f'<img class="{cls}" alt="{escape(alt)}"{style} '
+            f'src="data:{mime};base64,{base64.b64encode(data).decode()}">')
+
+
+def embed(run_dir: Path, rel, alt: str, target: int = 300, cls: str = "px") -> str:
+    """An ``<img>`` of a trial's image (path relative to the run folder), scaled so small
+    grids are readable (whole-number upscaling keeps MNIST pixels crisp); a wide strip
+    (e.g. 40 images in 2 rows of 20) gets twice the width, so each image stays legible."""
+    if not isinstance(rel, str) or not rel:
+        return '<div class="missing">no image</div>'
+    path = run_dir / rel
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return f'<div class="missing">image missing: {escape(rel)}</div>'
+    size = png_size(data)
+    width = None
+    if size and size[0] >= 3 * size[1]:
+        target *= 2
+    if size and size[0] < target:  # upscale by a whole factor, staying near the target
+        width = size[0] * max(1, round(target / size[0]))
+    elif size and size[0] > target:
+        width = target
+    return img_tag(data, MIME.get(path.suffix.lower(), "image/png"), alt, width, cls)
+
+
+def caption(lay: Layout, r: pd.Series, params: list[str]) -> str:
+    parts = [f"{label(p)}={fmt_key(r[p])}" for p in params if p in r and pd.notna(r[p])]
+    if "seed" in r and pd.notna(r["seed"]):
+        parts.append(f"seed {fmt_key(r['seed'])}")
+    m = lay.primary
+    if str(r.get("status")) not in OK:
+        parts.append(f'<b class="bad">{escape(str(r.get("status")))}</b>')
+    elif m and pd.notna(r.get(m)):
+        parts.append(f"{label(m)} {fmt(r[m])}")
+    return " · ".join(p if p.startswith("<b") else escape(p) for p in parts)
+
+
+def galleries(lay: Layout, run_dir: Path, cap: int = 48) -> list[tuple[str, str, str]]:
+    """(anchor, title, html) per image column: one figure per trial, grouped by model; each
+    model's best trial framed. Above ``cap`` trials only the lowest seed of each
+    configuration is shown (the rest are in the trial folders)."""
+    res = trial_order(lay)
+    cols = [c for c in res.columns if c.endswith("_png") and c not in GRID_COLUMNS and res[c].notna().any()]
+    cols.sort(key=lambda c: list(GALLERY_TITLES).index(c) if c in GALLERY_TITLES else 99)
+    out = []
+    for col in cols:
+        rows = res[res[col].notna()]
+        note = ""
+        if len(rows) > cap and "seed" in rows:
+            keys = [k for k in lay.keys if k in rows]
+            rows = rows.sort_values("seed").groupby(keys, dropna=False, sort=False).head(1) if keys else rows
+            rows = trial_order(Layout(rows, lay.history, keys=lay.keys))
+            note = (f'<p class="caption">{len(res[res[col].notna()])} trials: showing the lowest seed of each '
+                    f"configuration ({len(rows)}).</p>")
+        parts = [note]
+        groups = rows.groupby("model", sort=True) if "model" in rows else [("", rows)]
+        for model, part in groups:
+            model_rows = lay.results[lay.results["model"] == model] if "model" in lay.results else lay.results
+            params = lay.swept_in(model_rows)
+            best = best_index(model_rows, lay.primary)
+            figs = []
+            for idx, r in part.iterrows():
+                alt = f"{model} {col} {r.get('trial_id', '')}"
+                star = idx == best and model_rows[lay.primary].notna().sum() > 1 if lay.primary else False
+                mark = "★ best trial · " if star else ""
+                figs.append(f'<figure class="{"best" if star else ""}">{embed(run_dir, r[col], alt)}'
+                            f'<figcaption>{mark}{caption(lay, r, params)}</figcaption></figure>')
+            parts.append(f'<h4>{escape(str(model))}</h4><div class="gallery">{"".join(figs)}</div>')
+        out.append((f"img-{col[:-4]}", GALLERY_TITLES.get(col, col[:-4].replace("_", " ")), "".join(parts)))
+    return out
+
+
+def grid_axes(lay: Layout) -> tuple[str | None, str | None, list[str]]:
+    """(row parameter, column parameter, the keys that split the grid into panels)."""
+    swept = lay.swept
+    row = next((p for p in GRID_ROWS if p in swept), swept[0] if swept else None)
+    col = next((p for p in GRID_COLS if p in swept and p != row), None)
+    panels = [k for k in lay.keys if k not in (row, col) and lay.results[k].nunique(dropna=False) > 1]
+    return row, col, panels
+
+
+def _scores(trials: pd.DataFrame, by: list[str], metric: str | None) -> dict[tuple, tuple[float, float, int]]:
+    """(row value, column value) -> (mean, std, n) of ``metric`` over the ok trials' seeds."""
+    ok = trials[trials["status"].isin(OK)]
+    if not metric or metric not in ok or not ok[metric].notna().any():
+        return {}
+    if not by:
+        return {(): (ok[metric].mean(), ok[metric].std(), int(ok[metric].notna().sum()))}
+    agg = ok.groupby(by, dropna=False)[metric].agg(["mean", "std", "count"])
+    return {(k if isinstance(k, tuple) else (k,)): (r["mean"], r["std"], int(r["count"])) for k, r in agg.iterrows()}
+
+
+def _grid_cell(lay: Layout, run_dir: Path, trials: pd.DataFrame, alt: str, stat: tuple | None, best: bool) -> str:
+    """One setting: the lowest ok seed's reconstruction, its mean metric, and how many seeds failed."""
+    trials = trials.sort_values([c for c in ("seed",) if c in trials])
+    good = trials[trials["status"].isin(OK) & trials["recon_fixed_png"].notna()]
+    if not len(good):
+        if not len(trials):
+            return '<td class="missing">not run</td>'
+        st = ", ".join(sorted(trials["status"].dropna().astype(str).unique()))
+        return f'<td class="badcell"><div class="bad">{escape(st)}</div></td>'
+    r = good.iloc[0]
+    seed = f"seed {fmt_key(r['seed'])}" if "seed" in r else ""
+    bad = trials[~trials["status"].isin(OK)]
+    if len(bad):
+        seed += f" ({len(bad)} of {len(trials)} {', '.join(sorted(bad['status'].astype(str).unique()))})"
+    notes = [f"{label(lay.primary)} {fmt_ms(*stat)}" if stat else "", seed]
+    text = ("★ best · " if best else "") + escape(" · ".join(filter(None, notes)))
+    return (f'<td class="{"bestcell" if best else ""}">{embed(run_dir, r["recon_fixed_png"], alt, GRID_WIDTH)}'
+            f'<div class="cellnote">{text}</div></td>')
+
+
+def fixed_grids(lay: Layout, run_dir: Path) -> str:
+    """Seed 002 Figure 9: the same test images (top row) reconstructed by every setting,
+    rows β, columns γ, one panel per latent size (and model/dataset); the lowest seed of
+    each setting; the best setting by the primary metric framed green."""
+    res = lay.results
+    if "recon_fixed_png" not in res or not res["recon_fixed_png"].notna().any():
+        return ""
+    row, col, panels = grid_axes(lay)
+    by = [k for k in (row, col) if k]
+    lower = arrow(lay.primary) == " ↓" if lay.primary else True
+    html = []
+    for key, part in (res.groupby(panels, dropna=False, sort=True) if panels else [((), res)]):
+        key = key if isinstance(key, tuple) else (key,)
+        title = ", ".join(f"{label(k)} = {fmt_key(v)}" for k, v in zip(panels, key)) or "all trials"
+        rvals = sorted(part[row].dropna().unique()) if row else [None]
+        cvals = sorted(part[col].dropna().unique()) if col else [None]
+        scores = _scores(part, by, lay.primary)
+        best = (min if lower else max)(scores, key=lambda k: scores[k][0]) if len(scores) > 1 else None
+        head = "".join(f"<th>{escape(label(col))} = {escape(fmt_key(c))}</th>" if col else "<th>reconstruction</th>"
+                       for c in cvals)
+        body = []
+        inputs = part["fixed_inputs_png"].dropna() if "fixed_inputs_png" in part else pd.Series(dtype=str)
+        if len(inputs):
+            body.append(f'<tr class="inputs"><th>input</th><td colspan="{len(cvals)}">'
+                        f'{embed(run_dir, inputs.iloc[0], "the fixed test inputs", GRID_WIDTH)}</td></tr>')
+        for rv in rvals:
+            cells = []
+            for cv in cvals:
+                k = tuple(v for v, p in ((rv, row), (cv, col)) if p)
+                sel = part[part[row] == rv] if row else part
+                sel = sel[sel[col] == cv] if col else sel
+                cells.append(_grid_cell(lay, run_dir, sel, f"{row}={rv} {col}={cv}", scores.get(k), k == best))
+            rlabel = f"{escape(label(row))} = {escape(fmt_key(rv))}" if row else ""
+            body.append(f"<tr><th>{rlabel}</th>{''.join(cells)}</tr>")
+        corner = f"{escape(label(row))} \\ {escape(label(col))}" if row and col else ""
+        html.append(f'<div class="panel"><h4>{escape(title)}</h4><table class="imgrid"><tr><th>{corner}</th>'
+                    f'{head}</tr>{"".join(body)}</table></div>')
+    return f'<div class="panels">{"".join(html)}</div>'

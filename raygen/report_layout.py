@@ -1,0 +1,223 @@
+"""What a run holds, read from its ``results.parquet`` / ``history.parquet`` frames alone.
+
+``analyze`` finds which columns are configuration, which of them the sweep varied, which
+metrics exist and what "best" means; ``summarize`` averages each configuration over its
+seeds; the ``fmt*`` helpers print numbers the way the tables show them. Pure pandas: any
+column may be missing or null, and an empty or all-failed run is a valid input.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import RaygenError
+
+# Quality metrics in the order tables show them, each with "lower is better" (True) or not.
+METRICS: dict[str, bool] = {
+    "fid": True, "inception_score": False, "cls_fid": True, "cls_is": False, "kid": True,
+    "precision": False, "recall": False, "recon_mse": True, "recon_bce": True,
+    "classifier_acc": False, "latent_class_consistency": False,
+}
+# What "best" means when nothing else is said: the first of these a sweep has.
+PRIMARY = ("fid", "cls_fid", "kid", "recon_mse", "recon_bce", "inception_score", "cls_is")
+LABELS = {
+    "fid": "FID", "inception_score": "IS", "cls_fid": "FID (MNIST classifier)", "cls_is": "IS (MNIST classifier)",
+    "kid": "KID", "precision": "precision", "recall": "recall", "recon_mse": "recon. MSE", "recon_bce": "recon. BCE",
+    "classifier_acc": "classifier acc.", "latent_class_consistency": "latent class consistency",
+    "num_params": "parameters", "train_time_s": "training time (s)", "wall_time_s": "wall time (s)",
+    "latent_dim": "latent size", "beta": "β", "gamma": "γ", "alpha": "α",
+}
+# Result columns that are bookkeeping, not configuration (the rest of what is not in the
+# history, and not a metric or an image, is the trial's configuration).
+BOOKKEEPING = {
+    "sweep", "run", "trial_id", "status", "error", "trial_dir", "hostname", "node_ip", "device", "eval_split",
+    "train_split", "metric_errors", "eval_samples", "epoch", "batches", "diverged_epoch", "num_params",
+    "experiment_tag", "time_total_s", "fid_extractor", "fid_samples", "fid_reference", "done",
+}
+# Never a swept parameter: model/dataset are always keys, seeds are what we average over,
+# and the trainer's testing aids only make a trial fail (its failure is listed, not compared).
+NOT_SWEPT = {"model", "dataset", "seed", "fail_at_epoch", "nan_at_epoch"}
+OK = ("completed", "stopped", "running")  # statuses whose metrics count
+PROBLEMS = ("failed", "diverged")
+DASH = "—"
+
+
+def label(col: str) -> str:
+    return LABELS.get(col, col)
+
+
+def arrow(col: str) -> str:
+    return {True: " ↓", False: " ↑"}.get(METRICS.get(col), "")
+
+
+# --- reading what a sweep contains ------------------------------------------------------
+
+
+def normalize(df: pd.DataFrame) -> pd.DataFrame:
+    """Cells holding lists/arrays (tuple configs such as ``hidden``) become strings, so
+    every column can be grouped and compared."""
+    df = df.copy()
+    for c in df.columns:
+        if df[c].dtype == object and df[c].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+            df[c] = df[c].map(lambda v: str(np.asarray(v).tolist()) if isinstance(v, (list, tuple, np.ndarray)) else v)
+    return df
+
+
+def is_config(col: str, history_cols: set[str]) -> bool:
+    return not (col in BOOKKEEPING or col in METRICS or col in history_cols or col == "loss"
+                or col.endswith(("_png", "_s", "_loss")) or col.startswith(("fid_", "cls_")))
+
+
+@dataclass
+class Layout:
+    """What a run holds: its trials, their configuration columns, what was swept."""
+
+    results: pd.DataFrame
+    history: pd.DataFrame
+    config: list[str] = field(default_factory=list)  # every configuration column
+    swept: list[str] = field(default_factory=list)  # varied within some model (never model/dataset/seed)
+    keys: list[str] = field(default_factory=list)  # one configuration = one value of these
+    metrics: list[str] = field(default_factory=list)  # quality metrics with at least one value
+    primary: str | None = None  # what "best" means here
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        return self.results[self.results["status"].isin(OK)] if "status" in self.results else self.results
+
+    def models(self) -> list[str]:
+        return sorted(self.results["model"].dropna().astype(str).unique()) if "model" in self.results else []
+
+    def datasets(self) -> list[str]:
+        return sorted(self.results["dataset"].dropna().astype(str).unique()) if "dataset" in self.results else []
+
+    def swept_in(self, rows: pd.DataFrame) -> list[str]:
+        """The swept parameters that vary among ``rows`` (e.g. one model's trials)."""
+        return [p for p in self.swept if p in rows and rows[p].nunique(dropna=True) > 1]
+
+
+def analyze(results: pd.DataFrame, history: pd.DataFrame | None = None, metric: str | None = None) -> Layout:
+    results = normalize(results if results is not None else pd.DataFrame())
+    history = history if history is not None else pd.DataFrame()
+    if "status" not in results:
+        results["status"] = "completed" if len(results) else pd.Series(dtype=str)
+    hist_cols = set(history.columns) - {"trial_id"}
+    config = [c for c in results.columns if is_config(c, hist_cols)]
+    groups = [g for _, g in results.groupby("model", dropna=False)] if "model" in results else [results]
+    swept = [c for c in config if c not in NOT_SWEPT and any(g[c].nunique(dropna=True) > 1 for g in groups)]
+    keys = [k for k in ("model", "dataset") if k in results] + swept
+    ok = results[results["status"].isin(OK)]
+    metrics = [m for m in METRICS if m in ok and pd.to_numeric(ok[m], errors="coerce").notna().any()]
+    if metric is not None and metric not in metrics:
+        raise RaygenError(f"--metric {metric!r} is not a quality metric this run measured; "
+                          f"choose one of: {', '.join(metrics) or '(none measured)'}")
+    primary = metric or next((m for m in PRIMARY if m in metrics), None)
+    return Layout(results, history, config, swept, keys, metrics, primary)
+
+
+# --- numbers ------------------------------------------------------------------------------
+
+
+def fmt(v, digits: int = 4) -> str:
+    """4 significant digits, no exponent for everyday magnitudes; blanks as a dash."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)) or v is pd.NA:
+        return DASH
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.{decimals(v, digits)}f}" if 1e-4 <= abs(v) < 1e6 or v == 0 else f"{v:.{digits - 1}e}"
+    return str(v)
+
+
+def fmt_key(v) -> str:
+    """A configuration value as the sweep file would write it: 0.005, 100, conv."""
+    if isinstance(v, (float, np.floating)) and math.isfinite(v):
+        return f"{v:g}"
+    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+        return str(int(v))
+    return fmt(v)
+
+
+def decimals(v: float, digits: int = 4) -> int:
+    return int(min(8, max(0, digits - 1 - math.floor(math.log10(abs(v)))))) if v else 0
+
+
+def fmt_ms(mean, std, n: int, digits: int = 4) -> str:
+    """``mean ± std`` over n seeds (just the mean for one seed)."""
+    if mean is None or not np.isfinite(mean):
+        return DASH
+    if n > 1 and std is not None and np.isfinite(std):
+        d = decimals(mean, digits)
+        return f"{mean:.{d}f} ± {std:.{d}f}" if 1e-4 <= abs(mean) < 1e6 else f"{mean:.3e} ± {std:.1e}"
+    return fmt(float(mean), digits)
+
+
+def fmt_params(n) -> str:
+    if n is None or not np.isfinite(n):
+        return DASH
+    return f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n / 1e3:.1f} k" if n >= 1e3 else str(int(n))
+
+
+def config_label(row: pd.Series, params: list[str]) -> str:
+    """``latent_dim=10, β=0.005`` (the swept values of one configuration)."""
+    parts = [f"{label(p)}={fmt_key(row[p])}" for p in params if p in row and pd.notna(row[p])]
+    return ", ".join(parts)
+
+
+def better(metric: str) -> str:
+    return "idxmin" if METRICS.get(metric, True) else "idxmax"
+
+
+# --- per configuration: mean ± std over seeds ------------------------------------------------
+
+VALUES = ("num_params", "train_time_s", "wall_time_s")
+
+
+def summarize(lay: Layout) -> pd.DataFrame:
+    """One row per configuration: the keys, ``n`` trials, ``n_ok`` whose metrics count
+    (completed, or stopped/running with values), ``n_done`` completed, and for each
+    metric / cost the mean and std over the ok trials (``<m>``, ``<m>_std``)."""
+    res = lay.results
+    if not len(res):
+        return pd.DataFrame(columns=[*lay.keys, "n", "n_ok", "n_done"])
+    cols = [c for c in (*lay.metrics, *VALUES) if c in res]
+    ok = res["status"].isin(OK)
+    vals = res[cols].apply(pd.to_numeric, errors="coerce").where(ok, np.nan)
+    done = (res["status"] == "completed").rename("_done")
+    frame = pd.concat([res[lay.keys], vals, ok.rename("_ok"), done], axis=1)
+    by = lay.keys or (lambda _: 0)
+    g = frame.groupby(by, dropna=False, sort=True)
+    out = g[cols].mean()
+    std = g[cols].std().add_suffix("_std")
+    out = pd.concat([out, std], axis=1)
+    out["n"] = g.size()
+    out["n_ok"] = g["_ok"].sum().astype(int)
+    out["n_done"] = g["_done"].sum().astype(int)
+    return out.reset_index() if lay.keys else out.reset_index(drop=True)
+
+
+def best_rows(lay: Layout, summ: pd.DataFrame) -> dict[str, tuple[int | None, str | None]]:
+    """model -> (index in ``summ`` of its best configuration, the metric that chose it).
+    The metric is the run's primary one, else the first metric that model has; a model with
+    a single configuration and no metric still gets that configuration (chosen by None)."""
+    out = {}
+    groups = summ.groupby("model", dropna=False) if "model" in summ else [(None, summ)]
+    for model, rows in groups:
+        model = model[0] if isinstance(model, tuple) else model
+        rows = rows[rows["n_ok"] > 0]
+        for m in [lay.primary, *lay.metrics]:
+            if m and m in rows and rows[m].notna().any():
+                out[str(model)] = (int(getattr(rows[m], better(m))()), m)
+                break
+        else:
+            out[str(model)] = (int(rows.index[0]), None) if len(rows) == 1 else (None, None)
+    return out
+
+
+def trial_order(lay: Layout) -> pd.DataFrame:
+    keys = [k for k in (*lay.keys, "seed") if k in lay.results]
+    return lay.results.sort_values(keys, kind="stable", na_position="last") if keys else lay.results

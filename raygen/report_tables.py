@@ -1,0 +1,302 @@
+"""The report's tables: each builder takes a ``Layout`` (and the per-configuration summary)
+and returns a ``Table`` of display strings plus which rows and cells to highlight, which
+``report.py`` renders to HTML and Markdown. An empty or all-failed run gives empty
+tables, never an exception.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .report_layout import (DASH, METRICS, PRIMARY, PROBLEMS, VALUES, Layout, arrow, best_rows, better, config_label,
+                            fmt, fmt_key, fmt_ms, fmt_params, label, trial_order)
+
+
+# --- tables -------------------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    key: str  # anchor
+    title: str
+    frame: pd.DataFrame  # display strings
+    caption: str = ""
+    best_rows: set[int] = field(default_factory=set)  # positional rows to highlight
+    best_cells: set[tuple[int, str]] = field(default_factory=set)  # (row, column) shown bold
+    row_class: list[str] = field(default_factory=list)  # css class per row ("failed", ...)
+
+
+def _bold_best(table: Table, raw: pd.DataFrame, cols: dict[str, str]) -> None:
+    """Bold the best value of each metric column (display name -> raw column)."""
+    for disp, col in cols.items():
+        if col in raw and raw[col].notna().any() and (col in METRICS or col in VALUES):
+            lower = METRICS.get(col, True)
+            target = raw[col].min() if lower else raw[col].max()
+            for i, v in enumerate(raw[col].tolist()):
+                if pd.notna(v) and v == target:
+                    table.best_cells.add((i, disp))
+
+
+def _metric_cells(row: pd.Series, cols: list[str], n: int) -> dict[str, str]:
+    out = {}
+    for c in cols:
+        if c == "num_params":
+            out[label(c)] = fmt_params(row.get(c))
+        else:
+            out[label(c) + arrow(c)] = fmt_ms(row.get(c), row.get(c + "_std"), n, 3 if c in VALUES else 4)
+    return out
+
+
+def is_gan_vs_vae(lay: Layout) -> bool:
+    """Seed 001's comparison: the sweep holds a GAN and a model that reconstructs."""
+    res = lay.results
+    if "model" not in res or "recon_mse" not in res:
+        return False
+    recon = set(res.loc[res["recon_mse"].notna(), "model"].dropna().astype(str))
+    return any(m.startswith("gan") for m in lay.models()) and bool(recon)
+
+
+def best_per_model_table(lay: Layout, summ: pd.DataFrame) -> Table:
+    """Seed 001's GAN vs VAE table (FID, IS, reconstruction error, parameters, training
+    time) when the sweep compares the two families, else every metric it has: one row per
+    model (and dataset), its best configuration, mean ± std over seeds."""
+    gvv = is_gan_vs_vae(lay)
+    if gvv:
+        metrics = [m for m in ("fid", "inception_score", "recon_mse") if m in lay.metrics]
+        missing = [label(m) for m in ("fid", "inception_score") if m not in lay.metrics]
+    else:
+        metrics, missing = list(lay.metrics), []
+    cols = [*metrics, "num_params", "train_time_s"]
+    rows, raw = [], []
+    datasets = lay.datasets()
+    per = summ.groupby("dataset", dropna=False) if len(datasets) > 1 else [(None, summ)]
+    for ds, part in per:
+        for model, (i, _) in best_rows(lay, part.reset_index(drop=True)).items():
+            if i is None:
+                continue
+            r = part.reset_index(drop=True).iloc[i]
+            model_rows = lay.results[lay.results["model"].astype(str) == model] if "model" in lay.results \
+                else lay.results
+            cell = {"model": model}
+            if ds is not None:
+                cell["dataset"] = str(ds[0] if isinstance(ds, tuple) else ds)
+            cell["best configuration"] = config_label(r, lay.swept_in(model_rows)) or DASH
+            cell.update(_metric_cells(r, cols, int(r["n_ok"])))
+            cell["seeds"] = f"{int(r['n_done'])}/{int(r['n'])}"
+            rows.append(cell)
+            raw.append(r)
+    title = "GAN vs VAE (seed 001 form)" if gvv else "Best configuration per model"
+    by = f" by {label(lay.primary)}{arrow(lay.primary)}" if lay.primary else ""
+    caption = (f"Each model's best configuration{by}; mean ± std over seeds (seeds = trials completed / trials "
+               "run). Bold: best in column; green row: best overall.")
+    if missing:
+        caption += f" Not measured in this run: {', '.join(missing)}."
+    t = Table("best", title, pd.DataFrame(rows), caption)
+    rawf = pd.DataFrame(raw).reset_index(drop=True)
+    _bold_best(t, rawf, {label(c) + ("" if c == "num_params" else arrow(c)): c for c in metrics})
+    if lay.primary and lay.primary in rawf and rawf[lay.primary].notna().any():
+        t.best_rows.add(int(getattr(rawf[lay.primary], better(lay.primary))()))
+    return t
+
+
+def best_param_tables(lay: Layout, summ: pd.DataFrame, limit: int = 3) -> list[Table]:
+    """"Which β?": for each swept parameter (β, γ, latent size first), its best value for
+    every combination of the other keys (each model, γ, latent size ...) that tried 2+."""
+    if not lay.primary or not len(summ):
+        return []
+    m = lay.primary
+    order = sorted(lay.swept, key=lambda p: ("beta", "gamma", "latent_dim").index(p)
+                   if p in ("beta", "gamma", "latent_dim") else 9)
+    out = []
+    for p in order:
+        if len(out) >= limit:
+            break
+        others = [k for k in lay.keys if k != p and summ[k].nunique(dropna=False) > 1]
+        rows = []
+        groups = summ.groupby(others, dropna=False, sort=True) if others else [((), summ)]
+        for key, part in groups:
+            part = part[part[m].notna() & part[p].notna()]
+            if part[p].nunique() < 2:
+                continue
+            key = key if isinstance(key, tuple) else (key,)
+            b = part.loc[getattr(part[m], better(m))()]
+            row = {label(k): fmt_key(v) for k, v in zip(others, key)}
+            row[f"best {label(p)}"] = fmt_key(b[p])
+            row[label(m) + arrow(m)] = fmt_ms(b[m], b.get(m + "_std"), int(b["n_ok"]))
+            row[f"{label(p)} tried"] = ", ".join(fmt_key(v) for v in sorted(part[p].unique()))
+            rows.append(row)
+        if rows:
+            out.append(Table(f"best-{p}", f"Which {label(p)}?", pd.DataFrame(rows),
+                             f"The {label(p)} with the best {label(m)}{arrow(m)} (mean over seeds) "
+                             f"for each combination of the other swept values."))
+    return out
+
+
+def model_dataset_tables(lay: Layout, summ: pd.DataFrame) -> list[Table]:
+    """Seed 004 Tables 3 and 4: dataset × model, the quality metric and the total training
+    time of each model's best configuration; the best of each row in bold."""
+    models, datasets = lay.models(), lay.datasets()
+    if len(models) < 2 or not len(datasets) or (len(datasets) < 2 and is_gan_vs_vae(lay)):
+        return []
+    m = lay.primary
+    specs = ([(m, f"{label(m)} by dataset and model (seed 004 Table 3 form)")] if m else []) + [
+        ("train_time_s", "Total training time (s) by dataset and model (seed 004 Table 4 form)")]
+    tables = []
+    for col, title in specs:
+        rows, raw = [], []
+        for ds in datasets:
+            part = summ[summ["dataset"].astype(str) == ds].reset_index(drop=True)
+            best = best_rows(lay, part)
+            row, vals = {"dataset": ds}, {}
+            for model in models:
+                i = best.get(model, (None, None))[0]
+                r = part.iloc[i] if i is not None else None
+                row[model] = fmt_ms(r[col], r.get(col + "_std"), int(r["n_ok"])) if r is not None and col in r else DASH
+                vals[model] = r[col] if r is not None and col in r else np.nan
+            rows.append(row)
+            raw.append(vals)
+        if all(pd.isna(v) for vals in raw for v in vals.values()):
+            continue  # nothing measured (yet)
+        t = Table(f"table-{col}", title, pd.DataFrame(rows),
+                  "Each cell: the model's best configuration on that dataset, mean ± std over seeds. "
+                  f"Bold: best in the row ({'lower' if METRICS.get(col, True) else 'higher'} is better).")
+        for i, vals in enumerate(raw):
+            s = pd.Series(vals, dtype=float)
+            if s.notna().any():
+                target = s.min() if METRICS.get(col, True) else s.max()
+                t.best_cells |= {(i, k) for k, v in s.items() if v == target}
+        tables.append(t)
+    return tables
+
+
+def summary_table(lay: Layout, summ: pd.DataFrame) -> Table:
+    """Every configuration, mean ± std over its seeds; each model's best row highlighted."""
+    cols = [*lay.metrics, *[c for c in VALUES if c in summ]]
+    rows = []
+    for _, r in summ.iterrows():
+        row = {label(k): fmt_key(r[k]) for k in lay.keys}
+        row.update(_metric_cells(r, cols, int(r["n_ok"])))
+        row["seeds"] = f"{int(r['n_done'])}/{int(r['n'])}"
+        rows.append(row)
+    t = Table("configurations", "Every configuration (mean ± std over seeds)", pd.DataFrame(rows),
+              "Green rows: each model's best configuration"
+              + (f" by {label(lay.primary)}{arrow(lay.primary)}" if lay.primary else "") + ". Bold: best in column.")
+    t.best_rows = {i for i, by in best_rows(lay, summ).values() if i is not None and by is not None}
+    _bold_best(t, summ, {label(c) + ("" if c == "num_params" else arrow(c)): c for c in lay.metrics})
+    t.row_class = ["" if int(r["n_ok"]) else "failed" for _, r in summ.iterrows()]
+    return t
+
+
+def trials_table(lay: Layout) -> Table:
+    """Every trial, in configuration order, with its status, metrics and times."""
+    res = trial_order(lay)
+    cols = [c for c in ("trial_id", "status", *lay.keys, "seed", "epoch", *lay.metrics, "train_time_s",
+                        "wall_time_s", "hostname", "error") if c in res]
+    keyish = {"trial_id", "status", "hostname", "error", "seed", "epoch", *lay.keys}
+    frame = pd.DataFrame({label(c): [(fmt_key if c in keyish else fmt)(v) for v in res[c].tolist()] for c in cols})
+    if "epoch" in frame:
+        frame = frame.rename(columns={"epoch": "epochs done"})
+    t = Table("trials", "Every trial", frame)
+    t.row_class = [s if s in PROBLEMS else "" for s in res["status"].astype(str)] if len(res) else []
+    return t
+
+
+def problems_table(lay: Layout) -> Table:
+    """Failed and diverged trials with their errors, and metrics that could not be computed."""
+    res = trial_order(lay)
+    rows = []
+    for _, r in res.iterrows():
+        status = str(r.get("status"))
+        merr = r.get("metric_errors")
+        if status not in PROBLEMS and not (isinstance(merr, str) and merr):
+            continue
+        varied = [k for k in lay.keys if k != "model" and res[k].nunique(dropna=True) > 1]
+        where = config_label(r, varied + (["seed"] if "seed" in r else []))
+        err = r.get("error") if isinstance(r.get("error"), str) and r.get("error") else None
+        what = err if status in PROBLEMS else f"metric errors: {merr}"
+        if status == "diverged" and pd.notna(r.get("diverged_epoch")) and "epoch" not in str(what):
+            what = f"{what or 'diverged'} (epoch {fmt_key(r['diverged_epoch'])})"
+        rows.append({"trial_id": fmt_key(r.get("trial_id")), "status": status, "model": fmt_key(r.get("model")),
+                     "configuration": where or DASH, "error": fmt(what) if what is not None else "(no message)"})
+    t = Table("problems", "Failed and diverged trials", pd.DataFrame(rows),
+              "Never dropped silently: every trial that did not finish cleanly, with its error.")
+    t.row_class = [r["status"] if r["status"] in PROBLEMS else "warn" for r in rows]
+    return t
+
+
+def header_facts(lay: Layout, run_dir, source: str) -> list[tuple[str, str]]:
+    """(label, value) lines for the page header: what ran, where, when, how long, measured how."""
+    res, hist = lay.results, lay.history
+
+    def uniq(col: str, frame: pd.DataFrame = res) -> str:
+        if col not in frame or not frame[col].notna().any():
+            return ""
+        return ", ".join(str(v) for v in sorted(frame[col].dropna().astype(str).unique()))
+
+    facts = [("sweep", uniq("sweep") or DASH), ("run", uniq("run") or str(run_dir)), ("read from", source)]
+    started = _run_start(uniq("run"))
+    if started:
+        facts.append(("started", started))
+    counts = res["status"].value_counts() if len(res) else pd.Series(dtype=int)
+    by_status = ", ".join(f"{n} {s}" for s, n in counts.items())
+    facts.append(("trials", f"{len(res)}: {by_status}" if len(res) else "none yet"))
+    hosts = uniq("hostname")
+    nodes = res["node_ip"].nunique() if "node_ip" in res else 0
+    facts.append(("where", f"{hosts or 'host not recorded'}" + (f" ({nodes} Ray node{'s' * (nodes > 1)}: "
+                                                                 f"{uniq('node_ip')})" if nodes else "")))
+    facts.append(("devices", uniq("device") or "not recorded in these results"))
+    for col, name in (("train_time_s", "training time"), ("wall_time_s", "trial wall time")):
+        if col in res and res[col].notna().any():
+            s = pd.to_numeric(res[col], errors="coerce").dropna()
+            facts.append((name, (f"total {s.sum():.1f} s over {len(s)} trials; per trial median "
+                                 f"{s.median():.1f} s, max {s.max():.1f} s")))
+    settings = []
+    for col, name in (("fid_extractor", "FID extractor"), ("fid_samples", "FID samples"),
+                      ("fid_reference", "FID reference"), ("eval_samples", "evaluation samples")):
+        if uniq(col):
+            settings.append(f"{name} {uniq(col)}")
+    # the history has the split actually evaluated on (e.g. test[holdout 1000]); results the config value
+    ev = uniq("eval_split", hist) or uniq("eval_split")
+    if ev:
+        settings.append(f"evaluated on {ev}")
+    if uniq("train_split"):
+        settings.append(f"trained on {uniq('train_split')}")
+    facts.append(("metric settings", "; ".join(settings) or "not recorded"))
+    if lay.primary:
+        direction = "lower" if METRICS[lay.primary] else "higher"
+        facts.append(("best means", f"{label(lay.primary)} ({direction} is better)"))
+    return facts
+
+
+def _run_start(run: str) -> str:
+    """Run folders are named ``YYYYmmdd-HHMMSS[-smoke]``."""
+    try:
+        return pd.to_datetime(run[:15], format="%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, TypeError):
+        return ""
+
+
+def headline(lay: Layout, summ: pd.DataFrame) -> list[str]:
+    """The answer in a sentence or two: the best configuration overall, and which models
+    the chosen metric could not rank."""
+    m = lay.primary
+    if not len(lay.results):
+        return ["No trial has reported yet."]
+    if not m or not len(summ) or not summ[m].notna().any():
+        return [f"No quality metric was measured (none of {', '.join(PRIMARY)}); see the tables for losses and times."]
+    i = getattr(summ[m], better(m))()
+    b = summ.loc[i]
+    model_rows = lay.results[lay.results["model"] == b["model"]] if "model" in b else lay.results
+    where = config_label(b, ([k for k in ("dataset",) if len(lay.datasets()) > 1]) + lay.swept_in(model_rows))
+    n = int(b["n_ok"])
+    out = [f"Best by {label(m)}{arrow(m)}: {b.get('model', 'the best configuration')}"
+           + (f" ({where})" if where else "") + f", {label(m)} {fmt_ms(b[m], b.get(m + '_std'), n)}"
+           + (f" over {n} seeds." if n > 1 else " (one seed).")]
+    if "model" in summ:
+        ranked = set(summ.loc[summ[m].notna(), "model"].dropna().astype(str))
+        unranked = sorted(set(summ["model"].dropna().astype(str)) - ranked)
+        if unranked:
+            out.append(f"Not ranked by {label(m)} (no value): {', '.join(unranked)}.")
+    return out

@@ -1,0 +1,154 @@
+"""``python -m raygen.report`` on hand-made run folders: the β × γ grid of seed 002 Figure 9,
+partial runs read from Ray's result.json, empty runs, missing images, bad inputs; no Ray."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from raygen.errors import RaygenError
+from raygen.report import load_run, locate, main, write_report
+from report_fixtures import base_row, mnist_images, result_json_trial, save_grid, savae_run, write_run
+
+
+def imgs(html: str) -> list[str]:
+    return re.findall(r"<img [^>]*>", html)
+
+
+def self_contained(html: str) -> None:
+    assert "<script" not in html and "<link" not in html and "url(" not in html
+    assert all('src="data:image/png;base64,' in tag for tag in imgs(html))
+
+
+@pytest.fixture(scope="module")
+def savae_dir(tmp_path_factory, data_root) -> Path:
+    return savae_run(tmp_path_factory.mktemp("savae") / "savae_beta" / "20250102-030405", data_root)
+
+
+def test_beta_gamma_grid_of_the_same_test_images(savae_dir):
+    html = write_report(savae_dir).read_text()
+    self_contained(html)
+    section = html[html.index('id="grid"'):html.index('id="img-samples"')]
+    panels = section.split('<div class="panel">')[1:]
+    assert [re.search(r"<h4>(.*?)</h4>", p).group(1) for p in panels] == ["latent size = 2", "latent size = 100"]
+    for panel in panels:
+        rows = re.findall(r"<tr><th>β = ([^<]+)</th>", panel)
+        assert rows == ["0", "0.001", "0.005", "0.1"]
+        assert re.findall(r"<th>γ = ([^<]+)</th>", panel) == ["0", "0.1"]
+        assert panel.count('alt="the fixed test inputs"') == 1
+        # the best setting (lowest FID by construction) is framed, and only it
+        (best,) = re.findall(r'<td class="bestcell"><img [^>]*alt="([^"]+)"', panel)
+        assert best == "beta=0.005 gamma=0.1"
+        assert len(imgs(panel)) == 1 + 8
+    # β = 0.1, γ = 0, latent 2: seed 0 diverged, so the cell shows seed 1 and says so
+    assert "seed 1 (1 of 2 diverged)" in panels[0]
+    assert "Which β?" in html and "non-finite loss at epoch 2" in html
+    md = (savae_dir / "report.md").read_text()
+    assert "| ★ savae | β=0.005, γ=0.1, latent size=100 |" in md
+    assert "| 0.1 | 100 | 0.005 |" in md  # Which β: γ=0.1, latent 100 -> β 0.005
+
+
+def test_partial_run_is_read_from_rays_result_json(tmp_path, data_root):
+    run = tmp_path / "sweepx" / "20250101-000000"
+    cfg = {"model": "vae_mlp", "dataset": "mnist", "latent_dim": 2, "seed": 0, "epochs": 2, "eval_split": "test"}
+    done = result_json_trial(run, "T_a", [
+        {"trial_id": "a", "epoch": 1, "loss": 200.0, "config": cfg, "time_total_s": 3.0, "hostname": "h"},
+        {"trial_id": "a", "epoch": 2, "loss": 150.0, "recon_mse": 0.05, "status": "completed",
+         "samples_png": "samples.png", "config": cfg, "time_total_s": 6.0, "hostname": "h"}])
+    save_grid(mnist_images(data_root, 16), done / "samples.png", 4)
+    result_json_trial(run, "T_b", [{"trial_id": "b", "epoch": 1, "loss": 210.0, "config": {**cfg, "latent_dim": 8},
+                                    "time_total_s": 3.0}])
+    with (run / "T_b" / "result.json").open("a") as f:
+        f.write('{"trial_id": "b", "epo')  # a line being written right now
+    result_json_trial(run, "T_c", [], error="RaygenError: mnist: missing files", params={**cfg, "seed": 5})
+    loaded = load_run(run)
+    assert "partial results" in loaded.source
+    st = loaded.results.set_index("trial_id")["status"].to_dict()
+    assert st == {"a": "completed", "b": "running", "T_c": "failed"}
+    assert list(loaded.history.groupby("trial_id").size().sort_index()) == [2, 1]
+    assert loaded.results.set_index("trial_id").loc["T_c", "seed"] == 5  # config from params.json
+    html = write_report(run).read_text()
+    self_contained(html)
+    assert "still running or was interrupted" in html and "RaygenError: mnist: missing files" in html
+    assert len(imgs(html)) >= 2  # the sample grid and at least one plot
+
+
+def test_empty_run_says_nothing_has_reported(tmp_path):
+    run = tmp_path / "s" / "20250101-000000"
+    run.mkdir(parents=True)
+    html = write_report(run).read_text()
+    assert "no trial has reported" in html and "No trial has reported yet." in html
+    write_run(run, [], [])  # a results.parquet with no rows
+    assert "No trial has reported yet." in write_report(run).read_text()
+
+
+def test_all_failed_run_lists_every_error(tmp_path):
+    run = write_run(tmp_path / "s" / "r", [base_row(i, status="failed", error=f"boom {i}", seed=i) for i in range(3)],
+                    [])
+    html = write_report(run).read_text()
+    assert "Failed and diverged trials (3)" in html and all(f"boom {i}" in html for i in range(3))
+
+
+def test_missing_image_files_are_named_not_broken(tmp_path, data_root):
+    run = tmp_path / "s" / "r"
+    save_grid(mnist_images(data_root, 16), run / "t0" / "samples.png", 4)
+    write_run(run, [base_row(0, samples_png="t0/samples.png", recon_mse=0.1),
+                    base_row(1, samples_png="t1/samples.png", recon_mse=0.2, seed=1)], [])
+    html = write_report(run).read_text()
+    assert "image missing: t1/samples.png" in html
+    assert sum("alt=\"vae_mlp samples_png" in t for t in imgs(html)) == 1
+
+
+def test_locate_accepts_a_parquet_path_a_run_or_a_sweep_folder(tmp_path):
+    sweep = tmp_path / "gan_vs_vae"
+    old = write_run(sweep / "20250101-000000", [base_row(0)], [])
+    new = write_run(sweep / "20250202-000000", [base_row(0)], [])
+    assert locate(sweep) == new and locate(old) == old and locate(old / "results.parquet") == old
+    with pytest.raises(RaygenError, match="neither a run folder"):
+        locate(tmp_path / "nope")
+    (old / "results.parquet").write_bytes(b"not parquet")
+    with pytest.raises(RaygenError, match="cannot read .*results.parquet"):
+        load_run(old)
+
+
+def test_cli_and_no_ray_import(tmp_path, capsys):
+    run = write_run(tmp_path / "s" / "r", [base_row(i, model="savae", beta=b, fid=10 * b + 1, seed=s)
+                                           for i, (b, s) in enumerate([(0.0, 0), (0.1, 0), (0.0, 1)])], [])
+    code = ("import sys; from raygen.report import main; rc = main([sys.argv[1]]); "
+            "assert not [m for m in sys.modules if m == 'ray' or m.startswith('ray.')], 'ray imported'; "
+            "sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, str(run)], cwd=REPO, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert f"report: {run / 'report.html'}" in out.stdout and (run / "report.md").exists()
+    assert main([str(run / "missing")]) == 2
+    assert "neither a run folder" in capsys.readouterr().err
+    assert main([str(run), "--metric", "loss"]) == 2
+    assert "--metric 'loss' is not a quality metric this run measured; choose one of: fid" in capsys.readouterr().err
+
+
+def test_report_columns_survive_a_round_trip_of_list_configs(tmp_path):
+    # tuple configs (hidden sizes) are stored as lists in Parquet; they must group like values
+    rows = [base_row(i, hidden=[512, 256] if i < 2 else [256], seed=i % 2, recon_mse=0.1 * (i + 1))
+            for i in range(4)]
+    run = write_run(tmp_path / "s" / "r", rows, [])
+    assert not isinstance(pd.read_parquet(run / "results.parquet")["hidden"].iloc[0], str)
+    md = (write_report(run).with_suffix(".md")).read_text()
+    assert "| ★ vae_mlp | hidden=[512, 256] |" in md
+
+
+def test_grid_of_a_single_setting_without_a_model_column(tmp_path, data_root):
+    run = tmp_path / "s" / "r"
+    x = mnist_images(data_root)
+    save_grid(x, run / "t0" / "recon_fixed.png", 10)
+    row = base_row(0, recon_fixed_png="t0/recon_fixed.png", recon_mse=0.1)
+    del row["model"]
+    write_run(run, [row], [])
+    html = write_report(run).read_text()
+    grid = html[html.index('id="grid"'):]
+    assert "<h4>all trials</h4>" in grid and "recon. MSE 0.1000 · seed 0" in grid and "bestcell" not in grid

@@ -1,0 +1,158 @@
+"""The report's table builders on hand-made results: empty, partial, failed, several seeds."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from raygen.errors import RaygenError
+from raygen.report_layout import analyze, fmt_ms, summarize
+from raygen.report_tables import (best_param_tables, best_per_model_table, header_facts, headline, model_dataset_tables,
+                                  problems_table, summary_table, trials_table)
+from report_fixtures import base_row
+
+
+def gan_vs_vae_rows() -> list[dict]:
+    """Seed 001's comparison with three seeds: two GANs (FID, IS, no reconstruction), a VAE
+    at latent 2 and 10 (reconstruction too); one VAE trial failed."""
+    rows, i = [], 0
+    fids = [(18.0, 40.0, 30.0, 28.0), (19.0, 42.0, 31.0, 29.0), (20.0, 44.0, 32.0, 30.0)]  # per seed
+    for s, (fg, fm, fv2, fv10) in enumerate(fids):
+        for model, fid, latent, extra in [("gan_dcgan", fg, 100, {"inception_score": 2.7}),
+                                          ("gan_mlp", fm, 100, {"inception_score": 2.1}),
+                                          ("vae_conv", fv2, 2, {"recon_mse": 0.05 + 0.01 * s}),
+                                          ("vae_conv", fv10, 10, {"recon_mse": 0.03 + 0.01 * s})]:
+            arch = {"gan_dcgan": None, "gan_mlp": None}.get(model, "conv")
+            rows.append(base_row(i, model=model, seed=s, latent_dim=latent, fid=fid, arch=arch,
+                                 num_params=5_158_018 if model == "gan_dcgan" else 3_540_000, **extra))
+            i += 1
+    rows.append(base_row(i, model="vae_conv", seed=3, latent_dim=10, status="failed",
+                         error="RuntimeError: fail_at_epoch=1: failing on purpose", arch="conv"))
+    return rows
+
+
+@pytest.fixture
+def lay():
+    return analyze(pd.DataFrame(gan_vs_vae_rows()), pd.DataFrame(columns=["trial_id", "epoch", "loss"]))
+
+
+def test_swept_parameters_are_those_varied_within_a_model(lay):
+    # latent_dim varies within vae_conv; arch differs between models only (a model default): not swept
+    assert lay.swept == ["latent_dim"]
+    assert lay.keys == ["model", "dataset", "latent_dim"]
+    assert lay.primary == "fid" and lay.metrics == ["fid", "inception_score", "recon_mse"]
+
+
+def test_mean_and_std_over_seeds_and_failed_trials_do_not_count(lay):
+    summ = summarize(lay)
+    v10 = summ[(summ.model == "vae_conv") & (summ.latent_dim == 10)].iloc[0]
+    assert v10["n"] == 4 and v10["n_ok"] == 3  # the failed fourth seed is counted, not averaged
+    assert v10["fid"] == pytest.approx(29.0) and v10["fid_std"] == pytest.approx(1.0)
+    assert v10["recon_mse"] == pytest.approx(0.04) and v10["recon_mse_std"] == pytest.approx(0.01)
+    assert fmt_ms(v10["fid"], v10["fid_std"], 3) == "29.00 ± 1.00"
+    assert fmt_ms(29.0, float("nan"), 1) == "29.00" and fmt_ms(float("nan"), 1.0, 3) == "—"
+
+
+def test_gan_vs_vae_table_has_seed_001_columns_and_the_best_model_highlighted(lay):
+    t = best_per_model_table(lay, summarize(lay))
+    assert t.title == "GAN vs VAE (seed 001 form)"
+    assert list(t.frame.columns) == ["model", "best configuration", "FID ↓", "IS ↑", "recon. MSE ↓", "parameters",
+                                     "training time (s)", "seeds"]
+    f = t.frame.set_index("model")
+    assert f.loc["vae_conv", "best configuration"] == "latent size=10"  # FID 29 beats 31 at latent 2
+    assert f.loc["vae_conv", "seeds"] == "3/4"
+    assert f.loc["gan_dcgan", "FID ↓"] == "19.00 ± 1.00" and f.loc["gan_dcgan", "parameters"] == "5.16 M"
+    best = t.frame.iloc[min(t.best_rows)]["model"]
+    assert t.best_rows and best == "gan_dcgan"
+    assert (list(t.frame["model"]).index("gan_dcgan"), "FID ↓") in t.best_cells
+    assert (list(t.frame["model"]).index("vae_conv"), "recon. MSE ↓") in t.best_cells
+
+
+def test_summary_highlights_each_models_best_configuration(lay):
+    summ = summarize(lay)
+    t = summary_table(lay, summ)
+    best = t.frame.iloc[sorted(t.best_rows)]
+    assert sorted(zip(best["model"], best["latent size"])) == [("gan_dcgan", "100"), ("gan_mlp", "100"),
+                                                               ("vae_conv", "10")]
+    assert len(t.frame) == 4
+
+
+def test_which_parameter_table_names_the_best_value_per_model(lay):
+    (t,) = best_param_tables(lay, summarize(lay)) or [None]
+    # latent_dim has 3 values overall (2, 10, 100) but only vae_conv varies it
+    assert t is not None and t.title == "Which latent size?"
+    assert t.frame.to_dict("records") == [{"model": "vae_conv", "best latent size": "10", "FID ↓": "29.00 ± 1.00",
+                                           "latent size tried": "2, 10"}]
+
+
+def test_headline_names_the_winner(lay):
+    (line,) = headline(lay, summarize(lay))
+    assert line.startswith("Best by FID ↓: gan_dcgan") and "19.00 ± 1.00 over 3 seeds" in line
+
+
+def test_failed_and_diverged_trials_are_listed_with_their_errors():
+    rows = gan_vs_vae_rows() + [base_row(99, model="vae_conv", latent_dim=2, seed=7, status="diverged",
+                                         error=None, diverged_epoch=3)]
+    rows[0]["metric_errors"] = "fid: RaygenError: Inception weights missing"
+    lay = analyze(pd.DataFrame(rows))
+    t = problems_table(lay)
+    recs = {r["status"]: r for r in t.frame.to_dict("records")}
+    assert len(t.frame) == 3 and set(recs) == {"completed", "failed", "diverged"}  # in configuration order
+    assert "Inception weights missing" in recs["completed"]["error"]
+    assert "fail_at_epoch=1" in recs["failed"]["error"] and "seed=3" in recs["failed"]["configuration"]
+    assert recs["diverged"]["error"] == "diverged (epoch 3)"
+    assert sorted(t.row_class) == ["diverged", "failed", "warn"]
+    trials = trials_table(lay)
+    assert trials.row_class.count("failed") == 1 and trials.row_class.count("diverged") == 1
+
+
+def test_all_failed_run_gives_tables_without_numbers_and_never_raises():
+    rows = [base_row(i, status="failed", error=f"boom {i}", seed=i) for i in range(3)]
+    lay = analyze(pd.DataFrame(rows))
+    summ = summarize(lay)
+    assert lay.primary is None and list(summ["n_ok"]) == [0]
+    assert len(best_per_model_table(lay, summ).frame) == 0
+    assert summary_table(lay, summ).row_class == ["failed"]
+    assert len(problems_table(lay).frame) == 3
+    assert "No quality metric" in headline(lay, summ)[0]
+    assert ("trials", "3: 3 failed") in header_facts(lay, "run", "test")
+
+
+def test_empty_and_column_poor_results_do_not_crash():
+    interrupted = [base_row(i, model=m, status="stopped", train_time_s=None, wall_time_s=None)
+                   for i, m in enumerate(["gan_dcgan", "gan_dcgan", "vae_conv"])]  # a sweep stopped before epoch 1
+    for df in (pd.DataFrame(), pd.DataFrame(columns=["trial_id", "status"]), pd.DataFrame(interrupted),
+               pd.DataFrame([{"trial_id": "a"}, {"trial_id": "b", "status": "running"}])):
+        lay = analyze(df)
+        summ = summarize(lay)
+        assert best_param_tables(lay, summ) == [] and model_dataset_tables(lay, summ) == []
+        assert len(trials_table(lay).frame) == len(df)
+        problems_table(lay), header_facts(lay, "r", "s"), headline(lay, summ), summary_table(lay, summ)
+        assert best_per_model_table(lay, summ).title == "Best configuration per model"
+    assert headline(analyze(pd.DataFrame()), summarize(analyze(pd.DataFrame()))) == ["No trial has reported yet."]
+
+
+def test_model_by_dataset_tables_in_seed_004_form():
+    rows, i = [], 0
+    for ds, fids in {"mnist": (123.4, 51.5, 44.3), "fashion_mnist": (490.6, 283.4, 196.3)}.items():
+        for model, fid in zip(("vae", "beta_vae", "gae"), fids):
+            for s in (0, 1):
+                rows.append(base_row(i, model=model, dataset=ds, seed=s, fid=fid + s, train_time_s=100.0 + i))
+                i += 1
+    lay = analyze(pd.DataFrame(rows))
+    fid_t, time_t = model_dataset_tables(lay, summarize(lay))
+    assert "Table 3" in fid_t.title and "Table 4" in time_t.title
+    f = fid_t.frame.set_index("dataset")
+    assert f.loc["mnist", "gae"] == "44.80 ± 0.71" and f.loc["fashion_mnist", "vae"] == "491.1 ± 0.7"
+    cols = list(fid_t.frame.columns)
+    assert {(r, c) for r, c in fid_t.best_cells} == {(0, "gae"), (1, "gae")} and "gae" in cols
+    assert len(time_t.best_cells) == 2
+
+
+def test_unknown_metric_is_a_clear_error():
+    with pytest.raises(RaygenError, match="--metric 'fdi'.*choose one of: fid"):
+        analyze(pd.DataFrame(gan_vs_vae_rows()), metric="fdi")
+    lay = analyze(pd.DataFrame(gan_vs_vae_rows()), metric="recon_mse")
+    assert lay.primary == "recon_mse"
+    assert not math.isnan(summarize(lay)["recon_mse"].min())
