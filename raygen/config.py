@@ -26,7 +26,9 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
     max_batches: int = 0  # batches per epoch (0: the whole split); smoke runs use a few
-    eval_samples: int = 1000  # generated samples / eval images used by the end-of-trial metrics
+    eval_samples: int = 10000  # generated samples (and held-out images, up to the split's size) the metrics score
+    inception_cpu_samples: int = 1000  # on a CPU the Inception metrics use at most this many (0: no cap)
+    fid_weights: str = ""  # pytorch-fid Inception weights file (else $RAYGEN_FID_WEIGHTS, torch hub cache, download)
     eval_every: int = 0  # also evaluate every K epochs (0: only at the end)
     fail_at_epoch: int = 0  # testing aid: raise at this epoch (0: never)
     nan_at_epoch: int = 0  # testing aid: report a NaN loss at this epoch (0: never)

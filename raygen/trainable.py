@@ -116,7 +116,7 @@ class Trial:
         return result
 
     def evaluate(self, images: bool = True) -> dict[str, Any]:
-        out = evaluate(self.model, self.data, min(self.cfg.eval_samples, len(self.data.eval)))
+        out = evaluate(self.model, self.data, min(self.cfg.eval_samples, len(self.data.eval)), self.cfg, self.ctx)
         out["num_params"] = self.model.num_params()
         if images and self.out_dir is not None:
             out.update(self.save_images())
