@@ -94,10 +94,24 @@ def accuracy(model: DomainClassifier, x: torch.Tensor, y: torch.Tensor, batch: i
 
 
 def train(data: Data, device: torch.device | str, cfg: ClassifierConfig = CONFIG) -> dict:
-    """Train on ``data.train`` (images in [0, 1]); return the checkpoint to cache."""
+    """Train on ``data.train`` (images in [0, 1]); return the checkpoint to cache.
+
+    On a CPU it trains on one thread: the same weights whatever the machine's thread count,
+    and for convs this small more threads barely help (measured on this 2-core shared
+    machine: 10-17 s on one thread, 210 s on two, oversubscribed)."""
     if data.num_classes < 2:
         raise RaygenError(f"dataset {data.name!r} has no class labels, so the classifier metrics "
                           f"(cls_*, kid, precision, recall) do not apply to it")
+    threads = torch.get_num_threads()
+    if torch.device(device).type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        return _train(data, device, cfg)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(data: Data, device: torch.device | str, cfg: ClassifierConfig) -> dict:
     with torch.random.fork_rng():  # leave the caller's random streams alone
         torch.manual_seed(cfg.seed)
         model = DomainClassifier(data.shape, data.num_classes, cfg).to(device)
