@@ -155,8 +155,9 @@ def load(dataset: str, data_root: str | Path | None, cache_dir: str | Path, devi
         model = DomainClassifier(ckpt["shape"], ckpt["num_classes"], ClassifierConfig(**ckpt["config"]))
         model.load_state_dict(ckpt["state"])
         model.tag = f"cls_{dataset}_{ckpt['train_split']}_{ckpt['id']}"
-        model.describe = (f"{dataset} CNN {'-'.join(map(str, model.cfg.channels))}-{model.cfg.hidden} penultimate "
-                          f"(trained on {ckpt['train_split']}, accuracy {ckpt['accuracy']:.4f} on {ckpt['eval_split']})")
+        arch = "-".join(map(str, (*model.cfg.channels, model.cfg.hidden)))
+        model.describe = (f"{dataset} CNN {arch} penultimate (trained on {ckpt['train_split']}, "
+                          f"accuracy {ckpt['accuracy']:.4f} on {ckpt['eval_split']})")
         _LOADED.clear()  # one classifier resident per worker, like the dataset
         _LOADED[key] = (model.to(device).eval(), {k: v for k, v in ckpt.items() if k != "state"})
     return _LOADED[key]

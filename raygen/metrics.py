@@ -25,6 +25,7 @@ import torch
 
 from . import losses, scores
 from .diskcache import cached, entry
+from .models.base import default_cache_dir
 
 Metric = Callable[..., dict]
 METRICS: dict[str, Metric] = {}
@@ -56,12 +57,12 @@ class Eval:
 
     n: int  # held-out images scored (reconstructions, reference features)
     samples: int = 10000  # generated samples
-    inception_cpu_samples: int = 1000  # cap for the Inception metrics on a CPU (0: no cap)
+    inception_cpu_samples: int = 500  # cap for the Inception metrics on a CPU (0: no cap)
     fid_weights: str = ""
     holdout: int = 1000
     seed: int = 0
     data_root: Path | None = None
-    cache_dir: Path | None = None
+    cache_dir: Path = field(default_factory=default_cache_dir)
     _fake: torch.Tensor | None = field(default=None, repr=False)
 
     def generated(self, model, data, k: int) -> torch.Tensor:
@@ -175,8 +176,8 @@ def inception_metrics(model, data, ev: Eval) -> dict:
     if not is_image(data):
         return {}
     device = model.device
-    k = ev.samples if device.type == "cuda" or not ev.inception_cpu_samples else min(ev.samples,
-                                                                                   ev.inception_cpu_samples)
+    capped = device.type == "cpu" and ev.inception_cpu_samples > 0
+    k = min(ev.samples, ev.inception_cpu_samples) if capped else ev.samples
     n = min(ev.n, k)
     net = fid.load(ev.fid_weights, device)
     batch = 200 if device.type == "cuda" else 50
@@ -202,7 +203,8 @@ def evaluate(model, data, n: int, cfg=None, ctx=None) -> dict:
 
     cfg, ctx = cfg or TrainConfig(), ctx or Context()
     ev = Eval(n=n, samples=cfg.eval_samples, inception_cpu_samples=cfg.inception_cpu_samples,
-              fid_weights=cfg.fid_weights, holdout=cfg.holdout, seed=cfg.seed, data_root=ctx.data_root, cache_dir=ctx.cache_dir)
+              fid_weights=cfg.fid_weights, holdout=cfg.holdout, seed=cfg.seed, data_root=ctx.data_root,
+              cache_dir=ctx.cache_dir)
     model.eval()
     t0 = time.perf_counter()
     out: dict = {}

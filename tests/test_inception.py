@@ -38,15 +38,16 @@ def test_features_shapes_resizing_and_channels(net):
     gray = torch.rand(2, 1, 28, 28, generator=g)
     feats, logits = net.extract(gray)
     assert feats.shape == (2, 2048) and logits.shape == (2, 1008) and torch.isfinite(feats).all()
-    rgb = gray.repeat(1, 3, 1, 1)
-    assert close(net.extract(rgb)[0], feats)  # grayscale becomes 3 equal channels
-    # pytorch-fid's resize: bilinear to 299x299, align_corners=False, inside the network
-    resized = F.interpolate(rgb, size=(299, 299), mode="bilinear", align_corners=False)
-    assert close(net.extract(resized)[0], feats)
-    nearest = F.interpolate(rgb, size=(299, 299), mode="nearest")
-    assert not close(net.extract(nearest)[0], feats)  # the check above can fail
-    assert close(net.extract(gray * 2 - 0.5)[0], net.extract((gray * 2 - 0.5).clamp(0, 1))[0])  # clamped to [0, 1]
-    assert net.extract(torch.rand(3, 3, 32, 32, generator=g))[0].shape == (3, 2048)  # CIFAR-sized RGB
+    rgb = gray[:1].repeat(1, 3, 1, 1)
+    bilinear, nearest, clamped = (F.interpolate(x, size=(299, 299), mode=mode, **kw) for x, mode, kw in (
+        (rgb, "bilinear", {"align_corners": False}),  # pytorch-fid's resize
+        (rgb, "nearest", {}),
+        ((gray[:1] * 2 - 0.5).clamp(0, 1).repeat(1, 3, 1, 1), "bilinear", {"align_corners": False})))
+    f_bilinear, f_nearest, f_clamped = net.extract(torch.cat([bilinear, nearest, clamped]))[0]  # 299x299: kept
+    assert close(f_bilinear, feats[0])  # grayscale -> 3 equal channels, resized inside as pytorch-fid does
+    assert not close(f_nearest, feats[0])  # another resize gives other features: the check above can fail
+    assert close(net.extract(gray[:1] * 2 - 0.5)[0][0], f_clamped)  # inputs are clamped to [0, 1]
+    assert net.extract(torch.rand(1, 3, 32, 32, generator=g))[0].shape == (1, 2048)  # CIFAR-sized RGB
     with pytest.raises(RaygenError, match="1 or 3"):
         net.extract(torch.rand(2, 2, 28, 28))
 
@@ -84,13 +85,13 @@ def test_the_inception_family_runs_end_to_end_from_a_weights_file(tmp_path, data
     weights = tmp_path / fid.FILE
     write_weights(weights)
     cfg = {"model": "vae_mlp", "dataset": "mnist", "split": "test", "epochs": 1, "max_batches": 2,
-           "eval_samples": 8, "fid_weights": str(weights)}
+           "eval_samples": 4, "fid_weights": str(weights)}
     r = Trial(cfg, data_root=str(data_root)).evaluate(images=False)
     assert r["metric_errors"] is None, r["metric_errors"]
     for k in ("fid", "inception_score", "fid_recon", "inception_kid", "inception_precision", "inception_recall"):
         assert isinstance(r[k], float), k
     assert r["fid"] > 0 and 1 <= r["inception_score"] <= 1008
-    assert r["fid_samples"] == 8 and r["fid_reference"] == "mnist/test[holdout 1000] (8 images)"
+    assert r["fid_samples"] == 4 and r["fid_reference"] == "mnist/test[holdout 1000] (4 images)"
     assert "pytorch-fid InceptionV3 pool3" in r["fid_extractor"]
 
     torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "bad.pth")
