@@ -20,6 +20,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from unittest import mock
 from urllib.parse import urlparse
+from urllib.request import getproxies
 
 import torch
 from torch import nn
@@ -55,9 +56,10 @@ def _download(dst: Path, timeout: float = 10.0) -> str | None:
     if url in _DOWNLOAD_FAILED:
         return _DOWNLOAD_FAILED[url]
     try:
-        host = urlparse(url).hostname
-        socket.create_connection((host, 443), timeout=timeout).close()
+        if not getproxies().get("https"):  # behind a proxy only urllib knows the way
+            socket.create_connection((urlparse(url).hostname, 443), timeout=timeout).close()
         dst.parent.mkdir(parents=True, exist_ok=True)
+        print(f"raygen: downloading pytorch-fid's Inception weights (about 100 MB) to {dst}", flush=True)
         torch.hub.download_url_to_file(url, str(dst), hash_prefix=FILE.split("-")[-1].split(".")[0],
                                        progress=False)
         return None

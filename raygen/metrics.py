@@ -104,9 +104,8 @@ def feature_scores(extractor, fake01: torch.Tensor, ref: dict, batch: int) -> tu
     """FID, IS, KID, precision and recall of generated images against reference features;
     also returns the class probabilities of the generated images."""
     feats, probs = extract(extractor, fake01, batch)
-    mu, sigma = scores.gaussian_stats(feats)
     precision, recall = scores.precision_recall(ref["feats"], feats)
-    return {"fid": scores.frechet_distance(mu, sigma, ref["mu"], ref["sigma"]),
+    return {"fid": scores.feature_frechet(feats, ref["mu"], ref["sigma"]),
             "is": scores.inception_score(probs), "kid": scores.kid(ref["feats"], feats),
             "precision": precision, "recall": recall}, probs
 
@@ -115,8 +114,7 @@ def recon_fid(extractor, model, data, n: int, ref: dict, batch: int) -> float:
     """FID of held-out images passed through encoder and decoder against the same images
     (Ghosh et al. 2020 report it beside the generation FID)."""
     x_hat = data.to_unit(batched(model.reconstruct, data.eval.x[:n])).clamp(0, 1)
-    mu, sigma = scores.gaussian_stats(extract(extractor, x_hat, batch)[0])
-    return scores.frechet_distance(mu, sigma, ref["mu"], ref["sigma"])
+    return scores.feature_frechet(extract(extractor, x_hat, batch)[0], ref["mu"], ref["sigma"])
 
 
 # --- families ------------------------------------------------------------------------

@@ -94,9 +94,9 @@ def test_the_inception_family_runs_end_to_end_from_a_weights_file(tmp_path, data
     assert r["fid_samples"] == 4 and r["fid_reference"] == "mnist/test[holdout 1000] (4 images)"
     assert "pytorch-fid InceptionV3 pool3" in r["fid_extractor"]
 
-    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "bad.pth")
-    r = Trial({**cfg, "fid_weights": str(tmp_path / "bad.pth")}, data_root=str(data_root)).evaluate(images=False)
-    assert r["fid"] is None and "not pytorch-fid's" in r["metric_errors"] and r["cls_fid"] is not None
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(RaygenError, match="not pytorch-fid's"):
+        fid.load(str(tmp_path / "other.pth"), "cpu")
 
 
 @pytest.mark.skipif(not fid.hub_path().is_file(), reason="pytorch-fid's Inception weights are not on this machine")

@@ -30,6 +30,8 @@ def test_frechet_distance_equals_pytorch_fid(n, d):
     ours = scores.frechet_distance(m1, s1, m2, s2)
     theirs = calculate_frechet_distance(m1.numpy(), s1.numpy(), m2.numpy(), s2.numpy())
     assert ours > 0 and abs(ours - theirs) <= 1e-6 * abs(theirs), (ours, theirs)
+    from_features = scores.feature_frechet(a, m2, s2)  # (D, n) root of the features when n < D
+    assert abs(from_features - theirs) <= 1e-6 * abs(theirs), (from_features, theirs)
     assert abs(scores.frechet_distance(m1, s1, m1, s1)) < 1e-6 * ours
 
 
