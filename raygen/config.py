@@ -27,7 +27,9 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 128
     max_batches: int = 0  # batches per epoch (0: the whole split); smoke runs use a few
-    eval_samples: int = 1000  # generated samples / eval images used by the end-of-trial metrics
+    eval_samples: int = 10000  # generated samples (and held-out images, up to the split's size) the metrics score
+    inception_cpu_samples: int = 500  # on a CPU (3-7 images/s) the Inception metrics use at most this many; 0: all
+    fid_weights: str = ""  # absolute path of pytorch-fid's Inception weights; else $RAYGEN_FID_WEIGHTS, hub cache
     eval_every: int = 0  # also evaluate every K epochs (0: only at the end)
     report_every: int = 1  # epochs per Ray Tune step (one report and checkpoint each): raise for tiny epochs
     fail_at_epoch: int = 0  # testing aid: raise at this epoch (0: never)

@@ -135,7 +135,7 @@ class Trial:
             os.kill(os.getpid(), signal.SIGKILL)
 
     def evaluate(self, images: bool = True) -> dict[str, Any]:
-        out = evaluate(self.model, self.data, min(self.cfg.eval_samples, len(self.data.eval)))
+        out = evaluate(self.model, self.data, min(self.cfg.eval_samples, len(self.data.eval)), self.cfg, self.ctx)
         out["num_params"] = self.model.num_params()
         out.update({f"params_{k}": v for k, v in self.model.param_counts().items()})  # per network
         out["device"] = device_name(self.device)  # the report's header says where trials ran

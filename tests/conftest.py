@@ -31,3 +31,22 @@ def mnist_batch(data_root) -> torch.Tensor:
     from raygen.data import load_data
 
     return load_data("mnist", split="test", root=data_root, download=False).train.x[:16].clone()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _metric_caches(tmp_path_factory):
+    """One raygen cache per test session (also seen by the sweeps and Ray workers the tests
+    start, through the environment): the MNIST classifier is trained once (~20 s) and shared.
+    Inception weights are declared absent unless a test points somewhere else: on a
+    machine that has them (or is online) every evaluation would otherwise run Inception on
+    the CPU for minutes."""
+    cache = tmp_path_factory.mktemp("raygen_cache")
+    saved = {k: os.environ.get(k) for k in ("RAYGEN_CACHE", "RAYGEN_FID_WEIGHTS")}
+    os.environ["RAYGEN_CACHE"] = str(cache)
+    os.environ["RAYGEN_FID_WEIGHTS"] = str(cache / "absent" / "pt_inception-2015-12-05-6726825d.pth")
+    yield cache
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

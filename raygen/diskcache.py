@@ -1,0 +1,50 @@
+"""Compute once, reuse everywhere: reference statistics and trained classifiers live in
+``default_cache_dir()`` (``$RAYGEN_CACHE`` or ``~/.cache/raygen``), shared by every trial
+of every sweep on the machine.
+
+A ``filelock.FileLock`` beside each entry makes concurrent trials (other Ray workers,
+other sweeps) wait for the first one instead of computing the same thing again, and the
+write is atomic (temporary file, then ``os.replace``), so a reader never sees half a file.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from filelock import FileLock
+
+
+def entry(cache_dir: str | os.PathLike, kind: str, *key: Any) -> Path:
+    """``<cache_dir>/<kind>/<key parts joined by '-'>.pt``, with path-unsafe characters replaced."""
+    name = "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", str(k)).strip("_") for k in key)
+    return Path(cache_dir) / kind / f"{name}.pt"
+
+
+def _load(path: Path) -> Any | None:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # written by another raygen version, or damaged by hand: rebuild it
+        print(f"raygen: cache entry {path} unreadable ({type(exc).__name__}: {exc}); recomputing it",
+              file=sys.stderr, flush=True)
+        return None
+
+
+def cached(path: str | os.PathLike, compute: Callable[[], Any]) -> Any:
+    """The object stored at ``path``; on a miss, ``compute()`` it once (under the lock) and
+    store it. Objects are saved with ``torch.save``: keep tensors on the CPU."""
+    path = Path(path)
+    if path.exists() and (obj := _load(path)) is not None:
+        return obj
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        if path.exists() and (obj := _load(path)) is not None:  # another process finished it meanwhile
+            return obj
+        obj = compute()
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+        return obj
