@@ -134,7 +134,7 @@ class InceptionExtractor(nn.Module):
         """(B, 1 or 3, H, W) in [0, 1] -> pool3 features (B, 2048), logits (B, 1008)."""
         if x.dim() != 4 or x.shape[1] not in (1, 3):
             raise RaygenError(f"Inception metrics need images shaped (B, 1 or 3, H, W); got {tuple(x.shape)}")
-        x = x.clamp(0, 1).expand(-1, 3, -1, -1)  # grayscale -> RGB (no copy for 3 channels)
+        x = x.clamp(0, 1).expand(-1, 3, -1, -1)  # grayscale -> 3 equal channels (a view, no copy)
         pool = self.blocks(x)[0].flatten(1)  # (B, 2048)
         return pool, self.fc(pool)  # (B, 1008)
 
