@@ -137,6 +137,7 @@ class Trial:
             grid = torch.cat([pairs[0::2], pairs[1::2]], 1).reshape(-1, *x.shape[1:])
             image_grid(self.data.to_unit(grid), self.out_dir / "reconstructions.png")
             out["reconstructions_png"] = "reconstructions.png"
+        out.update(self.model.artifacts(self.data, self.out_dir))
         self.model.train()
         return out
 

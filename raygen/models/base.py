@@ -88,6 +88,12 @@ class GenerativeModel(nn.Module):
         """Hook after the last epoch, before evaluation (e.g. fit a latent sampler)."""
         return {}
 
+    def artifacts(self, data, out_dir: Path) -> dict[str, str]:
+        """Hook for extra images at the end of a trial: write them into ``out_dir`` and
+        return ``{"name_png": "file.png"}`` (paths relative to ``out_dir``); they become
+        ``name_png`` columns of results.parquet."""
+        return {}
+
     # --- generation ----------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
