@@ -144,3 +144,37 @@ def feature_mse(f_x: torch.Tensor, f_rec: torch.Tensor) -> torch.Tensor:
     """Gaussian -log p(Dis_l(x) | z) with identity covariance up to a constant (Larsen et al. 2016,
     eq. 6): 0.5 * squared error summed over features, mean over the batch."""
     return 0.5 * (_flat(f_x) - _flat(f_rec)).pow(2).sum(1).mean()
+
+
+# --- seed 002 (Zemouri 2020): semi-supervised adversarial VAE -------------------------
+
+
+def masked_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Categorical cross-entropy (eq. 7) averaged over the labelled items of the batch;
+    labels < 0 mark unlabelled items, which add nothing. 0 when none is labelled."""
+    labelled = (y >= 0).float()
+    ce = F.cross_entropy(logits, y.clamp(min=0), reduction="none")
+    return (ce * labelled).sum() / labelled.sum().clamp(min=1.0)
+
+
+def least_squares(pred: torch.Tensor, target: float) -> torch.Tensor:
+    """E[(G - Dis(x))^2] against a constant label (Algorithm 2: +1 real, -1 generated)."""
+    return (pred - target).pow(2).mean()
+
+
+def paired_squares(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """E[||a - b||^2]: squared distance summed over features, mean over the batch
+    (eq. 10's L_adv on discriminator scores, eq. 11's L_latent on class probabilities)."""
+    return (_flat(a) - _flat(b)).pow(2).sum(1).mean()
+
+
+def feature_consistency(feats: list[torch.Tensor], feats_hat: list[torch.Tensor],
+                        alpha: tuple[float, ...]) -> torch.Tensor:
+    """Deep-feature reconstruction loss (eq. 9): sum_i alpha_i E[(F_i - F^_i)^2].
+
+    The paper writes E[||F_i - F^_i||^2] without saying what the expectation runs over;
+    we average over every feature element (Keras' ``mse``, the framework of the paper's
+    era). Summing over the ~25k elements of a 28x28x32 map instead would make L_rec
+    thousands of times larger, and then no beta in the paper's range (<= 0.5) could ever
+    let the adversarial term dominate, which section 4.4 reports at beta = 0.1."""
+    return sum(a * (f - g).pow(2).mean() for a, f, g in zip(alpha, feats, feats_hat))

@@ -160,3 +160,6 @@ def _check_arch(arch: str, shape) -> None:
     if arch != "mlp" and len(shape) != 3:
         raise RaygenError(f"arch {arch!r} needs image data (C, H, W); this dataset's items have "
                           f"shape {tuple(shape)}. Use arch: mlp.")
+
+
+from . import nets_resnet  # noqa: E402,F401  (registers the 'resnet' architecture: seed 002's residual nets)

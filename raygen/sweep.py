@@ -127,8 +127,12 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
         configs = [to_tune(c) for c in sweep.grid(smoke, sets)]  # lists as strings: see config.to_tune
         # Each grid point is one concrete, already validated config: evaluate them in order.
         # Tune needs every key in the space; a key a variant lacks stays None (= the default).
-        space = {k: None for c in configs for k in c}
-        search_alg, n = BasicVariantGenerator(points_to_evaluate=configs), len(configs)
+        # Values shared by every trial go into the space itself: Ray walks into the lists of a
+        # preset (alpha: [1, 0.1, 0.01]) and cannot place their items on a None placeholder.
+        same = {k: v for k, v in configs[0].items() if all(k in c and c[k] == v for c in configs)}
+        space = {**{k: None for c in configs for k in c}, **same}
+        points = [{k: v for k, v in c.items() if k not in same} for c in configs]
+        search_alg, n = BasicVariantGenerator(points_to_evaluate=points), len(configs)
     else:
         search_alg = _final_metric_optuna()(metric=sweep.metric, mode=sweep.mode)
         space, n = sweep.param_space(smoke, sets), sweep.num_samples

@@ -1,0 +1,383 @@
+"""Semi-Supervised Adversarial VAE (seed 002, Zemouri 2020). Two phases inside one model.
+
+Phase 1 (Algorithm 1, section 3.2): the Variational Encoder Classifier. Encoder and
+classifier are trained together on L_kl + L_cat. It runs in ``on_train_start``, before
+the trainer's first epoch, for ``phase1_epochs`` epochs over the training split, and is
+trained once per (dataset and split, seed, latent size, phase-1 settings,
+label_fraction): every beta/gamma trial sharing those loads it from a cache in the
+sweep's storage (``phase1_cache``). The trainer's ``epochs`` are phase-2 epochs.
+
+Phase 2 (Algorithm 2, section 3.3): encoder and classifier frozen; the decoder trained
+on L_rec + beta L_adv + gamma L_latent (eq. 8), after ``n_dis`` discriminator updates
+per decoder step (each one a least-squares step on real images, target +1, then one on
+generated images, target -1).
+
+Choices where the paper is silent (each also noted where it is made):
+- Optimisers: none given; Adam, 1e-3 in phase 1, 1e-3 with beta1 = 0.5 (the usual GAN
+  setting) for decoder and discriminator. n_dis: none given, only "more discriminator
+  cycles than generator cycles" (WGAN); default 2, a config value.
+- Algorithm 2 draws a fresh mini-batch for every discriminator and decoder update; we use
+  the trainer's batch for all of them (with fresh sampling noise each time), so a
+  training step is a function of its batch and checkpoints resume exactly.
+- Z is the sampling layer's output in training (section 4.2: "the output of the encoder
+  is given by the sampling layer"); ``encode`` / ``reconstruct`` use the mean.
+- ``label_fraction`` < 1: a fixed, seeded random subset of the training images keeps its
+  label; L_cat averages over the labelled images of each batch, the rest add only L_kl.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .. import losses
+from ..cache import load_or_build
+from ..data import TensorData, image_grid
+from ..errors import RaygenError
+from ..metrics import batched, metric
+from ..nets_resnet import Discriminator, ResClassifier, ResNetDecoder, ResNetEncoder
+from ..registry import MODELS
+from .base import AutoEncoderModel, Context, ModelConfig
+
+PHASE1_VERSION = 1  # bump when phase 1's code changes: old cache entries are then ignored
+
+
+@dataclass
+class SAVAEConfig(ModelConfig):
+    latent_dim: int = 100  # section 4.3.1 compares K_z = 2 and K_z = 100
+    lr: float = 1e-3  # phase 2: decoder and discriminator (Adam; the paper gives no optimiser)
+    adam_beta1: float = 0.5
+    # Widths (Figure 6's are not in the text; ours, kept small for CPUs). Encoder: 3 levels
+    # of 2 conv layers (6 convs, 2 max-pools), then 3 dense LeakyReLU layers (section 4.2).
+    channels: tuple[int, ...] = (16, 32, 64)
+    hidden: tuple[int, ...] = (512, 256, 128)
+    cls_width: int = 128  # classifier: 3 dense layers of this width, each + a residual block
+    dis_channels: tuple[int, ...] = (16, 32, 32)  # discriminator: 3 convs, 2 max-pools
+    dis_hidden: tuple[int, ...] = (256, 128, 64, 32)  # then 4 dense layers and one linear unit
+    alpha: tuple[float, ...] = (1.0, 0.1, 0.01)  # section 4.3.2: weights of the 3 feature layers
+    beta: float = 0.01  # weight of L_adv (eq. 8)
+    gamma: float = 0.1  # weight of L_latent (eq. 8)
+    n_dis: int = 2  # discriminator updates per decoder update (Algorithm 2)
+    phase1_epochs: int = 10  # Algorithm 1 runs "until convergence"; a fixed budget here
+    phase1_lr: float = 1e-3
+    phase1_batch_size: int = 128
+    phase1_max_batches: int = 0  # batches per phase-1 epoch (0: all); smoke runs use a few
+    label_fraction: float = 1.0  # fraction of training images whose label phase 1 sees
+    # L_kl summed over the latent dimensions, or averaged over them (the default): see KL.
+    kl_reduction: str = "mean"
+
+
+# Eq. 6 does not say how L_kl is reduced. Summed over dimensions (the ELBO's form, in nats
+# like L_cat), L_kl + L_cat >= H(Y) = ln 10 for every encoder, since L_cat >= H(Y) - I(Z;Y)
+# and L_kl >= I(Z;X) >= I(Z;Y): the collapsed encoder (Z independent of X, L = ln 10) is
+# already a minimum, and in our runs on MNIST phase 1 goes there (K_z = 100: the classifier
+# stays at chance after 150 steps; it learns within 100 steps with the mean). The mean over
+# dimensions (Keras' K.mean form of the VAE loss) weighs L_kl by 1/K_z, which breaks the
+# tie in favour of a class-structured latent space, the paper's Figure 7.
+KL = {"mean": lambda mu, logvar: losses.kl_normal(mu, logvar) / mu.shape[1], "sum": losses.kl_normal}
+
+
+# Every setting that changes phase 1's result: part of its cache key (with the data and seed).
+PHASE1_KEYS = ("latent_dim", "channels", "hidden", "cls_width", "output", "phase1_epochs", "phase1_lr",
+               "phase1_batch_size", "phase1_max_batches", "label_fraction", "kl_reduction")
+
+
+@MODELS.register("savae")
+class SAVAE(AutoEncoderModel):
+    """Encoder, classifier (phase 1); decoder, discriminator (phase 2): see the module doc."""
+
+    Config = SAVAEConfig
+    TINY = {"latent_dim": 4, "channels": (4, 8, 8), "hidden": (32, 16, 16), "cls_width": 16,
+            "dis_channels": (4, 8, 8), "dis_hidden": (16, 16, 8, 8), "n_dis": 1, "phase1_epochs": 1,
+            "phase1_max_batches": 2}
+
+    def __init__(self, cfg: SAVAEConfig, shape, num_classes: int = 10):
+        super().__init__(cfg, shape, num_classes)
+        _check(cfg, self.shape)
+        self.phase = 1
+        self.phase1_info: dict = {}  # how phase 1 went (reported with every result that ends a trial)
+        # Phase-1 networks first: their initial weights depend only on the seed and their settings.
+        self.encoder = ResNetEncoder(shape, 2 * cfg.latent_dim, cfg.channels, cfg.hidden)  # -> (mean, logvar)
+        self.classifier = ResClassifier(cfg.latent_dim, num_classes, cfg.cls_width)
+        # Section 4.2: "almost the inverse encoder": 3 dense layers (latent -> 128 -> 256 ->
+        # the top feature map; the encoder's widest dense layer has no mirror, so there are 3),
+        # then 7 convs from the narrowest map back up.
+        self.decoder = ResNetDecoder(cfg.latent_dim, shape, dense=tuple(reversed(cfg.hidden[1:])),
+                                     channels=tuple(reversed(cfg.channels)))
+        self.discriminator = Discriminator(shape, cfg.dis_channels, cfg.dis_hidden)
+
+    # --- the networks ------------------------------------------------------------------
+    def encode_dist(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=1)  # (B, latent) each
+        return mu, logvar
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode_dist(x)[0]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.output_activation(self.decoder(z))  # (B, C, H, W)
+
+    def classify(self, z: torch.Tensor) -> torch.Tensor:
+        return F.softmax(self.classifier(z), dim=1)  # (B, classes)
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        return mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # eq. 1
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        return self.decode(torch.randn(n, self.cfg.latent_dim, device=self.device))
+
+    # --- phases ------------------------------------------------------------------------
+    def set_phase(self, phase: int) -> None:
+        """Phase 2 freezes encoder and classifier (no gradients, batch norm in eval mode)."""
+        self.phase = phase
+        for net in (self.encoder, self.classifier):
+            net.requires_grad_(phase == 1)
+        self.train(self.training)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.phase == 2:
+            self.encoder.eval()
+            self.classifier.eval()
+        return self
+
+    def get_extra_state(self) -> dict:
+        return {"phase": self.phase, "phase1": dict(self.phase1_info)}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.phase1_info = dict(state["phase1"])
+        self.set_phase(int(state["phase"]))
+
+    def configure_optimizers(self):
+        c, betas = self.cfg, (self.cfg.adam_beta1, 0.999)
+        return {"vec": torch.optim.Adam([*self.encoder.parameters(), *self.classifier.parameters()], lr=c.phase1_lr),
+                "dec": torch.optim.Adam(self.decoder.parameters(), lr=c.lr, betas=betas),
+                "dis": torch.optim.Adam(self.discriminator.parameters(), lr=c.lr, betas=betas)}
+
+    def train_step(self, x, y, opts):
+        return {1: self.vec_step, 2: self.decoder_step}[self.phase](x, y, opts)
+
+    # --- phase 1: the Variational Encoder Classifier (Algorithm 1) ------------------------
+    def vec_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """L_VEC = L_kl + L_cat (eq. 6); labels < 0 are unlabelled (no L_cat)."""
+        mu, logvar = self.encode_dist(x)
+        kl = KL[self.cfg.kl_reduction](mu, logvar)
+        cat = losses.masked_cross_entropy(self.classifier(self.reparameterize(mu, logvar)), y)
+        return {"loss": kl + cat, "kl_loss": kl, "cat_loss": cat}
+
+    def vec_step(self, x, y, opts):
+        out = self.vec_loss(x, y)
+        _step(opts["vec"], out["loss"])
+        return {k: v.detach() for k, v in out.items()}
+
+    def on_train_start(self, data, ctx: Context) -> dict:
+        """Phase 1, trained here or loaded from the cache another trial wrote; then phase 2."""
+        t0 = time.perf_counter()
+        spec = self.phase1_spec(data, ctx.seed)
+        key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+        path = phase1_cache_dir(ctx) / f"{key}.pt"
+        state, cached = load_or_build(path, lambda: {**self.train_phase1(data, ctx.seed), "spec": spec})
+        self.encoder.load_state_dict(state["encoder"])
+        self.classifier.load_state_dict(state["classifier"])
+        self.set_phase(2)
+        self.phase1_info = {"phase1_cached": cached, "phase1_time_s": time.perf_counter() - t0,
+                            "phase1_train_time_s": state["train_time_s"],
+                            "classifier_acc_phase1": state["classifier_acc"], "phase1_key": key}
+        print(f"raygen: savae phase 1 {'loaded from' if cached else 'trained into'} {path} "
+              f"(classifier accuracy {state['classifier_acc']:.3f})", flush=True)
+        return dict(self.phase1_info)
+
+    def on_train_end(self, data) -> dict:
+        return dict(self.phase1_info)  # so the trial's last result (its results.parquet row) has them
+
+    def phase1_spec(self, data, seed: int) -> dict:
+        """Everything phase 1's result depends on: the data, the seed, the phase-1 settings."""
+        x, y = data.train.x, data.train.y
+        return {"version": PHASE1_VERSION, "dataset": data.name, "train_split": data.train_split,
+                "eval_split": data.eval_split, "n": len(x), "shape": list(x.shape[1:]),
+                "checksum": round(float(x.double().sum()), 2), "label_sum": int(y.sum()),
+                "num_classes": self.num_classes, "seed": seed,
+                **{k: _jsonable(getattr(self.cfg, k)) for k in PHASE1_KEYS}}
+
+    def train_phase1(self, data, seed: int) -> dict:
+        """Algorithm 1 for ``phase1_epochs`` epochs. Runs on forked RNGs (seeded by ``seed``)
+        so that the trial continues from the same RNG state whether it trained or loaded."""
+        c, t0 = self.cfg, time.perf_counter()
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(seed)
+            train = TensorData(data.train.x, semi_supervised_labels(data.train.y, c.label_fraction, seed))
+            opt = torch.optim.Adam([*self.encoder.parameters(), *self.classifier.parameters()], lr=c.phase1_lr)
+            gen = torch.Generator().manual_seed(seed)
+            self.set_phase(1)
+            self.train()
+            for epoch in range(1, c.phase1_epochs + 1):
+                outs = [self.vec_step(x, y, {"vec": opt})
+                        for x, y in train.batches(c.phase1_batch_size, gen, c.phase1_max_batches or None)]
+                mean = {k: float(torch.stack([o[k] for o in outs]).mean()) for k in outs[0]}
+                print(f"raygen: savae phase 1 epoch {epoch}/{c.phase1_epochs}: "
+                      + ", ".join(f"{k} {v:.4f}" for k, v in mean.items()), flush=True)
+            self.eval()
+            acc = self.class_metrics(data.eval.x, data.eval.y)["classifier_acc"]
+            self.train()
+        cpu = lambda net: {k: v.detach().cpu() for k, v in net.state_dict().items()}  # noqa: E731
+        return {"encoder": cpu(self.encoder), "classifier": cpu(self.classifier), "classifier_acc": acc,
+                "train_time_s": time.perf_counter() - t0}
+
+    # --- phase 2: the decoder (Algorithm 2) ------------------------------------------------
+    def decoder_step(self, x, y, opts):
+        c = self.cfg
+        with torch.no_grad():  # the frozen encoder: Z's distribution and X's features
+            mu, logvar = self.encode_dist(x)  # (B, latent) each
+            feats = self.encoder.features(x, len(c.alpha))  # F_i = phi_i(X), (B, ch, h, w) each
+        for _ in range(c.n_dis):  # 1. the discriminator: real -> +1, then generated -> -1
+            d_real = losses.least_squares(self.discriminator(x), 1.0)
+            _step(opts["dis"], d_real)
+            with torch.no_grad():
+                x_gen = self.decode(self.reparameterize(mu, logvar))
+            d_gen = losses.least_squares(self.discriminator(x_gen), -1.0)
+            _step(opts["dis"], d_gen)
+        z = self.reparameterize(mu, logvar)  # 2. the decoder
+        x_hat = self.decode(z)  # (B, C, H, W)
+        out_hat, feats_hat = self.encoder.forward_features(x_hat, len(c.alpha))
+        z_hat = self.reparameterize(*out_hat.chunk(2, dim=1))
+        rec = losses.feature_consistency(feats, feats_hat, c.alpha)  # eq. 9
+        with torch.no_grad():
+            score_real = self.discriminator(x)
+        adv = losses.paired_squares(score_real, self.discriminator(x_hat))  # eq. 10
+        lat = losses.paired_squares(self.classify(z), self.classify(z_hat))  # eq. 11
+        loss = rec + c.beta * adv + c.gamma * lat  # eq. 8
+        _step(opts["dec"], loss)
+        out = {"loss": loss, "rec_loss": rec, "adv_loss": adv, "latent_loss": lat, "dis_loss": d_real + d_gen}
+        return {k: v.detach() for k, v in out.items()}
+
+    # --- measurements and pictures -------------------------------------------------------
+    @torch.no_grad()
+    def class_metrics(self, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> dict[str, float]:
+        """Class(Z) against the labels (classifier accuracy), against Class(Z^) with
+        Z^ = Enc(Dec(Z)) (latent class consistency, what L_latent asks for), and Class(Z^)
+        against the labels (are reconstructions still of the right class). Z: the means."""
+        counts = torch.zeros(3, device=x.device)
+        for i in range(0, len(x), batch):
+            z = self.encode(x[i:i + batch])
+            pred = self.classifier(z).argmax(1)
+            pred_hat = self.classifier(self.encode(self.decode(z))).argmax(1)
+            yb = y[i:i + batch]
+            counts += torch.stack([(pred == yb).sum(), (pred == pred_hat).sum(), (pred_hat == yb).sum()])
+        acc, consistency, recon_acc = (counts / max(len(x), 1)).tolist()
+        return {"classifier_acc": acc, "latent_class_consistency": consistency, "recon_class_acc": recon_acc}
+
+    @torch.no_grad()
+    def artifacts(self, data, out_dir: Path) -> dict[str, str]:
+        """The first 40 eval images and their reconstructions (2 rows of 20, the same images
+        in every trial: Figure 9's layout); for K_z = 2 the latent scatter (Figure 7) and
+        images decoded from each class's region (Figure 8)."""
+        x = data.eval.x[:40]
+        image_grid(data.to_unit(x), out_dir / "fixed_inputs.png", nrow=20)
+        image_grid(data.to_unit(self.reconstruct(x)), out_dir / "recon_fixed.png", nrow=20)
+        out = {"fixed_inputs_png": "fixed_inputs.png", "recon_fixed_png": "recon_fixed.png"}
+        if self.cfg.latent_dim == 2:
+            z = batched(self.encode, data.eval.x).cpu()  # (N, 2)
+            y = data.eval.y.cpu()
+            latent_scatter(z, y, out_dir / "latent_scatter.png", f"{data.name}: 2-D latent space (eval images)")
+            image_grid(data.to_unit(self.decode(class_region_points(z, y).to(self.device))),
+                       out_dir / "class_decodes.png", nrow=10)
+            out.update(latent_scatter_png="latent_scatter.png", class_decodes_png="class_decodes.png")
+        return out
+
+
+@metric("savae_classes")
+def savae_classes(model, data, n: int) -> dict:
+    if not isinstance(model, SAVAE):
+        return {}
+    out = model.class_metrics(data.eval.x[:n], data.eval.y[:n])
+    return {k: out[k] for k in ("latent_class_consistency", "recon_class_acc")}
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def _jsonable(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _check(cfg: SAVAEConfig, shape: tuple[int, ...]) -> None:
+    where = "model 'savae'"
+    if len(shape) != 3:
+        raise RaygenError(f"{where} needs image data (C, H, W); this dataset's items have shape {shape}")
+    problems = {
+        f"label_fraction must be in (0, 1], got {cfg.label_fraction}": not 0 < cfg.label_fraction <= 1,
+        f"n_dis must be >= 1, got {cfg.n_dis}": cfg.n_dis < 1,
+        f"kl_reduction must be one of {', '.join(KL)}, got {cfg.kl_reduction!r}": cfg.kl_reduction not in KL,
+        f"phase1_epochs must be >= 1, got {cfg.phase1_epochs}": cfg.phase1_epochs < 1,
+        f"alpha needs 1 to {2 * len(cfg.channels)} weights (one per encoder layer used), got {cfg.alpha}":
+            not 1 <= len(cfg.alpha) <= 2 * len(cfg.channels),
+        f"channels needs at least one level, got {cfg.channels}": not cfg.channels,
+        f"images of {shape[1]}x{shape[2]} are too small for {len(cfg.channels) - 1} max-pools":
+            min(shape[1:]) < 2 ** (len(cfg.channels) - 1),
+    }
+    bad = [msg for msg, failed in problems.items() if failed]
+    if bad:
+        raise RaygenError(f"{where}: {'; '.join(bad)}")
+
+
+def semi_supervised_labels(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """``y`` with all but a fixed, seeded ``fraction`` of the items set to -1 (unlabelled)."""
+    k = max(1, round(fraction * len(y)))
+    keep = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:k].to(y.device)
+    out = torch.full_like(y, -1)
+    out[keep] = y[keep]
+    return out
+
+
+def phase1_cache_dir(ctx: Context) -> Path:
+    """``<sweep>/cache/savae_phase1`` when the sweep's storage is a local folder (shared by
+    its trials and runs), else the machine's cache (``ctx.cache_dir``: plain ``Trial`` use,
+    or remote storage such as s3://, which a file lock cannot guard)."""
+    local = ctx.sweep_dir is not None and Path(ctx.sweep_dir).is_absolute()
+    return (Path(ctx.sweep_dir) / "cache" if local else Path(ctx.cache_dir)) / "savae_phase1"
+
+
+def class_region_points(z: torch.Tensor, y: torch.Tensor, per_class: int = 10, max_classes: int = 20,
+                        seed: int = 0) -> torch.Tensor:
+    """Figure 8: ``per_class`` latent points from each class's region (a Gaussian fitted to
+    that class's encoded eval images), one row per class; only the first ``max_classes``
+    classes for datasets with many (Omniglot's 50 alphabets, Caltech's 101 objects)."""
+    g = torch.Generator().manual_seed(seed)
+    rows = []
+    for c in torch.unique(y)[:max_classes]:
+        zc = z[y == c]  # (n_c, 2)
+        std = zc.std(0) if len(zc) > 1 else torch.zeros_like(zc[0])
+        rows.append(zc.mean(0) + std * torch.randn(per_class, z.shape[1], generator=g))
+    return torch.cat(rows)  # (classes * per_class, 2)
+
+
+def latent_scatter(z: torch.Tensor, y: torch.Tensor, path: Path, title: str) -> None:
+    """Figure 7: 2-D latent means coloured by class (matplotlib, Agg canvas: no display)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 6), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    classes = torch.unique(y).tolist()
+    cmap = "tab10" if len(classes) <= 10 else "nipy_spectral"
+    points = ax.scatter(z[:, 0].numpy(), z[:, 1].numpy(), c=y.numpy(), cmap=cmap, s=4, alpha=0.7)
+    if len(classes) <= 10:
+        ax.legend(*points.legend_elements(), title="class", loc="best", fontsize=7, markerscale=0.8)
+    ax.set(title=title, xlabel="z1", ylabel="z2")
+    fig.tight_layout()
+    fig.savefig(path)
