@@ -34,7 +34,7 @@ def test_cosine_latent_and_architecture_grids():
                                                                for d in (2, 5, 10, 16, 32, 64)}
     arch = load_sweep("architecture").grid()
     assert {(c["model"], c["arch"]) for c in arch} == {(m, a) for m in ("vae", "gae", "rae_l2", "vae_gan")
-                                                       for a in ("mlp", "conv")}
+                                                       for a in ("mlp", "conv", "resnet")}
 
 
 SWEEP = """
