@@ -36,7 +36,7 @@ def mnist_batch(data_root) -> torch.Tensor:
 @pytest.fixture(autouse=True, scope="session")
 def _metric_caches(tmp_path_factory):
     """One raygen cache per test session (also seen by the sweeps and Ray workers the tests
-    start, through the environment): the MNIST classifier is trained once (~20 s) and shared.
+    start, through the environment): the MNIST classifier is trained once (10-20 s) and shared.
     Inception weights are declared absent unless a test points somewhere else: on a
     machine that has them (or is online) every evaluation would otherwise run Inception on
     the CPU for minutes."""
