@@ -18,6 +18,11 @@ import torch
 from filelock import FileLock
 
 
+def default_cache_dir() -> Path:
+    """Caches shared by every sweep on this machine (reference statistics, classifiers)."""
+    return Path(os.environ.get("RAYGEN_CACHE", Path.home() / ".cache" / "raygen"))
+
+
 def entry(cache_dir: str | os.PathLike, kind: str, *key: Any) -> Path:
     """``<cache_dir>/<kind>/<key parts joined by '-'>.pt``, with path-unsafe characters replaced."""
     name = "-".join(re.sub(r"[^A-Za-z0-9_.]+", "_", str(k)).strip("_") for k in key)

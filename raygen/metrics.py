@@ -27,8 +27,7 @@ from typing import Callable
 import torch
 
 from . import losses, scores
-from .diskcache import cached, entry
-from .models.base import default_cache_dir
+from .diskcache import cached, default_cache_dir, entry
 
 Metric = Callable[..., dict]
 METRICS: dict[str, Metric] = {}

@@ -13,7 +13,6 @@ from scipy.stats import norm
 
 from raygen.config import split_config
 from raygen.errors import RaygenError
-from raygen.registry import MODELS
 
 SHAPE = (1, 28, 28)
 

@@ -13,13 +13,14 @@ Adding a model is one class plus one decorator line::
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from ..diskcache import default_cache_dir  # noqa: F401  (re-exported: models' Context uses it)
 
 _RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "linear": None}
 
@@ -37,11 +38,6 @@ class ModelConfig:
         if self.output not in _RANGES:
             raise RaygenError(f"output must be one of {', '.join(_RANGES)}, got {self.output!r}")
         return _RANGES[self.output]
-
-
-def default_cache_dir() -> Path:
-    """Caches shared by every sweep on this machine (reference statistics, classifiers)."""
-    return Path(os.environ.get("RAYGEN_CACHE", Path.home() / ".cache" / "raygen"))
 
 
 @dataclass

@@ -294,10 +294,10 @@ class SAVAE(AutoEncoderModel):
 
 
 @metric("savae_classes")
-def savae_classes(model, data, n: int) -> dict:
+def savae_classes(model, data, ev) -> dict:
     if not isinstance(model, SAVAE):
         return {}
-    out = model.class_metrics(data.eval.x[:n], data.eval.y[:n])
+    out = model.class_metrics(data.eval.x[:ev.n], data.eval.y[:ev.n])
     return {k: out[k] for k in ("latent_class_consistency", "recon_class_acc")}
 
 
