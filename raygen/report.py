@@ -248,7 +248,11 @@ def build(run: Run, metric: str | None = None) -> tuple[str, str]:
                  '<div class="verdict">' + "".join(f"<p>{escape(s)}</p>" for s in headline(lay, summ)) + "</div>"
                  + "".join(table_html(t) for t in glance))]
     if len(problems.frame):
-        sections.append(("problems", f"Failed and diverged trials ({len(problems.frame)})",
+        bad = int(problems.frame["status"].isin(["failed", "diverged"]).sum()) if "status" in problems.frame else 0
+        title = f"Failed and diverged trials ({bad})"
+        if len(problems.frame) > bad:
+            title += f" and metric errors ({len(problems.frame) - bad})"
+        sections.append(("problems", title,
                          '<div class="warnbox">' + table_html(problems, title=False) + "</div>"))
     if paper:
         sections.append(("paper", "Model × dataset (seed 004 Tables 3 and 4)", "".join(map(table_html, paper))))
