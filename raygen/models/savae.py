@@ -5,7 +5,7 @@ classifier are trained together on L_kl + L_cat. It runs in ``on_train_start``, 
 the trainer's first epoch, for ``phase1_epochs`` epochs over the training split, and is
 trained once per (dataset and split, seed, latent size, phase-1 settings,
 label_fraction): every beta/gamma trial sharing those loads it from a cache in the
-sweep's storage (``phase1_cache``). The trainer's ``epochs`` are phase-2 epochs.
+sweep's storage (``phase1_cache_dir``). The trainer's ``epochs`` are phase-2 epochs.
 
 Phase 2 (Algorithm 2, section 3.3): encoder and classifier frozen; the decoder trained
 on L_rec + beta L_adv + gamma L_latent (eq. 8), after ``n_dis`` discriminator updates
