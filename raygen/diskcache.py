@@ -38,18 +38,23 @@ def _load(path: Path) -> Any | None:
         return None
 
 
-def cached(path: str | os.PathLike, compute: Callable[[], Any]) -> Any:
-    """The object stored at ``path``; on a miss, ``compute()`` it once (under the lock) and
-    store it. Objects are saved with ``torch.save``: keep tensors on the CPU."""
+def load_or_build(path: str | os.PathLike, compute: Callable[[], Any]) -> tuple[Any, bool]:
+    """``(object stored at path, True)``; on a miss ``(compute(), False)``, computed once
+    (under the lock) and stored. Objects are saved with ``torch.save``: keep tensors on the CPU."""
     path = Path(path)
     if path.exists() and (obj := _load(path)) is not None:
-        return obj
+        return obj, True
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         if path.exists() and (obj := _load(path)) is not None:  # another process finished it meanwhile
-            return obj
+            return obj, True
         obj = compute()
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         torch.save(obj, tmp)
         os.replace(tmp, path)
-        return obj
+        return obj, False
+
+
+def cached(path: str | os.PathLike, compute: Callable[[], Any]) -> Any:
+    """The object stored at ``path``, computed and stored on a miss (see ``load_or_build``)."""
+    return load_or_build(path, compute)[0]

@@ -126,8 +126,9 @@ def recon_fid(extractor, model, data, n: int, ref: dict, batch: int) -> float:
 @torch.no_grad()
 def reconstruction(model, data, ev: Eval) -> dict:
     """Pixel MSE (seed 001's 'reconstruction error', 0.092) and per-pixel BCE of held-out
-    images passed through encoder and decoder, both on [0, 1]. Point data (no range)
-    gives the MSE on the data's own scale."""
+    images passed through encoder and decoder, both on [0, 1]; for images, their
+    sharpness (edge energy relative to the inputs', ``scores.sharpness``). Point data (no
+    range) gives the MSE on the data's own scale."""
     if not model.has_encoder:
         return {}
     x = data.eval.x[:ev.n]
@@ -135,6 +136,8 @@ def reconstruction(model, data, ev: Eval) -> dict:
     out = {"recon_mse": float(losses.pixel_mse(data.to_unit(x_hat), data.to_unit(x)))}
     if data.data_range is not None:
         out["recon_bce"] = float(losses.pixel_bce(data.to_unit(x_hat), data.to_unit(x)))
+    if is_image(data):
+        out["recon_sharpness"] = scores.sharpness(data.to_unit(x_hat).clamp(0, 1), data.to_unit(x))
     return out
 
 

@@ -18,7 +18,7 @@ sweep ``arch: resnet``.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -68,6 +68,21 @@ class DecoderStage(nn.Sequential):
                          ResBlock(c_out, act))
 
 
+def pooled_levels(shape: Sequence[int], channels: Sequence[int], level: Callable[[int, int], list[nn.Module]]
+                  ) -> tuple[list[nn.Module], tuple[int, int, int]]:
+    """One ``level(c_in, c_out)`` per width in ``channels``, a 2x2 max-pool before every level
+    but the first; returns the layers and the output shape (C, H, W)."""
+    c, h, w = shape
+    layers: list[nn.Module] = []
+    for i, ch in enumerate(channels):
+        if i:
+            layers.append(nn.MaxPool2d(2))
+            h, w = h // 2, w // 2
+        layers += level(c, ch)
+        c = ch
+    return layers, (c, h, w)
+
+
 class ResNetEncoder(nn.Module):
     """(B, C, H, W) -> (B, out_dim). ``channels`` gives each level's width (two stages per
     level, a 2x2 max-pool before every level but the first); ``dense`` the LeakyReLU
@@ -76,14 +91,8 @@ class ResNetEncoder(nn.Module):
     def __init__(self, shape: Sequence[int], out_dim: int, channels: Sequence[int] = (16, 32, 64),
                  dense: Sequence[int] = (512, 256, 128), act: str = "leaky_relu"):
         super().__init__()
-        c, h, w = shape
-        layers: list[nn.Module] = []
-        for i, ch in enumerate(channels):
-            if i:
-                layers.append(nn.MaxPool2d(2))
-                h, w = h // 2, w // 2
-            layers += [EncoderStage(c, ch, act), EncoderStage(ch, ch, act)]
-            c = ch
+        layers, (c, h, w) = pooled_levels(shape, channels,
+                                          lambda cin, ch: [EncoderStage(cin, ch, act), EncoderStage(ch, ch, act)])
         self.layers = nn.ModuleList(layers)
         self.head = MLP([c * h * w, *dense, out_dim], act=act)
 
@@ -150,14 +159,8 @@ class Discriminator(nn.Module):
     def __init__(self, shape: Sequence[int], channels: Sequence[int] = (16, 32, 32),
                  dense: Sequence[int] = (256, 128, 64, 32), act: str = "leaky_relu"):
         super().__init__()
-        c, h, w = shape
-        layers: list[nn.Module] = []
-        for i, ch in enumerate(channels):
-            if i:
-                layers.append(nn.MaxPool2d(2))
-                h, w = h // 2, w // 2
-            layers += [nn.Conv2d(c, ch, 3, padding=1), activation(act)]
-            c = ch
+        layers, (c, h, w) = pooled_levels(shape, channels,
+                                          lambda cin, ch: [nn.Conv2d(cin, ch, 3, padding=1), activation(act)])
         self.convs = nn.Sequential(*layers)
         self.head = MLP([c * h * w, *dense, 1], act=act)
 

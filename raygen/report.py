@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import report_figures as figs
+from . import report_tradeoff as tradeoff
 from .errors import RaygenError
 from .report_images import fixed_grids, galleries, img_tag
 from .report_layout import DASH, Layout, analyze, label, summarize
@@ -197,6 +198,7 @@ def table_html(t: Table, title: bool = True) -> str:
         cells = []
         for c, v in zip(cols, row):
             kind = ["num" if c in numeric else "", "top" if (i, c) in t.best_cells else "",
+                    "bad" if (i, c) in t.bad_cells else "",
                     "wrap" if c in ("error", "best configuration") else ""]
             cells.append(f'<td class="{" ".join(filter(None, kind))}">{escape(str(v))}</td>')
         body.append(f'<tr class="{cls}">{"".join(cells)}</tr>')
@@ -214,6 +216,7 @@ def table_md(t: Table) -> str:
     def cell(i: int, c: str, v) -> str:
         s = str(v).replace("|", "\\|").replace("\n", " ")
         s = f"**{s}**" if (i, c) in t.best_cells else s
+        s = f"✗ {s}" if (i, c) in t.bad_cells else s
         return ("★ " + s) if i in t.best_rows and c == cols[0] else s
 
     lines = [f"### {t.title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -232,12 +235,17 @@ def build(run: Run, metric: str | None = None) -> tuple[str, str]:
     summ = summarize(lay)
     facts = header_facts(lay, run.run_dir, run.source)
     sweep = next((v for k, v in facts if k == "sweep"), DASH)
-    glance = [best_per_model_table(lay, summ), *best_param_tables(lay, summ)] if len(summ) else []
+    regimes = tradeoff.regime_table(lay, summ)
+    glance = [t for t in [regimes, best_per_model_table(lay, summ), *best_param_tables(lay, summ)] if t] \
+        if len(summ) else []
+    verdict = headline(lay, summ) + tradeoff.headline(lay, summ)
     problems = problems_table(lay)
     paper = model_dataset_tables(lay, summ)
     configs = summary_table(lay, summ) if len(summ) else None
     trials = trials_table(lay)
-    plots = [(f"fig-{p}", f"Metrics against {label(p)}", figs.metric_vs_param(lay, summ, p)) for p in lay.swept]
+    focus = tradeoff.figure_metrics(lay)
+    plots = [(f"fig-{p}", f"Metrics against {label(p)}", figs.metric_vs_param(lay, summ, p, focus))
+             for p in lay.swept]
     plots += [("fig-pareto", "Quality against training time (Pareto view)", figs.pareto(lay)),
               ("fig-loss", "Training loss per epoch", figs.loss_curves(lay))]
     plots = [p for p in plots if p[2]]
@@ -245,7 +253,7 @@ def build(run: Run, metric: str | None = None) -> tuple[str, str]:
     gals = galleries(lay, run.run_dir)
 
     sections = [("glance", "At a glance",
-                 '<div class="verdict">' + "".join(f"<p>{escape(s)}</p>" for s in headline(lay, summ)) + "</div>"
+                 '<div class="verdict">' + "".join(f"<p>{escape(s)}</p>" for s in verdict) + "</div>"
                  + "".join(table_html(t) for t in glance))]
     if len(problems.frame):
         bad = int(problems.frame["status"].isin(["failed", "diverged"]).sum()) if "status" in problems.frame else 0
@@ -279,7 +287,7 @@ def build(run: Run, metric: str | None = None) -> tuple[str, str]:
             f"{body}</main></body></html>")
 
     md = [f"# raygen report: {sweep}", ""] + [f"- **{k}**: {v}" for k, v in facts] + ["", "## At a glance", ""]
-    md += [f"> {s}" for s in headline(lay, summ)] + [""]
+    md += [f"> {s}" for s in verdict] + [""]
     md += [table_md(t) for t in [*glance, problems, *paper] + ([configs] if configs is not None else []) + [trials]]
     md += ["Figures and images: see report.html beside this file."]
     return html, "\n".join(md) + "\n"

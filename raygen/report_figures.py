@@ -52,10 +52,12 @@ def _grid(n: int, width: float = 4.6, height: float = 3.4) -> tuple[Figure, list
     return fig, axes
 
 
-def metric_vs_param(lay: Layout, summ: pd.DataFrame, param: str, max_metrics: int = 3) -> bytes | None:
-    """Each quality metric (mean ± std over seeds) against one swept parameter, one line per
-    combination of the other swept values (β per γ and latent size; latent size per model)."""
-    metrics = list(dict.fromkeys(m for m in [lay.primary, *lay.metrics] if m))[:max_metrics]
+def metric_vs_param(lay: Layout, summ: pd.DataFrame, param: str, metrics: list[str] | None = None,
+                    max_metrics: int = 3) -> bytes | None:
+    """Quality metrics (mean ± std over seeds; ``metrics``, else the primary and the next
+    ones) against one swept parameter, one line per combination of the other swept values
+    (β per γ and latent size; latent size per model)."""
+    metrics = metrics or list(dict.fromkeys(m for m in [lay.primary, *lay.metrics] if m))[:max_metrics]
     if not metrics or param not in summ:
         return None
     others = [k for k in lay.keys if k != param and summ[k].nunique(dropna=False) > 1]

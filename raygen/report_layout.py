@@ -19,7 +19,7 @@ from .errors import RaygenError
 METRICS: dict[str, bool] = {
     "fid": True, "inception_score": False, "cls_fid": True, "cls_is": False, "kid": True,
     "precision": False, "recall": False, "recon_mse": True, "recon_bce": True,
-    "classifier_acc": False, "latent_class_consistency": False,
+    "classifier_acc": False, "latent_class_consistency": False, "recon_class_acc": False, "recon_sharpness": False,
 }
 # What "best" means when nothing else is said: the first of these a sweep has.
 PRIMARY = ("fid", "cls_fid", "kid", "recon_mse", "recon_bce", "inception_score", "cls_is")
@@ -27,6 +27,7 @@ LABELS = {
     "fid": "FID", "inception_score": "IS", "cls_fid": "FID (MNIST classifier)", "cls_is": "IS (MNIST classifier)",
     "kid": "KID", "precision": "precision", "recall": "recall", "recon_mse": "recon. MSE", "recon_bce": "recon. BCE",
     "classifier_acc": "classifier acc.", "latent_class_consistency": "latent class consistency",
+    "recon_class_acc": "recon. class acc.", "recon_sharpness": "recon. sharpness (data = 1)",
     "num_params": "parameters", "train_time_s": "training time (s)", "wall_time_s": "wall time (s)",
     "latent_dim": "latent size", "beta": "β", "gamma": "γ", "alpha": "α",
 }

@@ -25,6 +25,7 @@ class Table:
     caption: str = ""
     best_rows: set[int] = field(default_factory=set)  # positional rows to highlight
     best_cells: set[tuple[int, str]] = field(default_factory=set)  # (row, column) shown bold
+    bad_cells: set[tuple[int, str]] = field(default_factory=set)  # (row, column) shown red
     row_class: list[str] = field(default_factory=list)  # css class per row ("failed", ...)
 
 
@@ -64,7 +65,9 @@ def best_per_model_table(lay: Layout, summ: pd.DataFrame) -> Table:
     model (and dataset), its best configuration, mean ± std over seeds."""
     gvv = is_gan_vs_vae(lay)
     if gvv:
-        metrics = [m for m in ("fid", "inception_score", "recon_mse") if m in lay.metrics]
+        # Inception FID/IS as the paper; the domain classifier's FID/IS beside them (the
+        # stand-ins when Inception weights are absent, and what "best" then goes by).
+        metrics = [m for m in ("fid", "inception_score", "cls_fid", "cls_is", "recon_mse") if m in lay.metrics]
         missing = [label(m) for m in ("fid", "inception_score") if m not in lay.metrics]
     else:
         metrics, missing = list(lay.metrics), []

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from .config import to_tune
 from .errors import RaygenError
 from .storage import is_remote, join, list_runs, storage_uri, write_text
 from .sweepfile import Sweep, available, load_sweep
@@ -122,17 +123,12 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
         scheduler = ASHAScheduler(metric=asha.pop("metric", "loss"), mode=asha.pop("mode", "min"),
                                   time_attr="training_iteration", **asha)
     if sweep.search == "grid":
-        from .config import to_tune
-
-        configs = [to_tune(c) for c in sweep.grid(smoke, sets)]  # lists as strings: see config.to_tune
         # Each grid point is one concrete, already validated config: evaluate them in order.
         # Tune needs every key in the space; a key a variant lacks stays None (= the default).
-        # Values shared by every trial go into the space itself: Ray walks into the lists of a
-        # preset (alpha: [1, 0.1, 0.01]) and cannot place their items on a None placeholder.
-        same = {k: v for k, v in configs[0].items() if all(k in c and c[k] == v for c in configs)}
-        space = {**{k: None for c in configs for k in c}, **same}
-        points = [{k: v for k, v in c.items() if k not in same} for c in configs]
-        search_alg, n = BasicVariantGenerator(points_to_evaluate=points), len(configs)
+        # Lists cross as strings (config.to_tune): Ray would walk into them as nested spaces.
+        configs = [to_tune(c) for c in sweep.grid(smoke, sets)]
+        space = {k: None for c in configs for k in c}
+        search_alg, n = BasicVariantGenerator(points_to_evaluate=configs), len(configs)
     else:
         search_alg = _final_metric_optuna()(metric=sweep.metric, mode=sweep.mode)
         space, n = sweep.param_space(smoke, sets), sweep.num_samples

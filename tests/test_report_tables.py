@@ -69,6 +69,23 @@ def test_gan_vs_vae_table_has_seed_001_columns_and_the_best_model_highlighted(la
     assert (list(t.frame["model"]).index("vae_conv"), "recon. MSE ↓") in t.best_cells
 
 
+def test_without_inception_the_gan_vs_vae_table_shows_the_classifier_metrics_best_goes_by():
+    rows = []
+    for r in gan_vs_vae_rows():
+        r = dict(r)
+        if r.get("fid") is not None:
+            r["cls_fid"] = r.pop("fid") * 10
+        r.pop("inception_score", None)
+        rows.append(r)
+    lay = analyze(pd.DataFrame(rows), pd.DataFrame(columns=["trial_id", "epoch", "loss"]))
+    assert lay.primary == "cls_fid"
+    t = best_per_model_table(lay, summarize(lay))
+    assert t.title == "GAN vs VAE (seed 001 form)"
+    assert "FID (MNIST classifier) ↓" in t.frame.columns and "recon. MSE ↓" in t.frame.columns
+    assert t.frame.set_index("model").loc["gan_dcgan", "FID (MNIST classifier) ↓"] == "190.0 ± 10.0"
+    assert "Not measured in this run: FID, IS" in t.caption
+
+
 def test_summary_highlights_each_models_best_configuration(lay):
     summ = summarize(lay)
     t = summary_table(lay, summ)

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from raygen import losses
-from raygen.cache import load_or_build
+from raygen.diskcache import load_or_build
 from raygen.config import split_config
 from raygen.errors import RaygenError
 from raygen.models.savae import SAVAE, semi_supervised_labels

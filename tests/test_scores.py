@@ -106,3 +106,16 @@ def test_an_unreadable_cache_entry_is_recomputed(tmp_path):
     path.write_bytes(b"half a file")
     assert cached(path, lambda: {"ok": 1}) == {"ok": 1}
     assert cached(path, lambda: {"ok": 2}) == {"ok": 1}  # now a hit
+
+
+def test_sharpness_matches_numpy_and_falls_with_blur():
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(8, 1, 28, 28, generator=g) > 0.7).float()  # hard-edged strokes
+    a = x.numpy()
+    energy = (np.abs(np.diff(a, axis=3)).mean() + np.abs(np.diff(a, axis=2)).mean()) / 2
+    assert float(scores.edge_energy(x)) == pytest.approx(energy, rel=1e-6)
+    assert scores.sharpness(x, x) == pytest.approx(1.0)
+    blurred = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1)
+    more = torch.nn.functional.avg_pool2d(blurred, 3, stride=1, padding=1)
+    assert 0 < scores.sharpness(more, x) < scores.sharpness(blurred, x) < 0.8
+    assert scores.sharpness(torch.full_like(x, 0.5), x) == 0.0

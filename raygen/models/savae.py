@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import losses
-from ..cache import load_or_build
+from ..diskcache import load_or_build
 from ..data import TensorData, image_grid
 from ..errors import RaygenError
 from ..metrics import batched, metric
