@@ -140,11 +140,24 @@ def load_data(name: str, *, split: str = "train", eval_split: str = "test", hold
     return Data(name, train, ev, num_classes, data_range, label, train_label)
 
 
-def image_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
-    """Save images in [0, 1] as one PNG grid (torchvision's layout)."""
-    from torchvision.utils import save_image
+def image_grid(images: torch.Tensor, path: Path, nrow: int = 8, frames: torch.Tensor | None = None) -> None:
+    """Save images in [0, 1] as one PNG grid (torchvision's layout, 2-pixel padding). With
+    ``frames`` (one bool per image) the flagged images get a red 1-pixel frame inside their
+    padding (seed 002 Figure 9 frames the reconstructions that changed class in red)."""
+    from torchvision.utils import make_grid, save_image
 
-    save_image(images.detach().float().clamp(0, 1).cpu(), str(path), nrow=nrow, padding=2)
+    images = images.detach().float().clamp(0, 1).cpu()
+    grid = make_grid(images, nrow=nrow, padding=2)  # (3, H', W')
+    if frames is not None:
+        h, w = images.shape[2:]
+        red = torch.tensor([1.0, 0.0, 0.0])[:, None]
+        for i in torch.nonzero(frames.cpu()).flatten().tolist():
+            top, left = 2 + (i // nrow) * (h + 2), 2 + (i % nrow) * (w + 2)
+            grid[:, top - 1, left - 1:left + w + 1] = red
+            grid[:, top + h, left - 1:left + w + 1] = red
+            grid[:, top - 1:top + h + 1, left - 1] = red
+            grid[:, top - 1:top + h + 1, left + w] = red
+    save_image(grid, str(path))
 
 
 def as_numpy(t: torch.Tensor) -> np.ndarray:

@@ -38,6 +38,7 @@ class Run:
     results: pd.DataFrame
     history: pd.DataFrame
     source: str  # where the rows came from, said in the header
+    metric: str | None = None  # the sweep's own metric (its best.json), "best" unless --metric says
 
 
 # --- reading --------------------------------------------------------------------------
@@ -72,22 +73,32 @@ def _read_parquet(path: Path) -> pd.DataFrame:
                           f"sweep with --resume, or delete it to report from Ray's result.json files") from None
 
 
+def sweep_metric(run_dir: Path) -> str | None:
+    """The metric the sweep optimised, as its ``best.json`` records it (None for runs still
+    going, runs from before it was recorded, or an unreadable file)."""
+    try:
+        return json.loads((run_dir / "best.json").read_text()).get("metric")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def load_run(path: str | os.PathLike) -> Run:
     run_dir = locate(path)
+    metric = sweep_metric(run_dir)
     res_path = run_dir / "results.parquet"
     if res_path.exists():
         results = _read_parquet(res_path)
         hist_path = run_dir / "history.parquet"
         history = _read_parquet(hist_path) if hist_path.exists() else pd.DataFrame()
         when = datetime.fromtimestamp(res_path.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
-        return Run(run_dir, results, history, f"results.parquet (written {when})")
+        return Run(run_dir, results, history, f"results.parquet (written {when})", metric)
     results, history = from_result_json(run_dir)
     if len(results):
         src = (f"Ray's per-trial result.json files ({len(results)} trials): results.parquet is not written yet, "
                f"so the sweep is still running or was interrupted; these are partial results")
     else:
         src = "nothing yet: no results.parquet and no trial has reported (is the sweep still starting?)"
-    return Run(run_dir, results, history, src)
+    return Run(run_dir, results, history, src, metric)
 
 
 def from_result_json(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -230,8 +241,11 @@ def plot_html(data: bytes | None, alt: str) -> str:
 
 
 def build(run: Run, metric: str | None = None) -> tuple[str, str]:
-    """(html, markdown) for one run."""
+    """(html, markdown) for one run. "Best" is ``metric``, else the sweep's own metric when
+    the run measured it, else the first of ``PRIMARY`` measured."""
     lay: Layout = analyze(run.results, run.history, metric)
+    if metric is None and run.metric in lay.metrics:
+        lay = analyze(run.results, run.history, run.metric)
     summ = summarize(lay)
     facts = header_facts(lay, run.run_dir, run.source)
     sweep = next((v for k, v in facts if k == "sweep"), DASH)
@@ -256,11 +270,7 @@ def build(run: Run, metric: str | None = None) -> tuple[str, str]:
                  '<div class="verdict">' + "".join(f"<p>{escape(s)}</p>" for s in verdict) + "</div>"
                  + "".join(table_html(t) for t in glance))]
     if len(problems.frame):
-        bad = int(problems.frame["status"].isin(["failed", "diverged"]).sum()) if "status" in problems.frame else 0
-        title = f"Failed and diverged trials ({bad})"
-        if len(problems.frame) > bad:
-            title += f" and metric errors ({len(problems.frame) - bad})"
-        sections.append(("problems", title,
+        sections.append(("problems", problems.title,
                          '<div class="warnbox">' + table_html(problems, title=False) + "</div>"))
     if paper:
         sections.append(("paper", "Model × dataset (seed 004 Tables 3 and 4)", "".join(map(table_html, paper))))
@@ -270,7 +280,9 @@ def build(run: Run, metric: str | None = None) -> tuple[str, str]:
     if grid:
         sections.append(("grid", "The same test images reconstructed by every setting (seed 002 Figure 9)",
                          '<p class="caption">Top row: the fixed test inputs. Each cell: their reconstruction by '
-                         "that setting (lowest seed); green frame: the best setting by the primary metric.</p>"
+                         "that setting (lowest seed); green frame: the best setting by the primary metric. A red frame "
+                         "round one image (SAVAE): its reconstruction changed class, Class(Ẑ) ≠ Class(Z), as in "
+                         "seed 002's Figure 9.</p>"
                          + grid))
     sections += [(k, t, h) for k, t, h in gals]
     if configs is not None:
@@ -309,8 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m raygen.report", description=__doc__.splitlines()[0])
     p.add_argument("run", help="a run folder (results/<sweep>/<run>), its results.parquet, or a sweep's "
                                "folder (results/<sweep>: its latest run)")
-    p.add_argument("--metric", help="what 'best' means (default: fid, else the first metric measured of "
-                                    "cls_fid, kid, recon_mse, recon_bce, inception_score, cls_is)")
+    p.add_argument("--metric", help="what 'best' means (default: the sweep's metric, from its best.json; "
+                                    "else fid, else the first metric measured of cls_fid, kid, recon_mse, "
+                                    "recon_bce, inception_score, cls_is)")
     args = p.parse_args(argv)
     try:
         path = write_report(args.run, args.metric)

@@ -131,7 +131,7 @@ def best_param_tables(lay: Layout, summ: pd.DataFrame, limit: int = 3) -> list[T
             row[f"{label(p)} tried"] = ", ".join(fmt_key(v) for v in sorted(part[p].unique()))
             rows.append(row)
         if rows:
-            out.append(Table(f"best-{p}", f"Which {label(p)}?", pd.DataFrame(rows),
+            out.append(Table(f"best-{p}", f"Best {label(p)} by {label(m)}", pd.DataFrame(rows),
                              f"The {label(p)} with the best {label(m)}{arrow(m)} (mean over seeds) "
                              f"for each combination of the other swept values."))
     return out
@@ -207,23 +207,39 @@ def trials_table(lay: Layout) -> Table:
 
 
 def problems_table(lay: Layout) -> Table:
-    """Failed and diverged trials with their errors, and metrics that could not be computed."""
+    """Failed and diverged trials with their errors, one row each; then metrics that could
+    not be computed, one row per distinct message (16 trials without Inception weights make
+    one row naming them, not 16 copies)."""
     res = trial_order(lay)
-    rows = []
+    varied = [k for k in lay.keys if k != "model" and k in res and res[k].nunique(dropna=True) > 1]
+    rows, merrs = [], {}
     for _, r in res.iterrows():
         status = str(r.get("status"))
         merr = r.get("metric_errors")
-        if status not in PROBLEMS and not (isinstance(merr, str) and merr):
+        where = config_label(r, varied + (["seed"] if "seed" in r else [])) or DASH
+        if status not in PROBLEMS:
+            if isinstance(merr, str) and merr:
+                merrs.setdefault(merr, []).append((r, status, where))
             continue
-        varied = [k for k in lay.keys if k != "model" and res[k].nunique(dropna=True) > 1]
-        where = config_label(r, varied + (["seed"] if "seed" in r else []))
-        err = r.get("error") if isinstance(r.get("error"), str) and r.get("error") else None
-        what = err if status in PROBLEMS else f"metric errors: {merr}"
+        what = r.get("error") if isinstance(r.get("error"), str) and r.get("error") else None
         if status == "diverged" and pd.notna(r.get("diverged_epoch")) and "epoch" not in str(what):
             what = f"{what or 'diverged'} (epoch {fmt_key(r['diverged_epoch'])})"
         rows.append({"trial_id": fmt_key(r.get("trial_id")), "status": status, "model": fmt_key(r.get("model")),
-                     "configuration": where or DASH, "error": fmt(what) if what is not None else "(no message)"})
-    t = Table("problems", "Failed and diverged trials", pd.DataFrame(rows),
+                     "configuration": where, "error": fmt(what) if what is not None else "(no message)"})
+    failed = len(rows)
+    for merr, hits in merrs.items():
+        r, status, where = hits[0]
+        if len(hits) > 1:
+            where = f"{len(hits)} trials: " + "; ".join(h[2] for h in hits[:3]) + ("; ..." if len(hits) > 3 else "")
+        rows.append({"trial_id": fmt_key(r.get("trial_id")) + (f" + {len(hits) - 1} more" if len(hits) > 1 else ""),
+                     "status": ", ".join(sorted({h[1] for h in hits})),
+                     "model": ", ".join(sorted({fmt_key(h[0].get("model")) for h in hits})),
+                     "configuration": where, "error": f"metric errors: {merr}"})
+    title = f"Failed and diverged trials ({failed})"
+    n_merr = sum(map(len, merrs.values()))
+    if n_merr:
+        title += f" and metric errors ({n_merr} trial{'s' if n_merr > 1 else ''})"
+    t = Table("problems", title, pd.DataFrame(rows),
               "Never dropped silently: every trial that did not finish cleanly, with its error.")
     t.row_class = [r["status"] if r["status"] in PROBLEMS else "warn" for r in rows]
     return t

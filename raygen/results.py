@@ -111,7 +111,8 @@ def best_trial(results: pd.DataFrame, metric: str, mode: str) -> dict[str, Any] 
         return None
     row = ok.loc[ok[metric].idxmin() if mode == "min" else ok[metric].idxmax()]
     varying = [c for c in results.columns if c in _config_keys(results) and results[c].astype(str).nunique() > 1]
-    return {"trial_id": row.trial_id, metric: float(row[metric]), **{c: row[c] for c in varying}}
+    return {"metric": metric, "mode": mode, "trial_id": row.trial_id, metric: float(row[metric]),
+            **{c: row[c] for c in varying}}
 
 
 def _config_keys(results: pd.DataFrame) -> set[str]:

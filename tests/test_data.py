@@ -1,6 +1,7 @@
 """The data layer on the real MNIST test split (and the two download-free datasets)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -68,3 +69,23 @@ def test_digits_and_cosine_need_no_download(tmp_path):
     assert d.train.x.shape[1:] == (1, 8, 8) and len(d.train) + len(d.eval) == 1797
     c = load_data("cosine", split="train", eval_split="train", root=tmp_path, data_range=None)
     assert c.train.x.shape == (50, 2) and torch.allclose(c.train.x[:, 1], torch.cos(torch.linspace(0, 6.2832, 50)), atol=1e-4)
+
+
+def test_image_grid_frames_only_the_flagged_images_in_red(tmp_path):
+    from PIL import Image
+
+    from raygen.data import image_grid
+
+    images = torch.full((6, 1, 4, 4), 0.5)
+    image_grid(images, tmp_path / "g.png", nrow=3, frames=torch.tensor([False, True, False, False, False, True]))
+    a = np.asarray(Image.open(tmp_path / "g.png").convert("RGB")).astype(int)
+    assert a.shape == (2 * 6 + 2, 3 * 6 + 2, 3)
+    red = (a[..., 0] == 255) & (a[..., 1] == 0) & (a[..., 2] == 0)
+    # image i sits at top 2 + (i // 3) * 6, left 2 + (i % 3) * 6; its frame is the ring around it
+    for i, framed in enumerate([False, True, False, False, False, True]):
+        top, left = 2 + (i // 3) * 6, 2 + (i % 3) * 6
+        ring = red[top - 1, left - 1:left + 5].all() and red[top + 4, left - 1:left + 5].all() \
+            and red[top - 1:top + 5, left - 1].all() and red[top - 1:top + 5, left + 4].all()
+        assert ring == framed
+        assert not red[top:top + 4, left:left + 4].any()  # the image itself untouched
+    assert red.sum() == 2 * 20  # two rings of 6x6 - 4x4 pixels, nothing else

@@ -47,10 +47,27 @@ def test_beta_gamma_grid_of_the_same_test_images(savae_dir):
         assert len(imgs(panel)) == 1 + 8
     # β = 0.1, γ = 0, latent 2: seed 0 diverged, so the cell shows seed 1 and says so
     assert "seed 1 (1 of 2 diverged)" in panels[0]
-    assert "Which β?" in html and "non-finite loss at epoch 2" in html
+    assert "Best β by FID" in html and "non-finite loss at epoch 2" in html
     md = (savae_dir / "report.md").read_text()
     assert "| ★ savae | β=0.005, γ=0.1, latent size=100 |" in md
     assert "| 0.1 | 100 | 0.005 |" in md  # Which β: γ=0.1, latent 100 -> β 0.005
+
+
+def test_best_follows_the_sweeps_metric_unless_told_otherwise(tmp_path, data_root):
+    import shutil
+
+    run = tmp_path / "savae_beta" / "r1"
+    savae_run(run, data_root, betas=(0.0, 0.1), gammas=(0.0,), latents=(2,), seeds=(1,))
+    assert "best means**: FID" in (write_report(run), (run / "report.md").read_text())[1]
+    (run / "best.json").write_text('{"metric": "classifier_acc", "mode": "max", "trial_id": "t000"}')
+    write_report(run)
+    assert "best means**: classifier acc. (higher is better)" in (run / "report.md").read_text()
+    write_report(run, metric="recon_mse")  # --metric wins
+    assert "best means**: recon. MSE" in (run / "report.md").read_text()
+    (run / "best.json").write_text('{"metric": "not_a_metric"}')  # a metric the run lacks: the default
+    write_report(run)
+    assert "best means**: FID" in (run / "report.md").read_text()
+    shutil.rmtree(run)
 
 
 def test_partial_run_is_read_from_rays_result_json(tmp_path, data_root):

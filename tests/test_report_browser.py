@@ -58,7 +58,7 @@ def test_smoke_sweep_report_renders_in_chromium(tmp_path, data_root):
     assert "GAN vs VAE (seed 001 form)" in text
     # "best" is the first metric present in the report's order (cls-FID once the metrics ran)
     assert re.search(r"Best by [^:\n]+ ↓: (vae_mlp \(latent size=|gan_mlp)", text), text[:1500]
-    assert "Which latent size?" in text
+    assert "Best latent size by" in text
     assert "Failed and diverged trials (2)" in text and "fail_at_epoch=1: failing on purpose" in text
     assert "non-finite loss at epoch 2" in text
     assert "trials\n5: 3 completed, 1 failed, 1 diverged" in text.replace("\t", "\n")

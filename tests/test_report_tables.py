@@ -98,7 +98,7 @@ def test_summary_highlights_each_models_best_configuration(lay):
 def test_which_parameter_table_names_the_best_value_per_model(lay):
     (t,) = best_param_tables(lay, summarize(lay)) or [None]
     # latent_dim has 3 values overall (2, 10, 100) but only vae_conv varies it
-    assert t is not None and t.title == "Which latent size?"
+    assert t is not None and t.title.startswith("Best latent size by ")
     assert t.frame.to_dict("records") == [{"model": "vae_conv", "best latent size": "10", "FID ↓": "29.00 ± 1.00",
                                            "latent size tried": "2, 10"}]
 
@@ -120,8 +120,23 @@ def test_failed_and_diverged_trials_are_listed_with_their_errors():
     assert "fail_at_epoch=1" in recs["failed"]["error"] and "seed=3" in recs["failed"]["configuration"]
     assert recs["diverged"]["error"] == "diverged (epoch 3)"
     assert sorted(t.row_class) == ["diverged", "failed", "warn"]
+    assert t.title == "Failed and diverged trials (2) and metric errors (1 trial)"
     trials = trials_table(lay)
     assert trials.row_class.count("failed") == 1 and trials.row_class.count("diverged") == 1
+
+
+def test_one_metric_error_shared_by_many_trials_is_one_row_naming_them():
+    rows = gan_vs_vae_rows()
+    for r in rows[:5]:
+        r["metric_errors"] = "inception: WeightsMissing: not found"
+    rows[5]["metric_errors"] = "classifier: boom"
+    t = problems_table(analyze(pd.DataFrame(rows)))
+    assert t.title == "Failed and diverged trials (1) and metric errors (6 trials)"
+    assert len(t.frame) == 3 and list(t.frame["status"]) == ["failed", "completed", "completed"]
+    many = t.frame[t.frame["error"].str.contains("WeightsMissing")].iloc[0]
+    assert many["trial_id"].endswith(" + 4 more") and many["configuration"].startswith("5 trials: ")
+    assert many["model"] == "gan_dcgan, gan_mlp, vae_conv"
+    assert t.frame[t.frame["error"].str.contains("boom")].iloc[0]["trial_id"] == "t005"
 
 
 def test_all_failed_run_gives_tables_without_numbers_and_never_raises():

@@ -277,11 +277,16 @@ class SAVAE(AutoEncoderModel):
     @torch.no_grad()
     def artifacts(self, data, out_dir: Path) -> dict[str, str]:
         """The first 40 eval images and their reconstructions (2 rows of 20, the same images
-        in every trial: Figure 9's layout); for K_z = 2 the latent scatter (Figure 7) and
+        in every trial: Figure 9's layout, changed classes framed in red); for K_z = 2 the latent scatter (Figure 7) and
         images decoded from each class's region (Figure 8)."""
         x = data.eval.x[:40]
+        z = self.encode(x)
+        x_hat = self.decode(z)
+        changed = self.classifier(z).argmax(1) != self.classifier(self.encode(x_hat)).argmax(1)
         image_grid(data.to_unit(x), out_dir / "fixed_inputs.png", nrow=20)
-        image_grid(data.to_unit(self.reconstruct(x)), out_dir / "recon_fixed.png", nrow=20)
+        # Red frame: Class(Z^) differs from Class(Z), the reconstruction changed class (what
+        # L_latent penalises; Figure 9 frames these in red, judged by eye).
+        image_grid(data.to_unit(x_hat), out_dir / "recon_fixed.png", nrow=20, frames=changed)
         out = {"fixed_inputs_png": "fixed_inputs.png", "recon_fixed_png": "recon_fixed.png"}
         if self.cfg.latent_dim == 2:
             z = batched(self.encode, data.eval.x).cpu()  # (N, 2)
