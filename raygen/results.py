@@ -128,11 +128,14 @@ def _config_keys(results: pd.DataFrame) -> set[str]:
     return keys
 
 
-def benchmark_line(results: pd.DataFrame, wall_s: float, slots: int) -> str:
+def benchmark_line(results: pd.DataFrame, wall_s: float, slots: int, resumed: bool = False) -> str:
     """trials, wall time, and how much of it went to training vs. everything else."""
     n = len(results)
     train = float(results["train_time_s"].fillna(0).sum()) if "train_time_s" in results else 0.0
     evals = float(results["eval_time_s"].fillna(0).sum()) if "eval_time_s" in results else 0.0
+    if resumed:  # the trials' times span every session, the wall only this one: no overhead to speak of
+        return (f"benchmark: {n} trials, resumed: wall {wall_s:.1f} s this session; training {train:.1f} s, "
+                f"evaluation {evals:.1f} s (trial-seconds, all sessions)")
     busy = (train + evals) / max(slots, 1)
     return (f"benchmark: {n} trials, wall {wall_s:.1f} s on {slots} slot(s); training {train:.1f} s, "
             f"evaluation {evals:.1f} s (trial-seconds); overhead {max(wall_s - busy, 0):.1f} s "

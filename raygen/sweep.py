@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
         write_parquet(history, join(run_dir, "history.parquet"))
         slots = max(1, int(min(ray.cluster_resources().get("CPU", 1) // max(res["cpu"], 1e-9),
                                args.max_concurrent or sweep.max_concurrent or 10**6)))
-        print(benchmark_line(results, wall, slots))
+        print(benchmark_line(results, wall, slots, resumed=bool(args.resume)))
         counts = results["status"].value_counts().to_dict() if len(results) else {}
         print(f"results: {join(run_dir, 'results.parquet')}  ({len(results)} trials: {counts})")
         best = best_trial(results, sweep.metric, sweep.mode)

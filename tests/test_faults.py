@@ -62,7 +62,7 @@ def test_killed_driver_resumes_with_one_row_per_trial(tmp_path, data_root):
     run_dir = only_run(storage, "driver")
     assert not (run_dir / "results.parquet").exists()
     out = run_sweep(sweep, storage, data_root, "--num-cpus", "1", "--resume")
-    assert "benchmark: 4 trials" in out.stdout
+    assert "benchmark: 4 trials, resumed: wall" in out.stdout
     df = results(run_dir)
     assert len(df) == 4 and df.trial_id.is_unique and sorted(df.seed) == [0, 1, 2, 3]
     assert (df.status == "completed").all()
