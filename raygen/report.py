@@ -29,7 +29,8 @@ from .report_tables import (Table, best_param_tables, best_per_model_table, head
 
 # Ray's per-result bookkeeping, dropped when reading result.json directly.
 _RAY_KEYS = {"done", "training_iteration", "timestamp", "date", "time_this_iter_s", "time_since_restore",
-             "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "config", "pid"}
+             "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "config", "pid",
+            "history_json"}
 
 
 @dataclass
@@ -305,9 +306,47 @@ def build(run: Run, metric: str | None = None) -> tuple[str, str]:
     return html, "\n".join(md) + "\n"
 
 
-def write_report(run_dir: str | os.PathLike, metric: str | None = None) -> Path:
-    """Write ``report.html`` and ``report.md`` into the run folder; returns the HTML path."""
-    run = load_run(run_dir)
+def combine(runs: list[Run], out_dir: Path) -> Run:
+    """Several runs as one (a sweep extended by a second run with more β values, say): rows
+    and histories stacked, image paths made absolute so the report in ``out_dir`` finds
+    them, "best" by the runs' metric when they share one."""
+    dirs = [r.run_dir.resolve() for r in runs]
+    twice = sorted({str(d) for d in dirs if dirs.count(d) > 1})
+    if twice:
+        raise RaygenError(f"run {', '.join(twice)} is given twice; name each run once")
+    ids = [set(r.results["trial_id"].astype(str)) if "trial_id" in r.results else set() for r in runs]
+    clash = len(set().union(*ids)) < sum(map(len, ids))  # then ids become "<run folder>/<id>"
+    frames, hists = [], []
+    for r in runs:
+        res, hist = r.results.copy(), r.history.copy()
+        for c in [c for c in res.columns if c.endswith("_png")]:
+            res[c] = res[c].map(lambda v, d=r.run_dir.resolve(): str(d / v) if isinstance(v, str) and v else v)
+        if clash:
+            for f in (res, hist):
+                if "trial_id" in f:
+                    f["trial_id"] = r.run_dir.name + "/" + f["trial_id"].astype(str)
+        frames.append(res)
+        hists += [hist] if len(hist) else []
+    results = pd.concat(frames, ignore_index=True)
+    history = pd.concat(hists, ignore_index=True) if hists else pd.DataFrame()
+    metrics = {r.metric for r in runs}
+    source = "; ".join(f"{r.run_dir.name}: {r.source}" for r in runs)
+    return Run(out_dir, results, history, f"{len(runs)} runs combined ({source})",
+               metrics.pop() if len(metrics) == 1 else None)
+
+
+def write_report(run_dir: str | os.PathLike | list, metric: str | None = None,
+                 out: str | os.PathLike | None = None) -> Path:
+    """Write ``report.html`` and ``report.md`` into the run folder (several runs: into
+    ``out``, default ``<the first run's sweep folder>/combined``); returns the HTML path."""
+    paths = list(run_dir) if isinstance(run_dir, (list, tuple)) else [run_dir]
+    runs = [load_run(p) for p in paths]
+    if len(runs) == 1 and out is None:
+        run = runs[0]
+    else:
+        out_dir = Path(out).expanduser() if out is not None else runs[0].run_dir.parent / "combined"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        run = combine(runs, out_dir)
     html, md = build(run, metric)
     out = run.run_dir / "report.html"
     for path, text in ((out, html), (run.run_dir / "report.md", md)):
@@ -319,14 +358,16 @@ def write_report(run_dir: str | os.PathLike, metric: str | None = None) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m raygen.report", description=__doc__.splitlines()[0])
-    p.add_argument("run", help="a run folder (results/<sweep>/<run>), its results.parquet, or a sweep's "
-                               "folder (results/<sweep>: its latest run)")
+    p.add_argument("run", nargs="+", help="a run folder (results/<sweep>/<run>), its results.parquet, or a "
+                                          "sweep's folder (results/<sweep>: its latest run); several runs make "
+                                          "one report of them all")
+    p.add_argument("--out", help="folder for the report of several runs (default: <sweep folder>/combined)")
     p.add_argument("--metric", help="what 'best' means (default: the sweep's metric, from its best.json; "
                                     "else fid, else the first metric measured of cls_fid, kid, recon_mse, "
                                     "recon_bce, inception_score, cls_is)")
     args = p.parse_args(argv)
     try:
-        path = write_report(args.run, args.metric)
+        path = write_report(args.run, args.metric, args.out)
     except RaygenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

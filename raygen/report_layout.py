@@ -69,7 +69,7 @@ def normalize(df: pd.DataFrame) -> pd.DataFrame:
 
 def is_config(col: str, history_cols: set[str]) -> bool:
     return not (col in BOOKKEEPING or col in METRICS or col in history_cols or col == "loss"
-                or col.endswith(("_png", "_s", "_loss")) or col.startswith(("fid_", "cls_")))
+                or col.endswith(("_png", "_s", "_loss")) or col.startswith(("fid_", "cls_", "params_")))
 
 
 @dataclass

@@ -6,6 +6,7 @@ restored Tuner), so they can be rebuilt at any time and never count a trial twic
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from .config import from_tune
 
 # Ray's own per-result bookkeeping that says nothing about the model.
 _RAY_NOISE = {"done", "training_iteration", "timestamp", "date", "time_this_iter_s", "time_since_restore",
-              "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "config", "pid"}
+              "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "config", "pid",
+              "history_json"}
 
 
 def _status(metrics: dict[str, Any], error: BaseException | None) -> tuple[str, str | None]:
@@ -69,7 +71,10 @@ def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike) -> tu
         row["wall_time_s"] = metrics.get("time_total_s")
         row["trial_dir"] = os.path.relpath(str(res.path), str(run_dir))
         rows.append(row)
-        df = res.metrics_dataframe
+        # The trial's own record of every epoch when it finished (see trainable.Trial.history),
+        # else what Ray logged.
+        own = metrics.get("history_json")
+        df = pd.DataFrame(json.loads(own)) if isinstance(own, str) and own else res.metrics_dataframe
         if df is not None and len(df):
             keep = [c for c in df.columns if c not in _RAY_NOISE and not c.startswith("config/")
                     and not c.endswith("_png") and c not in ("trial_id", "error")]

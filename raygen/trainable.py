@@ -11,6 +11,7 @@ stops the trial as ``status: diverged`` with the epoch it happened.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -72,6 +73,11 @@ class Trial:
         self.epoch = 0
         self.train_time = 0.0
         self.resumed_from_epoch: int | None = None  # set when restored from a checkpoint
+        # Every epoch's numbers, kept in the checkpoint and sent with the last result: Ray's
+        # result.json may lose the epochs before a restart (on restore it copies the file back
+        # from storage, where the driver may not have synced it yet), and report_every > 1
+        # reports only some epochs.
+        self.history: list[dict[str, float]] = []
 
     def _load(self, data_range, data_root) -> Data:
         c = self.cfg
@@ -85,6 +91,12 @@ class Trial:
 
     # --- one epoch -------------------------------------------------------------------
     def train_epoch(self) -> dict[str, Any]:
+        """One epoch (and, when it is due, an evaluation): its result, also kept in ``history``."""
+        result = self._train_epoch()
+        self.history.append({k: v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        return result
+
+    def _train_epoch(self) -> dict[str, Any]:
         self.epoch += 1
         c, model = self.cfg, self.model
         if c.fail_at_epoch == self.epoch:
@@ -169,7 +181,8 @@ class Trial:
     # --- state -----------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "opts": {k: o.state_dict() for k, o in self.opts.items()},
-                "epoch": self.epoch, "train_time": self.train_time, "batch_rng": self.batch_rng.get_state(),
+                "epoch": self.epoch, "train_time": self.train_time, "history": list(self.history),
+                "batch_rng": self.batch_rng.get_state(),
                 "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
                 "python_rng": random.getstate(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
@@ -180,6 +193,7 @@ class Trial:
             o.load_state_dict(s["opts"][k])
         self.epoch, self.train_time = s["epoch"], s["train_time"]
         self.resumed_from_epoch = self.epoch
+        self.history = list(s.get("history", []))
         self.batch_rng.set_state(s["batch_rng"])
         torch.set_rng_state(s["torch_rng"])
         np.random.set_state(s["numpy_rng"])
@@ -215,6 +229,7 @@ class GenerativeTrainable(tune.Trainable):
         for _ in range(max(1, self.trial.cfg.report_every)):  # e.g. 2000 cosine epochs: a report per 50
             result = self.trial.train_epoch()
             if result.get("done"):
+                result["history_json"] = json.dumps(self.trial.history)  # every epoch (see Trial.history)
                 break
         return {**result, "node_id": ray.get_runtime_context().get_node_id()}
 

@@ -169,3 +169,23 @@ def test_grid_of_a_single_setting_without_a_model_column(tmp_path, data_root):
     html = write_report(run).read_text()
     grid = html[html.index('id="grid"'):]
     assert "<h4>all trials</h4>" in grid and "recon. MSE 0.1000 · seed 0" in grid and "bestcell" not in grid
+
+
+def test_several_runs_make_one_report(tmp_path, data_root):
+    a = savae_run(tmp_path / "savae_beta" / "20250102-030405", data_root, betas=(0.0, 0.1), gammas=(0.0,),
+                  latents=(100,), seeds=(0,))
+    b = savae_run(tmp_path / "savae_beta" / "20250103-030405", data_root, betas=(0.001, 0.005), gammas=(0.0,),
+                  latents=(100,), seeds=(0,))  # same trial ids t000, t001 as run a
+    path = write_report([a, b])
+    assert path == tmp_path / "savae_beta" / "combined" / "report.html"
+    html = path.read_text()
+    self_contained(html)
+    assert "image missing" not in html and "2 runs combined" in html
+    grid = html[html.index('id="grid"'):html.index('id="img-samples"')]
+    assert re.findall(r"<tr><th>β = ([^<]+)</th>", grid) == ["0", "0.001", "0.005", "0.1"]
+    md = (path.parent / "report.md").read_text()
+    assert "| 20250102-030405/t000 |" in md and "| 20250103-030405/t001 |" in md  # ids kept apart
+    with pytest.raises(RaygenError, match="given twice"):
+        write_report([a, a])
+    assert main([str(a), str(b), "--out", str(tmp_path / "both")]) == 0
+    assert (tmp_path / "both" / "report.html").exists()

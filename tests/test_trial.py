@@ -34,6 +34,10 @@ def test_resume_from_checkpoint_continues_exactly(data_root):
     assert resumed.epoch == straight.epoch == 2
     for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), k
+    # the trial's own per-epoch record survives the restart: epoch 1 from the checkpoint, then 2
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+    losses = lambda t: [(h["epoch"], h["loss"], h["d_loss"], h["g_loss"]) for h in t.history]  # noqa: E731
+    assert losses(resumed) == losses(straight)  # the same losses as the uninterrupted run
 
 
 def test_non_finite_loss_is_recorded_as_diverged(data_root):
