@@ -12,7 +12,7 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -246,7 +246,7 @@ def build(run: Run, metric: str | None = None) -> tuple[str, str]:
     the run measured it, else the first of ``PRIMARY`` measured."""
     lay: Layout = analyze(run.results, run.history, metric)
     if metric is None and run.metric in lay.metrics:
-        lay = analyze(run.results, run.history, run.metric)
+        lay = replace(lay, primary=run.metric)
     summ = summarize(lay)
     facts = header_facts(lay, run.run_dir, run.source)
     sweep = next((v for k, v in facts if k == "sweep"), DASH)

@@ -21,9 +21,9 @@ def sweep_cmd(sweep: Path, storage: Path, data_root: Path, *extra: str) -> list[
             "--storage", str(storage), *extra]
 
 
-def run_sweep(sweep: Path, storage: Path, data_root: Path, *extra: str, timeout: int = 600):
+def run_sweep(sweep: Path, storage: Path, data_root: Path, *extra: str, timeout: int = 600, env=None):
     out = subprocess.run(sweep_cmd(sweep, storage, data_root, *extra), cwd=REPO, capture_output=True, text=True,
-                         timeout=timeout)
+                         timeout=timeout, env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out
 

@@ -3,12 +3,9 @@ that stops itself, fitted samplers in checkpoints, list-valued settings that dif
 variants, several epochs per Ray report, a per-trial figure for point data, missing data)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pandas as pd
 
-from conftest import REPO
+from sweep_helpers import only_run, results, run_sweep, write_sweep
 from raygen.sweepfile import load_sweep
 
 TABLE3 = {"vae", "beta_vae", "info_vae", "wae", "vae_gan", "vade", "gmvae", "vamp_vae", "rae_l2", "gae"}
@@ -55,14 +52,10 @@ variants:
 
 
 def test_seed_004_models_run_on_ray_with_missing_data_recorded(tmp_path, data_root):
-    sweep = tmp_path / "gae_paths.yaml"
-    sweep.write_text(SWEEP)
-    out = subprocess.run([sys.executable, "-m", "raygen.sweep", str(sweep), "--no-report", "--data-root",
-                          str(data_root), "--storage", str(tmp_path / "runs"), "--num-cpus", "2"],
-                         cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    (run_dir,) = (tmp_path / "runs" / "gae_paths").iterdir()
-    df = pd.read_parquet(run_dir / "results.parquet")
+    sweep = write_sweep(tmp_path, "gae_paths", SWEEP)
+    run_sweep(sweep, tmp_path / "runs", data_root, "--num-cpus", "2")
+    run_dir = only_run(tmp_path / "runs", "gae_paths")
+    df = results(run_dir)
     assert len(df) == 3
     (mnist,) = df[df.dataset == "mnist"].itertuples()
     assert mnist.status == "completed" and mnist.recon_mse > 0 and mnist.sampler == "gmm"

@@ -2,12 +2,7 @@
 phase 1 (trained by one trial, loaded by the other, even when both start at once)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
-import pyarrow.parquet as pq
-
-from conftest import REPO
+from sweep_helpers import results, run_sweep, write_sweep
 
 # The latent size is the outer grid dimension, so the two trials of a latent size run side
 # by side on the 2 CPUs and race for the same phase-1 cache entry.
@@ -32,14 +27,10 @@ smoke: {phase1_epochs: 1, phase1_max_batches: 3}
 
 
 def test_savae_sweep_trains_phase1_once_per_latent_size(tmp_path, data_root):
-    sweep = tmp_path / "savae_tiny.yaml"
-    sweep.write_text(SWEEP)
-    out = subprocess.run([sys.executable, "-m", "raygen.sweep", str(sweep), "--smoke", "--no-report",
-                          "--data-root", str(data_root), "--storage", str(tmp_path / "runs"), "--num-cpus", "2"],
-                         cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    (run_dir,) = (tmp_path / "runs" / "savae_tiny").glob("*-smoke")
-    df = pq.read_table(run_dir / "results.parquet").to_pandas()
+    sweep = write_sweep(tmp_path, "savae_tiny", SWEEP)
+    out = run_sweep(sweep, tmp_path / "runs", data_root, "--smoke", "--num-cpus", "2")
+    (run_dir,) = (tmp_path / "runs" / "savae_tiny").glob("*-smoke")  # beside it: cache/ (phase 1)
+    df = results(run_dir)
     assert len(df) == 4 and (df.status == "completed").all(), df[["status", "error"]]
     for latent, rows in df.groupby("latent_dim"):
         assert sorted(rows.phase1_cached) == [False, True], (latent, rows.phase1_cached.tolist())

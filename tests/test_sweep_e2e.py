@@ -2,13 +2,9 @@
 fails, one that diverges and one whose data is missing, while the rest complete."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pandas as pd
-import pyarrow.parquet as pq
 
-from conftest import REPO
+from sweep_helpers import only_run, results, run_sweep, write_sweep
 
 SWEEP = """
 description: failure handling
@@ -27,15 +23,11 @@ variants:
 
 
 def test_failed_diverged_and_missing_data_trials_are_recorded_and_the_rest_complete(tmp_path, data_root):
-    sweep = tmp_path / "faults.yaml"
-    sweep.write_text(SWEEP)
-    out = subprocess.run([sys.executable, "-m", "raygen.sweep", str(sweep), "--smoke", "--no-report",
-                          "--data-root", str(data_root), "--storage", str(tmp_path / "runs"), "--num-cpus", "2"],
-                         cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    sweep = write_sweep(tmp_path, "faults", SWEEP)
+    out = run_sweep(sweep, tmp_path / "runs", data_root, "--smoke", "--num-cpus", "2")
     assert "benchmark: 5 trials" in out.stdout
-    (run_dir,) = (tmp_path / "runs" / "faults").iterdir()
-    df = pq.read_table(run_dir / "results.parquet").to_pandas()
+    run_dir = only_run(tmp_path / "runs", "faults")
+    df = results(run_dir)
     assert len(df) == 5 and df["trial_id"].is_unique
     ok = df[df.status == "completed"]
     assert sorted(ok.seed) == [0, 1] and ok.recon_mse.notna().all() and (ok.epoch == 1).all()

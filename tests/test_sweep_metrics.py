@@ -3,12 +3,10 @@ domain classifier gives is there, and each row says why FID is missing."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pyarrow.parquet as pq
 
-from conftest import REPO
+from sweep_helpers import only_run, run_sweep, write_sweep
 
 SWEEP = """
 description: metrics without Inception weights
@@ -17,16 +15,11 @@ config: {dataset: mnist, split: test, model: vae_mlp, epochs: 1}
 
 
 def test_a_sweep_without_inception_weights_finishes_and_records_why(tmp_path, data_root):
-    sweep = tmp_path / "noweights.yaml"
-    sweep.write_text(SWEEP)
+    sweep = write_sweep(tmp_path, "noweights", SWEEP)
     missing = tmp_path / "weights" / "pt_inception-2015-12-05-6726825d.pth"
     env = {**os.environ, "RAYGEN_FID_WEIGHTS": str(missing)}
-    out = subprocess.run([sys.executable, "-m", "raygen.sweep", str(sweep), "--smoke", "--no-report",
-                          "--data-root", str(data_root), "--storage", str(tmp_path / "runs"), "--num-cpus", "1"],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    (run_dir,) = (tmp_path / "runs" / "noweights").iterdir()
-    (row,) = pq.read_table(run_dir / "results.parquet").to_pylist()
+    run_sweep(sweep, tmp_path / "runs", data_root, "--smoke", "--num-cpus", "1", env=env)
+    (row,) = pq.read_table(only_run(tmp_path / "runs", "noweights") / "results.parquet").to_pylist()
     assert row["status"] == "completed"
     for col in ("fid", "inception_score", "fid_recon", "fid_samples", "fid_reference"):
         assert col in row and row[col] is None, col
