@@ -45,6 +45,18 @@ def test_gae_that_misses_delta_trains_every_epoch_and_says_so(data_root):
     assert result["status"] == "completed" and result["epoch"] == 2 and result["delta_reached"] is False
 
 
+def test_under_the_table_protocol_gae_trains_every_epoch_and_records_when_it_reached_delta(data_root):
+    t = Trial({**SMALL, "model": "gae", "epochs": 4, "delta": 0.3, "stop_at_delta": False},
+              data_root=str(data_root))
+    results = [t.train_epoch() for _ in range(4)]
+    reached = [r["epoch"] for r in results if r["delta_reached"]]
+    assert reached and reached[0] < 4, reached  # reached delta, and went on training
+    assert results[-1]["status"] == "completed" and results[-1]["epoch"] == 4
+    assert all("status" not in r for r in results[:-1])
+    assert all(r["delta_epoch"] == reached[0] for r in results if r["epoch"] >= reached[0])
+    assert int(t.model.state_dict()["delta_epoch"]) == reached[0]  # checkpoints keep it
+
+
 def test_the_gmm_is_a_maximum_likelihood_fit_to_the_codes_and_drives_sampling(data_root):
     t = Trial({**SMALL, "model": "gae", "epochs": 1, "delta": 0.0, "max_batches": 10}, data_root=str(data_root))
     run(t)

@@ -69,7 +69,8 @@ def test_info_vae_is_kl_plus_weighted_gaussian_kernel_mmd(x):
     torch.manual_seed(7)  # the regularizer draws its prior sample first: the same draw
     prior = np_(torch.randn(6, 3))
     d = 3
-    mmd = mmd_loops(np_(z), prior, lambda u, v: math.exp(-float(np.sum((u - v) ** 2)) / (2 * d)))
+    # Zhao et al.'s MMD-VAE code: exp(-mean_i (u_i - v_i)^2 / d), i.e. C = d^2
+    mmd = mmd_loops(np_(z), prior, lambda u, v: math.exp(-float(np.mean((u - v) ** 2)) / d))
     expected = (1 - 0.25) * kl_std_normal(np_(mu), np_(logvar)) + (0.25 + 10.0 - 1) * mmd
     assert reg == pytest.approx(expected, rel=1e-9)
     assert abs(mmd) > 1e-4  # the MMD term is really in there
@@ -198,6 +199,7 @@ def test_vae_gan_reconstructs_in_the_discriminators_last_hidden_layer(x):
     ({"model": "rae_l2", "sampler_components": 0}, "sampler_components must be at least 1"),
     ({"model": "gae", "delta": -1}, "delta must be >= 0"),
     ({"model": "info_vae", "kernel": "laplace"}, "kernel must be one of"),
+    ({"model": "info_vae", "bandwidth": "wide"}, "bandwidth must be one of"),
     ({"model": "vade", "components": 0}, "components must be at least 1"),
     ({"model": "vae", "recon_reduction": "max"}, "recon_reduction must be one of"),
 ])
