@@ -11,16 +11,27 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from filelock import FileLock
+
+from .storage import atomic_write
 
 
 def default_cache_dir() -> Path:
     """Caches shared by every sweep on this machine (reference statistics, classifiers)."""
     return Path(os.environ.get("RAYGEN_CACHE", Path.home() / ".cache" / "raygen"))
+
+
+def shared_cache_dir(sweep_dir: str | os.PathLike | None, cache_dir: str | os.PathLike) -> Path:
+    """``<sweep>/cache`` when the sweep's storage is a local folder (shared by its trials and
+    runs), else ``cache_dir``: plain ``Trial`` use, or remote storage such as s3://, which a
+    file lock cannot guard."""
+    local = sweep_dir is not None and Path(sweep_dir).is_absolute()
+    return Path(sweep_dir) / "cache" if local else Path(cache_dir)
 
 
 def entry(cache_dir: str | os.PathLike, kind: str, *key: Any) -> Path:
@@ -49,9 +60,7 @@ def load_or_build(path: str | os.PathLike, compute: Callable[[], Any]) -> tuple[
         if path.exists() and (obj := _load(path)) is not None:  # another process finished it meanwhile
             return obj, True
         obj = compute()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: torch.save(obj, tmp))
         return obj, False
 
 

@@ -1,10 +1,16 @@
 """Name -> object registries (timm-style): ``@MODELS.register("vae_conv")`` on a class.
 
-Lookups of unknown names raise a RaygenError that lists every valid choice.
+The one registration mechanism for models, datasets, network architectures and metric
+families. A registry imports the modules that fill it (``builtins``) on first lookup, so
+asking for a name never depends on what happened to be imported before. Lookups of
+unknown names raise a RaygenError that lists every valid choice.
 """
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+import contextlib
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 from .errors import RaygenError, did_you_mean
 
@@ -12,8 +18,9 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, builtins: tuple[str, ...] = ()):
         self.kind = kind
+        self.builtins = builtins  # modules whose decorators fill this registry
         self._items: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
@@ -21,16 +28,18 @@ class Registry(Generic[T]):
             if name in self._items:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._items[name] = obj
-            try:
+            with contextlib.suppress(AttributeError, TypeError):  # e.g. a frozen dataclass instance
                 obj.registry_name = name  # type: ignore[attr-defined]
-            except (AttributeError, TypeError):
-                pass
             return obj
 
         return add
 
+    def _load(self) -> None:
+        for module in self.builtins:
+            importlib.import_module(module)
+
     def get(self, name: str) -> T:
-        _load_builtins()
+        self._load()
         if name not in self._items:
             raise RaygenError(
                 f"unknown {self.kind} {name!r}.{did_you_mean(name, self._items)} "
@@ -39,21 +48,21 @@ class Registry(Generic[T]):
         return self._items[name]
 
     def names(self) -> list[str]:
-        _load_builtins()
+        self._load()
         return sorted(self._items)
 
+    def items(self) -> list[tuple[str, T]]:
+        """(name, object) in registration order."""
+        self._load()
+        return list(self._items.items())
+
     def __contains__(self, name: str) -> bool:
-        _load_builtins()
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
 
-MODELS: Registry = Registry("model")
-DATASETS: Registry = Registry("dataset")
-
-
-def _load_builtins() -> None:
-    """Import the modules whose decorators fill the registries (once)."""
-    from . import datasets, models  # noqa: F401
+MODELS: Registry = Registry("model", builtins=("raygen.models",))
+DATASETS: Registry = Registry("dataset", builtins=("raygen.data.datasets",))

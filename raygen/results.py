@@ -1,45 +1,29 @@
 """Ray Tune results -> ``results.parquet`` (one row per trial) and ``history.parquet``
-(one row per trial and epoch), written atomically. No model code here.
+(one row per trial and epoch), written atomically, with the metric declarations in their
+metadata.
 
 Both files are built from the experiment's stored state (the ResultGrid of a finished or
 restored Tuner), so they can be rebuilt at any time and never count a trial twice.
 """
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
 import pandas as pd
 
-from .config import from_tune
-
-# Ray's own per-result bookkeeping that says nothing about the model.
-_RAY_NOISE = {"done", "training_iteration", "timestamp", "date", "time_this_iter_s", "time_since_restore",
-              "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "config", "pid",
-              "history_json"}
-
-
-def _status(metrics: dict[str, Any], error: BaseException | None) -> tuple[str, str | None]:
-    if error is not None:
-        text = str(error).strip().splitlines()
-        return "failed", (text[-1] if text else type(error).__name__)[:2000]
-    if metrics.get("status"):
-        return str(metrics["status"]), metrics.get("error")
-    if not metrics.get("training_iteration"):
-        return "pending", None  # never reported: the sweep was interrupted before it ran
-    return "stopped", None  # ended by the scheduler (ASHA) or a stop condition before its last epoch
+from .columns import to_json
+from .config import split_config
+from .errors import RaygenError
+from .metrics.evaluate import declared_columns
+from .rows import history_frame, results_frame, stack_history, trial_row
+from .storage import join, write_parquet
 
 
 def resolved_config(config: dict[str, Any]) -> dict[str, Any]:
     """The config with every default filled in (a GAN row shows its latent_dim of 100 even
     when the sweep file never named it). Unresolvable configs are returned as given."""
-    from dataclasses import asdict
-
-    from .config import split_config
-    from .errors import RaygenError
-
     if "model" not in config:  # e.g. a trial the sweep never started: nothing to resolve
         return config
     try:
@@ -49,62 +33,31 @@ def resolved_config(config: dict[str, Any]) -> dict[str, Any]:
     return {**asdict(train), **asdict(model_cfg), **config}
 
 
-def _cell(v: Any) -> Any:
-    return list(v) if isinstance(v, tuple) else v
-
-
 def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
-    rows, hist = [], []
+    rows, keys, hist = [], set(), []
     for res in grid:
         metrics = dict(res.metrics or {})
-        given = {k: v for k, v in from_tune(res.config or {}).items() if not k.startswith("_") and v is not None}
-        config = {k: _cell(v) for k, v in resolved_config(given).items()}
-        trial_id = metrics.get("trial_id") or Path(str(res.path)).name
-        status, error = _status(metrics, res.error)
-        row = {"sweep": sweep, "run": run, "trial_id": trial_id, "status": status, "error": error, **config}
-        for k, v in metrics.items():
-            if k in _RAY_NOISE or k in ("status", "error", "trial_id") or k in config:
-                continue
-            if k.endswith("_png") and v:
-                v = os.path.relpath(os.path.join(str(res.path), v), str(run_dir))
-            row[k] = _cell(v)
-        row["wall_time_s"] = metrics.get("time_total_s")
-        row["trial_dir"] = os.path.relpath(str(res.path), str(run_dir))
+        trial_dir = os.path.relpath(str(res.path), str(run_dir))
+        row, cfg = trial_row(sweep=sweep, run=run, trial_dir=trial_dir, config=res.config, metrics=metrics,
+                             error=None if res.error is None else str(res.error) or type(res.error).__name__,
+                             resolve=resolved_config)
         rows.append(row)
-        # The trial's own record of every epoch when it finished (see trainable.Trial.history),
-        # else what Ray logged.
-        own = metrics.get("history_json")
-        df = pd.DataFrame(json.loads(own)) if isinstance(own, str) and own else res.metrics_dataframe
-        if df is not None and len(df):
-            keep = [c for c in df.columns if c not in _RAY_NOISE and not c.startswith("config/")
-                    and not c.endswith("_png") and c not in ("trial_id", "error")]
-            h = df[keep].copy()
-            h.insert(0, "trial_id", trial_id)
-            hist.append(h)
-    results = pd.DataFrame(rows)
-    history = pd.concat(hist, ignore_index=True) if hist else pd.DataFrame(columns=["trial_id", "epoch"])
-    if "epoch" in history and len(history):
-        # A trial restored from a checkpoint re-runs the epochs after it: keep the last run of each.
-        history = history.drop_duplicates(["trial_id", "epoch"], keep="last").reset_index(drop=True)
-    return results, history
+        keys.update(cfg)
+        hist.append(history_frame(row["trial_id"], metrics, res.metrics_dataframe))
+    return results_frame(rows, keys), stack_history(hist)
 
 
-def write_parquet(df: pd.DataFrame, uri: str | os.PathLike) -> str:
-    """Atomic: a temporary file beside the target renamed over it (an object store's
-    single PUT is atomic by itself)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def run_metadata(results: pd.DataFrame | None = None) -> dict[str, Any]:
+    """What the report needs to know about the columns without raygen's code of today: the
+    metric declarations and which columns are configuration."""
+    config = results.attrs.get("config_columns", []) if results is not None else []
+    return {"columns": to_json(declared_columns()), "config_columns": config}
 
-    from .storage import filesystem
 
-    fs, path = filesystem(str(uri))
-    parent = path.rsplit("/", 1)[0]
-    fs.create_dir(parent, recursive=True)
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    tmp = f"{parent}/.{path.rsplit('/', 1)[1]}.{os.getpid()}.tmp"
-    pq.write_table(table, tmp, filesystem=fs)
-    fs.move(tmp, path)
-    return str(uri)
+def write_results(results: pd.DataFrame, history: pd.DataFrame, run_dir: str) -> None:
+    meta = run_metadata(results)
+    write_parquet(results, join(run_dir, "results.parquet"), meta)
+    write_parquet(history, join(run_dir, "history.parquet"), meta)
 
 
 def best_trial(results: pd.DataFrame, metric: str, mode: str) -> dict[str, Any] | None:
@@ -115,22 +68,10 @@ def best_trial(results: pd.DataFrame, metric: str, mode: str) -> dict[str, Any] 
     if ok.empty:
         return None
     row = ok.loc[ok[metric].idxmin() if mode == "min" else ok[metric].idxmax()]
-    varying = [c for c in results.columns if c in _config_keys(results) and results[c].astype(str).nunique() > 1]
+    config = results.attrs.get("config_columns", [])
+    varying = [c for c in config if results[c].astype(str).nunique() > 1]
     return {"metric": metric, "mode": mode, "trial_id": row.trial_id, metric: float(row[metric]),
             **{c: row[c] for c in varying}}
-
-
-def _config_keys(results: pd.DataFrame) -> set[str]:
-    from dataclasses import fields
-
-    from .config import TrainConfig
-    from .registry import MODELS
-
-    keys = {f.name for f in fields(TrainConfig)}
-    for name in results.get("model", pd.Series(dtype=str)).dropna().unique():
-        if name in MODELS:
-            keys |= {f.name for f in fields(MODELS.get(name).Config)}
-    return keys
 
 
 def benchmark_line(results: pd.DataFrame, wall_s: float, slots: int, resumed: bool = False) -> str:

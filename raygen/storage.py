@@ -1,13 +1,24 @@
 """Where runs live: a local folder, or ``s3://`` / ``gs://`` (any URI pyarrow.fs knows).
 
-Ray Tune writes trial state there itself; raygen only lists runs and writes the Parquet
-files, both through ``pyarrow.fs`` so one code path serves local disks and buckets.
+Ray Tune writes trial state there itself; raygen lists runs and writes its own files
+(Parquet, JSON, reports) through here, so one code path serves local disks and buckets.
+Every write is atomic: locally a temporary file beside the target renamed over it (a
+reader never sees half a file, a failed write leaves the old one); an object store's
+single PUT is atomic by itself.
 """
 from __future__ import annotations
 
+import io
+import json
+import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 from pyarrow import fs as pafs
+
+PARQUET_META = b"raygen"  # schema metadata key: raygen's facts about a results file (JSON)
 
 
 def is_remote(uri: str) -> bool:
@@ -41,7 +52,56 @@ def list_runs(base: str) -> list[str]:
     return sorted(r for r, i in zip(runs, ok) if i.type == pafs.FileType.File)
 
 
-def write_text(uri: str, text: str) -> None:
-    fs, path = filesystem(uri)
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """``write(tmp)`` into a temporary file beside ``path``, then renamed over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_bytes(uri: str | os.PathLike, data: bytes) -> str:
+    if not is_remote(str(uri)):
+        atomic_write(str(uri).removeprefix("file://"), lambda tmp: tmp.write_bytes(data))
+        return str(uri)
+    fs, path = filesystem(str(uri))
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(path) as f:
-        f.write(text.encode())
+        f.write(data)
+    return str(uri)
+
+
+def write_text(uri: str | os.PathLike, text: str) -> str:
+    return write_bytes(uri, text.encode("utf-8"))
+
+
+def write_parquet(df: pd.DataFrame, uri: str | os.PathLike, meta: dict[str, Any] | None = None) -> str:
+    """``df`` as Parquet, with ``meta`` (JSON) in the schema metadata under ``PARQUET_META``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if meta:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               PARQUET_META: json.dumps(meta).encode()})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return write_bytes(uri, buf.getvalue())
+
+
+def read_parquet(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """(frame, raygen's metadata: {} for files written without it)."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    raw = (table.schema.metadata or {}).get(PARQUET_META)
+    try:
+        meta = json.loads(raw) if raw else {}
+    except ValueError:
+        meta = {}
+    return table.to_pandas(), meta if isinstance(meta, dict) else {}

@@ -186,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
         from ray import tune
 
         from .data import data_root
-        from .results import benchmark_line, best_trial, rows_from_grid, write_parquet
+        from .report.run import META_FILE
+        from .results import benchmark_line, best_trial, rows_from_grid, run_metadata, write_results
         from .trainable import GenerativeTrainable
 
         res = resources(sweep, args, ray.cluster_resources())
@@ -195,12 +196,12 @@ def run(args: argparse.Namespace) -> int:
             tune.with_parameters(GenerativeTrainable, data_root=root, sweep_dir=base), res)
         tuner = build_tuner(sweep, args, trainable, base, run_name, bool(args.resume), args.smoke, sets)
         print(f"raygen: sweep {sweep.name!r} -> {run_dir}  (resources per trial: {res})", flush=True)
+        write_text(join(run_dir, META_FILE), json.dumps(run_metadata()))  # for reports of the run in progress
         t0 = time.perf_counter()
         grid = tuner.fit()
         wall = time.perf_counter() - t0
         results, history = rows_from_grid(grid, sweep.name, run_name, run_dir)
-        write_parquet(results, join(run_dir, "results.parquet"))
-        write_parquet(history, join(run_dir, "history.parquet"))
+        write_results(results, history, run_dir)
         slots = max(1, int(min(ray.cluster_resources().get("CPU", 1) // max(res["cpu"], 1e-9),
                                args.max_concurrent or sweep.max_concurrent or 10**6)))
         print(benchmark_line(results, wall, slots, resumed=bool(args.resume)))
@@ -219,12 +220,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(run_dir: str) -> None:
+    from .report.page import write_report
+
     try:
-        from . import report
-    except ImportError:  # the report module is optional at this stage
-        return
-    try:
-        path = report.write_report(run_dir)
+        path = write_report(run_dir)
         print(f"report: {path}")
     except Exception as exc:  # a report problem must never lose the results already written
         print(f"warning: report failed ({type(exc).__name__}: {exc}); results are intact", file=sys.stderr)

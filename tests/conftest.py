@@ -10,6 +10,9 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "datasets"
+# Below pytest's own limit per test (pyproject: timeout = 600), so a child that hangs is
+# reported with its output instead of being cut off by pytest-timeout.
+SUBPROCESS_TIMEOUT = 540
 
 torch.set_num_threads(2)
 # Any Ray a test starts reuses this environment instead of rebuilding it from uv.lock

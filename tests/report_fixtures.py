@@ -9,7 +9,16 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from raygen.results import write_parquet
+from raygen.results import run_metadata
+from raygen.storage import write_parquet
+
+
+def analyze(results, history=None, metric=None):
+    """``raygen.report.analysis.analyze`` with the metric declarations a sweep writes."""
+    from raygen.columns import from_json
+    from raygen.report.analysis import analyze as analyze_run
+
+    return analyze_run(results, history, metric, from_json(run_metadata()["columns"]))
 
 
 def mnist_images(data_root: Path, n: int = 40):
@@ -19,7 +28,7 @@ def mnist_images(data_root: Path, n: int = 40):
 
 
 def save_grid(images, path: Path, nrow: int = 8) -> str:
-    from raygen.data import image_grid
+    from raygen.figures import image_grid
 
     path.parent.mkdir(parents=True, exist_ok=True)
     image_grid(images, path, nrow=nrow)
@@ -28,10 +37,11 @@ def save_grid(images, path: Path, nrow: int = 8) -> str:
 
 def write_run(run_dir: Path, rows: list[dict], history: list[dict] | None = None) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_parquet(pd.DataFrame(rows), run_dir / "results.parquet")
+    meta = run_metadata()  # the metric declarations, as a sweep writes them
+    write_parquet(pd.DataFrame(rows), run_dir / "results.parquet", meta)
     if history is not None:
         write_parquet(pd.DataFrame(history, columns=None if history else ["trial_id", "epoch"]),
-                      run_dir / "history.parquet")
+                      run_dir / "history.parquet", meta)
     return run_dir
 
 
@@ -47,10 +57,10 @@ def base_row(i: int, **kw) -> dict:
 
 def savae_run(run_dir: Path, data_root: Path, betas=(0.0, 0.001, 0.005, 0.1), gammas=(0.0, 0.1),
               latents=(2, 100), seeds=(0, 1)) -> Path:
-    """A SAVAE-like β × γ × latent × seed grid (seed 002 Figure 9): every trial reconstructs the
-    same 40 real test images (2 rows of 20, as raygen.models.savae saves them); the reconstruction gets noisier with |β - 0.005| so the best
-    setting is β = 0.005, γ = 0.1 for every latent size, and β = 0.1, γ = 0, latent 2,
-    seed 0 diverged (so its cell must say so)."""
+    """A SAVAE-like β × γ × latent × seed grid (Zemouri 2020 Figure 9): every trial
+    reconstructs the same 40 real test images (2 rows of 20, as raygen.models.savae saves
+    them); the reconstruction gets noisier with |β - 0.005| so the best setting is
+    β = 0.005, γ = 0.1 for every latent size, and β = 0.1, γ = 0, latent 2, seed 0 diverged (so its cell must say so)."""
     x = mnist_images(data_root)
     rows, hist = [], []
     gen = torch.Generator().manual_seed(0)

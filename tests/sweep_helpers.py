@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from conftest import REPO
+from conftest import REPO, SUBPROCESS_TIMEOUT
 
 
 def write_sweep(tmp_path: Path, name: str, text: str) -> Path:
@@ -21,7 +21,7 @@ def sweep_cmd(sweep: Path, storage: Path, data_root: Path, *extra: str) -> list[
             "--storage", str(storage), *extra]
 
 
-def run_sweep(sweep: Path, storage: Path, data_root: Path, *extra: str, timeout: int = 600, env=None):
+def run_sweep(sweep: Path, storage: Path, data_root: Path, *extra: str, timeout: int = SUBPROCESS_TIMEOUT, env=None):
     out = subprocess.run(sweep_cmd(sweep, storage, data_root, *extra), cwd=REPO, capture_output=True, text=True,
                          timeout=timeout, env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

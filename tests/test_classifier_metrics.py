@@ -8,11 +8,11 @@ import math
 import pytest
 import torch
 
-from raygen import classifier, scores
-from raygen.metrics import extract
-from raygen.models.base import default_cache_dir
+from raygen.diskcache import default_cache_dir
+from raygen.metrics import classifier, scores
+from raygen.metrics.evaluate import extract
 from raygen.registry import DATASETS
-from raygen.trainable import Trial
+from raygen.trial import Trial
 
 
 @pytest.fixture(scope="module")

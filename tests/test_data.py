@@ -68,13 +68,14 @@ def test_digits_and_cosine_need_no_download(tmp_path):
     d = load_data("digits", split="train", root=tmp_path)
     assert d.train.x.shape[1:] == (1, 8, 8) and len(d.train) + len(d.eval) == 1797
     c = load_data("cosine", split="train", eval_split="train", root=tmp_path, data_range=None)
-    assert c.train.x.shape == (50, 2) and torch.allclose(c.train.x[:, 1], torch.cos(torch.linspace(0, 6.2832, 50)), atol=1e-4)
+    assert c.train.x.shape == (50, 2)
+    assert torch.allclose(c.train.x[:, 1], torch.cos(torch.linspace(0, 6.2832, 50)), atol=1e-4)
 
 
 def test_image_grid_frames_only_the_flagged_images_in_red(tmp_path):
     from PIL import Image
 
-    from raygen.data import image_grid
+    from raygen.figures import image_grid
 
     images = torch.full((6, 1, 4, 4), 0.5)
     image_grid(images, tmp_path / "g.png", nrow=3, frames=torch.tensor([False, True, False, False, False, True]))

@@ -1,4 +1,4 @@
-"""Seed 002's extra datasets: Omniglot (28x28 release) and Caltech 101 Silhouettes. Their
+"""Zemouri 2020's extra datasets: Omniglot (28x28 release) and Caltech 101 Silhouettes. Their
 files are absent here, so: the one clear error, and the readers on small files written in
 the published layout (MATLAB column-major 28x28 rows; the keys the releases use)."""
 from __future__ import annotations
@@ -41,7 +41,7 @@ def marked(n: int) -> np.ndarray:
 def test_omniglot_reads_the_28x28_release_layout(tmp_path):
     (tmp_path / "omniglot").mkdir()
     train, test = marked(5), marked(3)
-    onehot = lambda labels: np.eye(50)[labels].T  # noqa: E731  (50, N), as in chardata.mat
+    onehot = lambda labels: np.eye(50)[labels].T
     savemat(tmp_path / "omniglot" / "chardata.mat",
             {"data": column_major(train).T, "target": onehot([0, 7, 49, 7, 3]),
              "testdata": column_major(test).T, "testtarget": onehot([1, 2, 3])})

@@ -9,9 +9,12 @@ import subprocess
 import time
 
 import pandas as pd
-from sweep_helpers import only_run, results, run_sweep, sweep_cmd, write_sweep
+import pytest
 
 from conftest import REPO
+from sweep_helpers import only_run, results, run_sweep, sweep_cmd, write_sweep
+
+pytestmark = pytest.mark.slow  # starts Ray (or Chromium)
 
 TRIALS = """
 description: fault tolerance

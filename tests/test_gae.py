@@ -1,11 +1,11 @@
-"""GAE (seed 004, Algorithm 1) and the fitted latent sampler every autoencoder has, trained
+"""GAE (Ko et al. 2024, Algorithm 1) and the fitted latent sampler every autoencoder has, trained
 for real on the MNIST test split and on the cosine points."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from raygen.trainable import Trial
+from raygen.trial import Trial
 
 # one data key for every MNIST trial here, so the split is loaded once per test session
 SMALL = {"dataset": "mnist", "split": "test", "limit": 1000, "batch_size": 50, "eval_samples": 200,
@@ -73,7 +73,8 @@ def test_the_gmm_is_a_maximum_likelihood_fit_to_the_codes_and_drives_sampling(da
 
 
 def test_vae_with_a_fitted_gaussian_is_one_setting_away(data_root):
-    t = Trial({**SMALL, "model": "vae", "sampler": "gaussian", "epochs": 1, "max_batches": 10}, data_root=str(data_root))
+    t = Trial({**SMALL, "model": "vae", "sampler": "gaussian", "epochs": 1, "max_batches": 10},
+              data_root=str(data_root))
     run(t)
     fit, z = t.model.latent_fit, codes(t)  # a VAE's codes are its posterior means
     chol = fit.chol[0].double().numpy()

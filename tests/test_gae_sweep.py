@@ -1,12 +1,14 @@
-"""Seed 004's sweeps: their grids, and one real local-Ray run through the new paths (a model
+"""Ko et al. 2024's sweeps: their grids, and one real local-Ray run through the new paths (a model
 that stops itself, fitted samplers in checkpoints, list-valued settings that differ between
 variants, several epochs per Ray report, a per-trial figure for point data, missing data)."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
+
+from raygen.sweepfile import load_sweep
 
 from sweep_helpers import only_run, results, run_sweep, write_sweep
-from raygen.sweepfile import load_sweep
 
 TABLE3 = {"vae", "beta_vae", "info_vae", "wae", "vae_gan", "vade", "gmvae", "vamp_vae", "rae_l2", "gae"}
 
@@ -24,7 +26,8 @@ def test_table3_is_ten_models_by_four_datasets_under_the_protocol():
 
 def test_cosine_latent_and_architecture_grids():
     cosine = load_sweep("gae_cosine").grid()
-    assert sorted((c["model"], c["seed"]) for c in cosine) == sorted((m, s) for m in ("vae_mlp", "gae") for s in range(5))
+    expected = sorted((m, s) for m in ("vae_mlp", "gae") for s in range(5))
+    assert sorted((c["model"], c["seed"]) for c in cosine) == expected
     assert all(c["epochs"] == 2000 and c["latent_dim"] == 1 and c["hidden"] == [256] for c in cosine)
     latent = load_sweep("vae_latent").grid()
     assert {(c["model"], c["latent_dim"]) for c in latent} == {(m, d) for m in ("vae", "rae_l2", "gae")
@@ -35,7 +38,7 @@ def test_cosine_latent_and_architecture_grids():
 
 
 SWEEP = """
-description: seed 004 paths end to end
+description: Ko et al. 2024 paths end to end
 max_failures: 0
 config:
   split: auto
@@ -51,7 +54,8 @@ variants:
 """
 
 
-def test_seed_004_models_run_on_ray_with_missing_data_recorded(tmp_path, data_root):
+@pytest.mark.slow
+def test_ko_2024_models_run_on_ray_with_missing_data_recorded(tmp_path, data_root):
     sweep = write_sweep(tmp_path, "gae_paths", SWEEP)
     run_sweep(sweep, tmp_path / "runs", data_root, "--num-cpus", "2")
     run_dir = only_run(tmp_path / "runs", "gae_paths")

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from raygen import fid
 from raygen.errors import RaygenError
-from raygen.trainable import Trial
+from raygen.metrics import inception as fid
+from raygen.trial import Trial
 
 
 @pytest.fixture(scope="module")
@@ -101,15 +101,15 @@ def test_the_inception_family_runs_end_to_end_from_a_weights_file(tmp_path, data
 
 @pytest.mark.skipif(not fid.hub_path().is_file(), reason="pytorch-fid's Inception weights are not on this machine")
 def test_real_inception_fid_of_mnist_halves_is_small_and_grows_with_noise(data_root, monkeypatch):
-    from raygen import scores
-    from raygen.metrics import extract
+    from raygen.metrics import scores
+    from raygen.metrics.evaluate import extract
     from raygen.registry import DATASETS
 
     monkeypatch.delenv(fid.ENV, raising=False)  # the session declares them absent; here they are real
     net = fid.load("", "cpu")
     x, _ = DATASETS.get("mnist")(data_root, "test", False)
     a, b = x[:200], x[200:400]
-    stats = lambda imgs: scores.gaussian_stats(extract(net, imgs, 50)[0])  # noqa: E731
+    stats = lambda imgs: scores.gaussian_stats(extract(net, imgs, 50)[0])
     ma, sa = stats(a)
     near = scores.frechet_distance(ma, sa, *stats(b))
     far = scores.frechet_distance(ma, sa, *stats((b + 0.3 * torch.randn_like(b)).clamp(0, 1)))

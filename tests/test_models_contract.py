@@ -14,7 +14,7 @@ SHAPE = (1, 28, 28)
 
 
 # "model@arch": a registered model on another architecture (issue 5's architecture sweep
-# runs the conv VAE on seed 002's residual nets).
+# runs the conv VAE on Zemouri 2020's residual nets).
 ARCH_CASES = ["vae_conv@resnet"]
 
 
@@ -86,3 +86,34 @@ def test_state_dict_round_trip_gives_the_same_outputs(name, mnist_batch):
     if a.has_encoder:
         x = to_range(a, mnist_batch[:4])
         assert torch.equal(a.reconstruct(x), b.reconstruct(x))
+
+
+def trial_config(case: str) -> dict:
+    name, _, arch = case.partition("@")
+    tiny = {k: list(v) if isinstance(v, tuple) else v for k, v in getattr(MODELS.get(name), "TINY", {}).items()}
+    # epochs beyond the two run here: no end-of-training evaluation, only training state
+    return {"model": name, **tiny, **({"arch": arch} if arch else {}), "dataset": "mnist", "split": "test",
+            "limit": 256, "batch_size": 32, "max_batches": 2, "epochs": 10}
+
+
+def test_resume_after_an_epoch_gives_the_same_next_epoch(name, data_root):
+    from raygen.trial import Trial
+
+    cfg = trial_config(name)
+    straight = Trial(cfg, data_root=str(data_root))
+    for _ in range(2):
+        straight.train_epoch()
+    first = Trial(cfg, data_root=str(data_root))
+    first.train_epoch()
+    state = first.state()
+    torch.manual_seed(1234)  # a restarted worker starts from other RNG states
+    resumed = Trial(cfg, data_root=str(data_root))
+    resumed.load_state(state)
+    resumed.train_epoch()
+    assert resumed.epoch == straight.epoch == 2
+    tensors = lambda t: {k: v for k, v in t.model.state_dict().items() if torch.is_tensor(v)}
+    a, b = tensors(straight), tensors(resumed)  # (extra state holds bookkeeping such as timings)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    losses = lambda t: [{k: v for k, v in h.items() if not k.endswith("_s") and k != "resumed_from_epoch"}
+                        for h in t.history]
+    assert losses(resumed) == losses(straight)  # the same numbers as the uninterrupted run

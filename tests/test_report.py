@@ -1,4 +1,4 @@
-"""``python -m raygen.report`` on hand-made run folders: the β × γ grid of seed 002 Figure 9,
+"""``python -m raygen.report`` on hand-made run folders: the β × γ grid of Zemouri 2020 Figure 9,
 partial runs read from Ray's result.json, empty runs, missing images, bad inputs; no Ray."""
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import REPO
 from raygen.errors import RaygenError
-from raygen.report import load_run, locate, main, write_report
-from report_fixtures import base_row, mnist_images, result_json_trial, save_grid, savae_run, write_run
+from raygen.report.__main__ import main
+from raygen.report.page import write_report
+from raygen.report.run import load_run, locate
+
+from conftest import REPO
+from report_fixtures import base_row, mnist_images, result_json_trial, savae_run, save_grid, write_run
 
 
 def imgs(html: str) -> list[str]:
@@ -136,7 +139,7 @@ def test_locate_accepts_a_parquet_path_a_run_or_a_sweep_folder(tmp_path):
 def test_cli_and_no_ray_import(tmp_path, capsys):
     run = write_run(tmp_path / "s" / "r", [base_row(i, model="savae", beta=b, fid=10 * b + 1, seed=s)
                                            for i, (b, s) in enumerate([(0.0, 0), (0.1, 0), (0.0, 1)])], [])
-    code = ("import sys; from raygen.report import main; rc = main([sys.argv[1]]); "
+    code = ("import sys; from raygen.report.__main__ import main; rc = main([sys.argv[1]]); "
             "assert not [m for m in sys.modules if m == 'ray' or m.startswith('ray.')], 'ray imported'; "
             "sys.exit(rc)")
     out = subprocess.run([sys.executable, "-c", code, str(run)], cwd=REPO, capture_output=True, text=True,

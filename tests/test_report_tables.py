@@ -7,14 +7,23 @@ import pandas as pd
 import pytest
 
 from raygen.errors import RaygenError
-from raygen.report_layout import analyze, fmt_ms, summarize
-from raygen.report_tables import (best_param_tables, best_per_model_table, header_facts, headline, model_dataset_tables,
-                                  problems_table, summary_table, trials_table)
-from report_fixtures import base_row
+from raygen.report.analysis import fmt_ms, summarize
+from raygen.report.tables import (
+    best_param_tables,
+    best_per_model_table,
+    header_facts,
+    headline,
+    model_dataset_tables,
+    problems_table,
+    summary_table,
+    trials_table,
+)
+
+from report_fixtures import analyze, base_row
 
 
 def gan_vs_vae_rows() -> list[dict]:
-    """Seed 001's comparison with three seeds: two GANs (FID, IS, no reconstruction), a VAE
+    """Chaturvedula's comparison with three seeds: two GANs (FID, IS, no reconstruction), a VAE
     at latent 2 and 10 (reconstruction too); one VAE trial failed."""
     rows, i = [], 0
     fids = [(18.0, 40.0, 30.0, 28.0), (19.0, 42.0, 31.0, 29.0), (20.0, 44.0, 32.0, 30.0)]  # per seed
@@ -56,7 +65,7 @@ def test_mean_and_std_over_seeds_and_failed_trials_do_not_count(lay):
 
 def test_gan_vs_vae_table_has_seed_001_columns_and_the_best_model_highlighted(lay):
     t = best_per_model_table(lay, summarize(lay))
-    assert t.title == "GAN vs VAE (seed 001 form)"
+    assert t.title == "GAN vs VAE (Chaturvedula form)"
     assert list(t.frame.columns) == ["model", "best configuration", "FID ↓", "IS ↑", "recon. MSE ↓", "parameters",
                                      "training time (s)", "seeds"]
     f = t.frame.set_index("model")
@@ -80,9 +89,9 @@ def test_without_inception_the_gan_vs_vae_table_shows_the_classifier_metrics_bes
     lay = analyze(pd.DataFrame(rows), pd.DataFrame(columns=["trial_id", "epoch", "loss"]))
     assert lay.primary == "cls_fid"
     t = best_per_model_table(lay, summarize(lay))
-    assert t.title == "GAN vs VAE (seed 001 form)"
-    assert "FID (MNIST classifier) ↓" in t.frame.columns and "recon. MSE ↓" in t.frame.columns
-    assert t.frame.set_index("model").loc["gan_dcgan", "FID (MNIST classifier) ↓"] == "190.0 ± 10.0"
+    assert t.title == "GAN vs VAE (Chaturvedula form)"
+    assert "FID (domain classifier) ↓" in t.frame.columns and "recon. MSE ↓" in t.frame.columns
+    assert t.frame.set_index("model").loc["gan_dcgan", "FID (domain classifier) ↓"] == "190.0 ± 10.0"
     assert "Not measured in this run: FID, IS" in t.caption
 
 

@@ -1,12 +1,13 @@
-"""Seed 002's "which β?" table and sentences, on hand-made SAVAE-like results."""
+"""Zemouri 2020's "which β?" table and sentences, on hand-made SAVAE-like results."""
 from __future__ import annotations
 
 import pandas as pd
 
-from raygen import report_tradeoff as tradeoff
-from raygen.report import table_html, table_md
-from raygen.report_layout import analyze, summarize
-from report_fixtures import base_row
+from raygen.report import tradeoff
+from raygen.report.analysis import summarize
+from raygen.report.page import table_html, table_md
+
+from report_fixtures import analyze, base_row
 
 BETAS = (0.0, 0.003, 0.01, 0.05, 0.1)
 

@@ -1,4 +1,4 @@
-"""Seed 002's Semi-Supervised Adversarial VAE on the real MNIST test split: both phases,
+"""Zemouri 2020's Semi-Supervised Adversarial VAE on the real MNIST test split: both phases,
 the phase-1 cache (trained once, loaded by the next trial, which then continues exactly
 as the first did), checkpoint/resume across the phase switch, semi-supervised labels,
 the per-trial images, and clear errors."""
@@ -12,12 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
-from raygen import losses
-from raygen.diskcache import load_or_build
 from raygen.config import split_config
+from raygen.diskcache import load_or_build
 from raygen.errors import RaygenError
+from raygen.models import losses
 from raygen.models.savae import SAVAE, semi_supervised_labels
-from raygen.trainable import Trial
+from raygen.trial import Trial
 
 # Small networks, 2,000 images, 3 phase-1 epochs, 3 phase-2 batches: seconds on a CPU.
 BASE = {"model": "savae", "dataset": "mnist", "split": "test", "limit": 2000, "batch_size": 64, "max_batches": 3,

@@ -2,7 +2,11 @@
 phase 1 (trained by one trial, loaded by the other, even when both start at once)."""
 from __future__ import annotations
 
+import pytest
+
 from sweep_helpers import results, run_sweep, write_sweep
+
+pytestmark = pytest.mark.slow  # starts Ray (or Chromium)
 
 # The latent size is the outer grid dimension, so the two trials of a latent size run side
 # by side on the 2 CPUs and race for the same phase-1 cache entry.
@@ -28,7 +32,7 @@ smoke: {phase1_epochs: 1, phase1_max_batches: 3}
 
 def test_savae_sweep_trains_phase1_once_per_latent_size(tmp_path, data_root):
     sweep = write_sweep(tmp_path, "savae_tiny", SWEEP)
-    out = run_sweep(sweep, tmp_path / "runs", data_root, "--smoke", "--num-cpus", "2")
+    run_sweep(sweep, tmp_path / "runs", data_root, "--smoke", "--num-cpus", "2")
     (run_dir,) = (tmp_path / "runs" / "savae_tiny").glob("*-smoke")  # beside it: cache/ (phase 1)
     df = results(run_dir)
     assert len(df) == 4 and (df.status == "completed").all(), df[["status", "error"]]

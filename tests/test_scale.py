@@ -8,9 +8,9 @@ import json
 
 import pytest
 import yaml
-from sweep_helpers import only_run, results, run_sweep, write_sweep
 
 from conftest import REPO
+from sweep_helpers import only_run, results, run_sweep, write_sweep
 
 SMALL = """
 description: {desc}
@@ -24,6 +24,7 @@ config:
 """
 
 
+@pytest.mark.slow
 def test_two_node_cluster_places_trials_on_both_nodes(tmp_path, data_root):
     from ray.cluster_utils import Cluster
 
@@ -47,6 +48,7 @@ def test_two_node_cluster_places_trials_on_both_nodes(tmp_path, data_root):
         assert (run_dir / row.samples_png).exists() and (run_dir / row.trial_dir / "result.json").exists()
 
 
+@pytest.mark.slow
 def test_optuna_search_with_asha_records_the_best_config(tmp_path, data_root):
     text = SMALL.format(desc="optuna") + """  lr: {loguniform: [1.0e-4, 1.0e-2]}
   latent_dim: {choice: [2, 8]}

@@ -11,8 +11,8 @@ import pytest
 import torch
 from pytorch_fid.fid_score import calculate_frechet_distance
 
-from raygen import scores
 from raygen.diskcache import cached, entry
+from raygen.metrics import scores
 
 
 def correlated(n: int, d: int, shift: float, seed: int) -> torch.Tensor:
@@ -53,7 +53,7 @@ def test_class_coverage_sees_mode_collapse():
 
 def test_kid_is_near_zero_for_one_distribution_and_grows_with_the_gap():
     real = correlated(1500, 64, 0.0, 0)
-    kid = lambda fake: scores.kid(real, fake, subsets=10, subset_size=500)  # noqa: E731
+    kid = lambda fake: scores.kid(real, fake, subsets=10, subset_size=500)
     same = kid(correlated(1500, 64, 0.0, 2))
     near, far = kid(correlated(1500, 64, 0.1, 1)), kid(correlated(1500, 64, 0.5, 1))
     assert scores.kid(real[:500], correlated(500, 64, 0.1, 1), subsets=3) == pytest.approx(near, rel=0.5)

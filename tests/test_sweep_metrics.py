@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 
 import pyarrow.parquet as pq
+import pytest
 
 from sweep_helpers import only_run, run_sweep, write_sweep
+
+pytestmark = pytest.mark.slow  # starts Ray (or Chromium)
 
 SWEEP = """
 description: metrics without Inception weights

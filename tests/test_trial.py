@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from raygen.trainable import Trial
+from raygen.trial import Trial
 
 BASE = {"dataset": "mnist", "split": "test", "batch_size": 64, "max_batches": 20, "eval_samples": 500}
 
@@ -36,7 +36,7 @@ def test_resume_from_checkpoint_continues_exactly(data_root):
         assert torch.equal(a, b), k
     # the trial's own per-epoch record survives the restart: epoch 1 from the checkpoint, then 2
     assert [h["epoch"] for h in resumed.history] == [1, 2]
-    losses = lambda t: [(h["epoch"], h["loss"], h["d_loss"], h["g_loss"]) for h in t.history]  # noqa: E731
+    losses = lambda t: [(h["epoch"], h["loss"], h["d_loss"], h["g_loss"]) for h in t.history]
     assert losses(resumed) == losses(straight)  # the same losses as the uninterrupted run
 
 

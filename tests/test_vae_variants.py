@@ -1,4 +1,4 @@
-"""Seed 004's baselines: each model's distinguishing loss term on a tiny batch of real MNIST,
+"""Ko et al. 2024's baselines: each model's distinguishing loss term on a tiny batch of real MNIST,
 checked against the formula of its paper computed independently here (numpy / scipy loops,
 float64), not through raygen.losses."""
 from __future__ import annotations
@@ -58,7 +58,8 @@ def test_beta_vae_weights_the_kl_by_beta_4(x):
     model = build("beta_vae")
     z, mu, logvar = model.encode_sample(x)
     assert model.cfg.beta == 4.0
-    assert model.regularizer(z, mu, logvar).item() == pytest.approx(4.0 * kl_std_normal(np_(mu), np_(logvar)), rel=1e-10)
+    expected = 4.0 * kl_std_normal(np_(mu), np_(logvar))
+    assert model.regularizer(z, mu, logvar).item() == pytest.approx(expected, rel=1e-10)
 
 
 def test_info_vae_is_kl_plus_weighted_gaussian_kernel_mmd(x):

@@ -13,6 +13,7 @@ Adding a model is one class plus one decorator line::
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +21,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..diskcache import default_cache_dir  # noqa: F401  (re-exported: models' Context uses it)
+from ..columns import Column
+from ..diskcache import default_cache_dir
+from ..errors import RaygenError
 
 _RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "linear": None}
 
@@ -33,8 +36,6 @@ class ModelConfig:
 
     @property
     def data_range(self) -> tuple[float, float] | None:
-        from ..errors import RaygenError
-
         if self.output not in _RANGES:
             raise RaygenError(f"output must be one of {', '.join(_RANGES)}, got {self.output!r}")
         return _RANGES[self.output]
@@ -54,6 +55,8 @@ class GenerativeModel(nn.Module):
     Config: ClassVar[type] = ModelConfig
     registry_name: ClassVar[str] = "?"
     has_encoder: ClassVar[bool] = False
+    # Columns ``extra_metrics`` fills: label, direction (see raygen.columns).
+    metric_columns: ClassVar[tuple[Column, ...]] = ()
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...], num_classes: int = 10):
         super().__init__()
@@ -87,6 +90,11 @@ class GenerativeModel(nn.Module):
     def artifacts(self, data, out_dir: Path) -> dict[str, str]:
         """Hook at the end of a trial: write extra files (figures) into ``out_dir`` and return
         ``{"xxx_png": "file.png"}`` (paths relative to ``out_dir``); they become result columns."""
+        return {}
+
+    def extra_metrics(self, data, n: int) -> dict[str, Any]:
+        """Hook run by the evaluation (inside its error guard) on the first ``n`` held-out
+        items: measures only this model can take (declare them in ``metric_columns``)."""
         return {}
 
     # --- generation ----------------------------------------------------------------
@@ -160,3 +168,16 @@ class AutoEncoderModel(GenerativeModel):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
+
+
+@torch.no_grad()
+def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch: int = 500) -> torch.Tensor:
+    """``fn`` over ``x`` in slices of ``batch`` items, concatenated (bounded memory)."""
+    return torch.cat([fn(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
+def step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One optimiser step on ``loss`` (gradients cleared first)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()

@@ -1,4 +1,4 @@
-"""The Generative Autoencoder (seed 004: Ko, Ko and Kim 2024, section 3, Algorithm 1).
+"""The Generative Autoencoder (Ko, Ko and Kim 2024, section 3, Algorithm 1).
 
 1. Train a plain autoencoder on the reconstruction error L(X, X~) until L < delta
    (Algorithm 1, lines 5-12; delta = 0.1 in the paper) or the trainer's ``epochs`` run out.
@@ -26,8 +26,8 @@ from typing import Any
 import torch
 
 from ..errors import RaygenError
-from ..nets import numel
 from ..registry import MODELS
+from .nets import numel
 from .vae_variants import AE, AEConfig
 
 
@@ -39,7 +39,7 @@ class GAEConfig(AEConfig):
 
 @MODELS.register("gae")
 class GAE(AE):
-    """Seed 004's GAE: the protocol autoencoder (500-500-2000, ReLU, BCE), trained until the
+    """Ko et al. 2024's GAE: the protocol autoencoder (500-500-2000, ReLU, BCE), trained until the
     per-dimension reconstruction error is below ``delta``, then sampled through a Gaussian
     mixture fitted to its codes by maximum likelihood (scikit-learn's EM)."""
 

@@ -1,9 +1,9 @@
-"""GANs: seed 001's DCGAN-style GAN and seed 003's MLP GAN.
+"""GANs: Chaturvedula's DCGAN-style GAN and Qin's MLP GAN.
 
 Both train with the binary cross-entropy of Goodfellow et al. (2014): the discriminator
 on real -> 1 / fake -> 0, the generator on the non-saturating -log D(G(z)). Each
 ``train_step`` does ``n_critic`` discriminator updates, then one generator update
-(seed 001, Algorithm 1 alternates them; it gives no ratio, so 1:1 by default).
+(Chaturvedula, Algorithm 1 alternates them; it gives no ratio, so 1:1 by default).
 """
 from __future__ import annotations
 
@@ -12,19 +12,19 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .. import losses
-from ..nets import MLP, ConvDecoder, ConvEncoder, Unflatten, numel
 from ..registry import MODELS
-from .base import GenerativeModel, ModelConfig
+from . import losses
+from .base import GenerativeModel, ModelConfig, step
+from .nets import MLP, ConvDecoder, ConvEncoder, Unflatten, numel
 
 
 @dataclass
 class GANConfig(ModelConfig):
-    latent_dim: int = 100  # seed 001: "a random noise vector with a size of 100"
-    lr: float = 2e-4  # seed 001: Adam, learning rate 0.0002
+    latent_dim: int = 100  # Chaturvedula: "a random noise vector with a size of 100"
+    lr: float = 2e-4  # Chaturvedula: Adam, learning rate 0.0002
     beta1: float = 0.5  # not in the paper; DCGAN's (Radford et al. 2015, its ref [5]) Adam beta1
     n_critic: int = 1
-    output: str = "tanh"  # seed 001 scales pixels to [-1, 1]
+    output: str = "tanh"  # Chaturvedula scales pixels to [-1, 1]
 
 
 @dataclass
@@ -33,33 +33,17 @@ class DCGANConfig(GANConfig):
     batchnorm: bool = True
 
 
-@MODELS.register("gan_dcgan")
 class GAN(GenerativeModel):
-    """Seed 001 (section 3.2.1).
+    """A generator and a discriminator trained by alternation; subclasses build the two."""
 
-    Generator: z(100) -> dense 7x7x128 -> transposed conv 64 (5x5, stride 2) -> 14x14x64
-    -> transposed conv 1 (5x5, stride 2) -> 28x28x1, LeakyReLU(0.2) between layers.
-    The paper calls the 14x14x64 stage a second *dense* layer and also gives *two*
-    stride-2 transposed convs; both cannot hold for a 28x28 output (7 -> 14 -> 28 needs
-    two doublings after one dense layer), so we read 14x14x64 as the first transposed
-    conv's output, which matches its "64 and 1 filters". The output activation is not
-    given; tanh fits the [-1, 1] pixel scaling.
-    Discriminator: convs 64-128-256-512 (5x5, stride 2, 'same'), LeakyReLU(0.2),
-    flatten, dense 1 (a logit; the sigmoid is inside the BCE loss).
-    """
-
-    Config = DCGANConfig
+    Config = GANConfig
 
     def __init__(self, cfg: GANConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)
         self.generator, self.discriminator = self.build_networks()
 
     def build_networks(self) -> tuple[nn.Module, nn.Module]:
-        c = self.cfg
-        gen = ConvDecoder(c.latent_dim, self.shape, dense=(), base=128, channels=(64,), kernel=5,
-                          act="leaky_relu", batchnorm=c.batchnorm)
-        dis = ConvEncoder(self.shape, 1, channels=(64, 128, 256, 512), kernel=5, dense=(), act="leaky_relu")
-        return gen, dis
+        raise NotImplementedError
 
     def configure_optimizers(self):
         betas = (self.cfg.beta1, 0.999)
@@ -75,13 +59,9 @@ class GAN(GenerativeModel):
         for _ in range(self.cfg.n_critic):
             fake = self.generate(b).detach()
             d_loss = losses.gan_d_bce(self.discriminator(x), self.discriminator(fake))
-            opts["dis"].zero_grad(set_to_none=True)
-            d_loss.backward()
-            opts["dis"].step()
+            step(opts["dis"], d_loss)
         g_loss = losses.gan_g_bce(self.discriminator(self.generate(b)))
-        opts["gen"].zero_grad(set_to_none=True)
-        g_loss.backward()
-        opts["gen"].step()
+        step(opts["gen"], g_loss)
         return {"loss": (g_loss + d_loss).detach(), "d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
 
     @torch.no_grad()
@@ -89,15 +69,40 @@ class GAN(GenerativeModel):
         return self.generate(n)
 
 
+@MODELS.register("gan_dcgan")
+class DCGAN(GAN):
+    """Chaturvedula (section 3.2.1).
+
+    Generator: z(100) -> dense 7x7x128 -> transposed conv 64 (5x5, stride 2) -> 14x14x64
+    -> transposed conv 1 (5x5, stride 2) -> 28x28x1, LeakyReLU(0.2) between layers.
+    The paper calls the 14x14x64 stage a second *dense* layer and also gives *two*
+    stride-2 transposed convs; both cannot hold for a 28x28 output (7 -> 14 -> 28 needs
+    two doublings after one dense layer), so we read 14x14x64 as the first transposed
+    conv's output, which matches its "64 and 1 filters". The output activation is not
+    given; tanh fits the [-1, 1] pixel scaling.
+    Discriminator: convs 64-128-256-512 (5x5, stride 2, 'same'), LeakyReLU(0.2),
+    flatten, dense 1 (a logit; the sigmoid is inside the BCE loss).
+    """
+
+    Config = DCGANConfig
+
+    def build_networks(self) -> tuple[nn.Module, nn.Module]:
+        c = self.cfg
+        gen = ConvDecoder(c.latent_dim, self.shape, dense=(), base=128, channels=(64,), kernel=5,
+                          act="leaky_relu", batchnorm=c.batchnorm)
+        dis = ConvEncoder(self.shape, 1, channels=(64, 128, 256, 512), kernel=5, dense=(), act="leaky_relu")
+        return gen, dis
+
+
 @dataclass
 class MLPGANConfig(GANConfig):
-    output: str = "sigmoid"  # seed 003 keeps pixels in [0, 1]
-    # Seed 003 gives no latent size ("as many input nodes as input data"); 100 as in seed 001.
+    output: str = "sigmoid"  # Qin keeps pixels in [0, 1]
+    # Qin gives no latent size ("as many input nodes as input data"); 100 as in Chaturvedula.
     gen_hidden: tuple[int, ...] = (128, 256, 512, 1024)
     dis_hidden: tuple[int, ...] = (512, 256)
-    act: str = "relu"  # seed 003: ReLU in every hidden layer (leaky_relu is the usual GAN choice)
-    dis_dropout: float = 0.0  # not in seed 003 (Goodfellow et al. 2014 used dropout in D)
-    # Not in seed 003's text. Its layer sizes are those of the common PyTorch MLP GAN
+    act: str = "relu"  # Qin: ReLU in every hidden layer (leaky_relu is the usual GAN choice)
+    dis_dropout: float = 0.0  # not in Qin (Goodfellow et al. 2014 used dropout in D)
+    # Not in Qin's text. Its layer sizes are those of the common PyTorch MLP GAN
     # (generator 128-256-512-1024, discriminator 512-256), which batch-normalises the
     # generator's hidden layers. Measured here (MNIST test split, batch 64, 30 epochs):
     # without it the generator collapsed to a single image (with or without dropout in D);
@@ -107,9 +112,9 @@ class MLPGANConfig(GANConfig):
 
 @MODELS.register("gan_mlp")
 class MLPGAN(GAN):
-    """Seed 003 (section 2.1): generator z -> 128-256-512-1024 -> 784, discriminator
+    """Qin (section 2.1): generator z -> 128-256-512-1024 -> 784, discriminator
     784 -> 512-256 -> 1, ReLU hidden units, sigmoid output for the discriminator (inside
-    the BCE loss here). The paper gives no optimiser; we keep seed 001's Adam 2e-4."""
+    the BCE loss here). The paper gives no optimiser; we keep Chaturvedula's Adam 2e-4."""
 
     Config = MLPGANConfig
 

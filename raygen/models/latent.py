@@ -1,4 +1,4 @@
-"""Latent distributions fitted by maximum likelihood after training (seed 004, Algorithm 1,
+"""Latent distributions fitted by maximum likelihood after training (Ko et al. 2024, Algorithm 1,
 lines 14-18; Ghosh et al. 2020's ex-post density estimation for RAEs).
 
 ``LatentFit`` encodes the training set, fits a Gaussian mixture (scikit-learn's EM, full

@@ -1,4 +1,4 @@
-"""Seed 004's baselines with a mixture prior (Ko et al. 2024, section 4.2): VaDE, GMVAE and
+"""Ko et al. 2024's baselines with a mixture prior (Ko et al. 2024, section 4.2): VaDE, GMVAE and
 the VampPrior VAE, each with 10 mixture components as in the paper. They keep the protocol
 networks and the BCE reconstruction and change the prior p(z): its KL term (the regularizer)
 and the prior they sample from (``prior_sample``: the learned mixture, as in the paper's
@@ -12,20 +12,21 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .. import losses
 from ..errors import RaygenError
-from ..nets import MLP
 from ..registry import MODELS
+from . import losses
+from .base import step
+from .nets import MLP
 from .vae import reparameterize
-from .vae_variants import ProtocolConfig, ProtocolVAE
+from .vae_variants import VAE, VAEConfig
 
 
 @dataclass
-class MixtureConfig(ProtocolConfig):
-    components: int = 10  # seed 004: "10 clusters were used for the GMM of GMVAE, VaDE, VampVAE"
+class MixtureConfig(VAEConfig):
+    components: int = 10  # Ko et al. 2024: "10 clusters were used for the GMM of GMVAE, VaDE, VampVAE"
 
 
-class MixturePriorVAE(ProtocolVAE):
+class MixturePriorVAE(VAE):
     Config = MixtureConfig
 
     def __init__(self, cfg: MixtureConfig, shape, num_classes: int = 10):
@@ -41,7 +42,7 @@ class MixturePriorVAE(ProtocolVAE):
 class VaDEConfig(MixtureConfig):
     # Jiang et al. (2017) initialise VaDE from a pretrained autoencoder and a GMM fitted to its
     # codes (section 3.3); they give no epoch count in a form that maps here: 10 epochs (our
-    # choice), at batch 100 (seed 004's), counted in train_time_s as seed 004's Table 4 does.
+    # choice), at batch 100 (Ko et al. 2024's), counted in train_time_s as Ko et al. 2024's Table 4 does.
     pretrain_epochs: int = 10
 
 
@@ -80,9 +81,7 @@ class VaDE(MixturePriorVAE):
         for _ in range(self.cfg.pretrain_epochs):
             for x, _ in data.train.batches(100, gen):
                 rec = self.recon_loss(self.decoder(self.encode(x)), x)
-                opt.zero_grad(set_to_none=True)
-                rec.backward()
-                opt.step()
+                step(opt, rec)
         with torch.no_grad():
             codes = torch.cat([self.encode(data.train.x[i:i + 1000]) for i in range(0, len(data.train), 1000)])
             gmm = GaussianMixture(self.cfg.components, covariance_type="diag", random_state=ctx.seed)
@@ -165,7 +164,7 @@ class VampVAE(MixturePriorVAE):
     """Tomczak & Welling (2018), the VampPrior: p(z) = (1/K) sum_k q(z | u_k) with K learned
     pseudo-inputs u_k (eq. 9); loss = BCE + E_q[log q(z|x) - log p(z)], one sample of z.
     Pseudo-inputs stay in the data range through a hardtanh (their implementation's choice).
-    K = 10 here (seed 004; the paper uses 500). They start as K random training items (our
+    K = 10 here (Ko et al. 2024; the paper uses 500). They start as K random training items (our
     choice), or uniform noise in the data range before training."""
 
     def __init__(self, cfg: MixtureConfig, shape, num_classes: int = 10):

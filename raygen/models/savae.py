@@ -1,4 +1,4 @@
-"""Semi-Supervised Adversarial VAE (seed 002, Zemouri 2020). Two phases inside one model.
+"""Semi-Supervised Adversarial VAE (Zemouri 2020). Two phases inside one model.
 
 Phase 1 (Algorithm 1, section 3.2): the Variational Encoder Classifier. Encoder and
 classifier are trained together on L_kl + L_cat. It runs in ``on_train_start``, before
@@ -35,14 +35,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .. import losses
-from ..diskcache import load_or_build
-from ..data import TensorData, image_grid
+from ..columns import HIGHER, Column
+from ..data import TensorData
+from ..diskcache import load_or_build, shared_cache_dir
 from ..errors import RaygenError
-from ..metrics import batched, metric
-from ..nets_resnet import Discriminator, ResClassifier, ResNetDecoder, ResNetEncoder
+from ..figures import class_region_points, image_grid, latent_scatter
 from ..registry import MODELS
-from .base import AutoEncoderModel, Context, ModelConfig
+from . import losses
+from .base import AutoEncoderModel, Context, ModelConfig, batched, step
+from .nets.resnet import Discriminator, ResClassifier, ResNetDecoder, ResNetEncoder
+from .vae import reparameterize
 
 PHASE1_VERSION = 1  # bump when phase 1's code changes: old cache entries are then ignored
 
@@ -92,6 +94,9 @@ class SAVAE(AutoEncoderModel):
     """Encoder, classifier (phase 1); decoder, discriminator (phase 2): see the module doc."""
 
     Config = SAVAEConfig
+    metric_columns = (Column("latent_class_consistency", "latent class consistency", HIGHER),
+                      Column("recon_class_acc", "recon. class acc.", HIGHER),
+                      Column("classifier_acc_phase1", "phase-1 classifier acc.", HIGHER, compare=False))
     TINY = {"latent_dim": 4, "channels": (4, 8, 8), "hidden": (32, 16, 16), "cls_width": 16,
             "dis_channels": (4, 8, 8), "dis_hidden": (16, 16, 8, 8), "n_dis": 1, "phase1_epochs": 1,
             "phase1_max_batches": 2}
@@ -124,10 +129,6 @@ class SAVAE(AutoEncoderModel):
 
     def classify(self, z: torch.Tensor) -> torch.Tensor:
         return F.softmax(self.classifier(z), dim=1)  # (B, classes)
-
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        return mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # eq. 1
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
@@ -169,12 +170,12 @@ class SAVAE(AutoEncoderModel):
         """L_VEC = L_kl + L_cat (eq. 6); labels < 0 are unlabelled (no L_cat)."""
         mu, logvar = self.encode_dist(x)
         kl = KL[self.cfg.kl_reduction](mu, logvar)
-        cat = losses.masked_cross_entropy(self.classifier(self.reparameterize(mu, logvar)), y)
+        cat = losses.masked_cross_entropy(self.classifier(reparameterize(mu, logvar)), y)
         return {"loss": kl + cat, "kl_loss": kl, "cat_loss": cat}
 
     def vec_step(self, x, y, opts):
         out = self.vec_loss(x, y)
-        _step(opts["vec"], out["loss"])
+        step(opts["vec"], out["loss"])
         return {k: v.detach() for k, v in out.items()}
 
     def on_train_start(self, data, ctx: Context) -> dict:
@@ -182,7 +183,7 @@ class SAVAE(AutoEncoderModel):
         t0 = time.perf_counter()
         spec = self.phase1_spec(data, ctx.seed)
         key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-        path = phase1_cache_dir(ctx) / f"{key}.pt"
+        path = shared_cache_dir(ctx.sweep_dir, ctx.cache_dir) / "savae_phase1" / f"{key}.pt"
         state, cached = load_or_build(path, lambda: {**self.train_phase1(data, ctx.seed), "spec": spec})
         self.encoder.load_state_dict(state["encoder"])
         self.classifier.load_state_dict(state["classifier"])
@@ -227,7 +228,7 @@ class SAVAE(AutoEncoderModel):
             self.eval()
             acc = self.class_metrics(data.eval.x, data.eval.y)["classifier_acc"]
             self.train()
-        cpu = lambda net: {k: v.detach().cpu() for k, v in net.state_dict().items()}  # noqa: E731
+        cpu = lambda net: {k: v.detach().cpu() for k, v in net.state_dict().items()}
         return {"encoder": cpu(self.encoder), "classifier": cpu(self.classifier), "classifier_acc": acc,
                 "train_time_s": time.perf_counter() - t0}
 
@@ -239,22 +240,22 @@ class SAVAE(AutoEncoderModel):
             feats = self.encoder.features(x, len(c.alpha))  # F_i = phi_i(X), (B, ch, h, w) each
         for _ in range(c.n_dis):  # 1. the discriminator: real -> +1, then generated -> -1
             d_real = losses.least_squares(self.discriminator(x), 1.0)
-            _step(opts["dis"], d_real)
+            step(opts["dis"], d_real)
             with torch.no_grad():
-                x_gen = self.decode(self.reparameterize(mu, logvar))
+                x_gen = self.decode(reparameterize(mu, logvar))
             d_gen = losses.least_squares(self.discriminator(x_gen), -1.0)
-            _step(opts["dis"], d_gen)
-        z = self.reparameterize(mu, logvar)  # 2. the decoder
+            step(opts["dis"], d_gen)
+        z = reparameterize(mu, logvar)  # 2. the decoder
         x_hat = self.decode(z)  # (B, C, H, W)
         out_hat, feats_hat = self.encoder.forward_features(x_hat, len(c.alpha))
-        z_hat = self.reparameterize(*out_hat.chunk(2, dim=1))
+        z_hat = reparameterize(*out_hat.chunk(2, dim=1))
         rec = losses.feature_consistency(feats, feats_hat, c.alpha)  # eq. 9
         with torch.no_grad():
             score_real = self.discriminator(x)
         adv = losses.paired_squares(score_real, self.discriminator(x_hat))  # eq. 10
         lat = losses.paired_squares(self.classify(z), self.classify(z_hat))  # eq. 11
         loss = rec + c.beta * adv + c.gamma * lat  # eq. 8
-        _step(opts["dec"], loss)
+        step(opts["dec"], loss)
         out = {"loss": loss, "rec_loss": rec, "adv_loss": adv, "latent_loss": lat, "dis_loss": d_real + d_gen}
         return {k: v.detach() for k, v in out.items()}
 
@@ -273,6 +274,10 @@ class SAVAE(AutoEncoderModel):
             counts += torch.stack([(pred == yb).sum(), (pred == pred_hat).sum(), (pred_hat == yb).sum()])
         acc, consistency, recon_acc = (counts / max(len(x), 1)).tolist()
         return {"classifier_acc": acc, "latent_class_consistency": consistency, "recon_class_acc": recon_acc}
+
+    def extra_metrics(self, data, n: int) -> dict:
+        out = self.class_metrics(data.eval.x[:n], data.eval.y[:n])
+        return {k: out[k] for k in ("latent_class_consistency", "recon_class_acc")}
 
     @torch.no_grad()
     def artifacts(self, data, out_dir: Path) -> dict[str, str]:
@@ -298,21 +303,7 @@ class SAVAE(AutoEncoderModel):
         return out
 
 
-@metric("savae_classes")
-def savae_classes(model, data, ev) -> dict:
-    if not isinstance(model, SAVAE):
-        return {}
-    out = model.class_metrics(data.eval.x[:ev.n], data.eval.y[:ev.n])
-    return {k: out[k] for k in ("latent_class_consistency", "recon_class_acc")}
-
-
 # --- helpers -----------------------------------------------------------------------------
-
-
-def _step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
 
 
 def _jsonable(v):
@@ -346,43 +337,3 @@ def semi_supervised_labels(y: torch.Tensor, fraction: float, seed: int) -> torch
     out = torch.full_like(y, -1)
     out[keep] = y[keep]
     return out
-
-
-def phase1_cache_dir(ctx: Context) -> Path:
-    """``<sweep>/cache/savae_phase1`` when the sweep's storage is a local folder (shared by
-    its trials and runs), else the machine's cache (``ctx.cache_dir``: plain ``Trial`` use,
-    or remote storage such as s3://, which a file lock cannot guard)."""
-    local = ctx.sweep_dir is not None and Path(ctx.sweep_dir).is_absolute()
-    return (Path(ctx.sweep_dir) / "cache" if local else Path(ctx.cache_dir)) / "savae_phase1"
-
-
-def class_region_points(z: torch.Tensor, y: torch.Tensor, per_class: int = 10, max_classes: int = 20,
-                        seed: int = 0) -> torch.Tensor:
-    """Figure 8: ``per_class`` latent points from each class's region (a Gaussian fitted to
-    that class's encoded eval images), one row per class; only the first ``max_classes``
-    classes for datasets with many (Omniglot's 50 alphabets, Caltech's 101 objects)."""
-    g = torch.Generator().manual_seed(seed)
-    rows = []
-    for c in torch.unique(y)[:max_classes]:
-        zc = z[y == c]  # (n_c, 2)
-        std = zc.std(0) if len(zc) > 1 else torch.zeros_like(zc[0])
-        rows.append(zc.mean(0) + std * torch.randn(per_class, z.shape[1], generator=g))
-    return torch.cat(rows)  # (classes * per_class, 2)
-
-
-def latent_scatter(z: torch.Tensor, y: torch.Tensor, path: Path, title: str) -> None:
-    """Figure 7: 2-D latent means coloured by class (matplotlib, Agg canvas: no display)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 6), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    classes = torch.unique(y).tolist()
-    cmap = "tab10" if len(classes) <= 10 else "nipy_spectral"
-    points = ax.scatter(z[:, 0].numpy(), z[:, 1].numpy(), c=y.numpy(), cmap=cmap, s=4, alpha=0.7)
-    if len(classes) <= 10:
-        ax.legend(*points.legend_elements(), title="class", loc="best", fontsize=7, markerscale=0.8)
-    ax.set(title=title, xlabel="z1", ylabel="z2")
-    fig.tight_layout()
-    fig.savefig(path)

@@ -1,10 +1,10 @@
-"""VAEs: seed 001's conv VAE and seed 003's MLP VAE (Kingma & Welling 2014).
+"""VAEs: Chaturvedula's conv VAE and Qin's MLP VAE (Kingma & Welling 2014).
 
 loss = reconstruction (-log p(x|z), BCE by default) + beta * KL(q(z|x) || N(0, I)).
-Seed 001 writes that the loss is "the product of the reconstruction loss and the KL
+Chaturvedula writes that the loss is "the product of the reconstruction loss and the KL
 divergence"; a product is not an ELBO (it would vanish as either term does), so we take
-the standard reading, the sum. The seed 004 baselines (BetaVAE, InfoVAE, WAE, RAE-L2, the
-mixture-prior VAEs, VAE-GAN, GAE) subclass ``VAE`` and override ``regularizer``, the prior
+the standard reading, the sum. The Ko et al. 2024 baselines (BetaVAE, InfoVAE, WAE, RAE-L2, the
+mixture-prior VAEs, VAE-GAN, GAE) subclass ``BaseVAE`` and override ``regularizer``, the prior
 or the training step (``vae_variants.py``, ``mixture_vae.py``, ``vaegan.py``, ``gae.py``).
 """
 from __future__ import annotations
@@ -15,23 +15,24 @@ from typing import ClassVar
 
 import torch
 
-from .. import losses
 from ..errors import RaygenError
-from ..nets import build_decoder, build_encoder, numel
+from ..figures import points_figure
 from ..registry import MODELS
-from .base import AutoEncoderConfig, AutoEncoderModel
+from . import losses
+from .base import AutoEncoderConfig, AutoEncoderModel, step
+from .nets import build_decoder, build_encoder, numel
 
 
 @dataclass
-class VAEConfig(AutoEncoderConfig):
-    latent_dim: int = 10  # seed 001: "a latent vector of size 10"
-    lr: float = 2e-4  # seed 001: Adam, learning rate 0.0002
+class BaseVAEConfig(AutoEncoderConfig):
+    latent_dim: int = 10  # Chaturvedula: "a latent vector of size 10"
+    lr: float = 2e-4  # Chaturvedula: Adam, learning rate 0.0002
     arch: str = "conv"  # mlp | conv (nets.ENCODERS): a sweep dimension
     hidden: tuple[int, ...] = (512, 256)  # encoder dense sizes; the decoder mirrors them
-    act: str = "leaky_relu"  # seed 001: LeakyReLU(0.2) throughout
+    act: str = "leaky_relu"  # Chaturvedula: LeakyReLU(0.2) throughout
     recon: str = "bce"  # bce (Bernoulli) | mse (Gaussian)
     # sum: over data dimensions (the per-example ELBO) | mean: over dimensions too (PyTorch's default
-    # reduction; seed 004 section 4.1's numbers imply it, see sweeps/gae_cosine.yaml)
+    # reduction; Ko et al. 2024 section 4.1's numbers imply it, see sweeps/gae_cosine.yaml)
     recon_reduction: str = "sum"
     beta: float = 1.0  # weight of the KL term (1: the plain VAE)
 
@@ -49,11 +50,11 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
 
 
-class VAE(AutoEncoderModel):
-    Config = VAEConfig
+class BaseVAE(AutoEncoderModel):
+    Config = BaseVAEConfig
     stochastic: ClassVar[bool] = True  # Gaussian q(z|x) (mean, log-variance); False: deterministic codes
 
-    def __init__(self, cfg: VAEConfig, shape, num_classes: int = 10):
+    def __init__(self, cfg: BaseVAEConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)
         if cfg.recon not in RECON:
             raise RaygenError(f"recon must be one of {', '.join(RECON)}, got {cfg.recon!r}")
@@ -108,9 +109,7 @@ class VAE(AutoEncoderModel):
 
     def train_step(self, x, y, opts):
         out = self.loss(x, y)
-        opts["opt"].zero_grad(set_to_none=True)
-        out["loss"].backward()
-        opts["opt"].step()
+        step(opts["opt"], out["loss"])
         return {k: v.detach() for k, v in out.items()}
 
     def prior_sample(self, n: int) -> torch.Tensor:
@@ -118,12 +117,10 @@ class VAE(AutoEncoderModel):
 
     @torch.no_grad()
     def artifacts(self, data, out_dir: Path) -> dict[str, str]:
-        """2-D point data (the cosine curve): seed 004's Figure 4 for this trial, the data with
+        """2-D point data (the cosine curve): Ko et al. 2024's Figure 4 for this trial, the data with
         its reconstructions and 10,000 generated points."""
         if self.shape != (2,):
             return {}
-        from ..figures import points_figure
-
         x = data.train.x
         name = f"{data.name}.png"
         points_figure(x, self.reconstruct(x), self.sample(10_000), out_dir / name,
@@ -132,25 +129,25 @@ class VAE(AutoEncoderModel):
 
 
 @MODELS.register("vae_conv")
-class ConvVAE(VAE):
-    """Seed 001 (section 3.2.2): encoder convs 32, 64 (3x3, stride 2, 'same') -> dense 512,
+class ConvVAE(BaseVAE):
+    """Chaturvedula (section 3.2.2): encoder convs 32, 64 (3x3, stride 2, 'same') -> dense 512,
     256 -> mean and log-variance of a 10-d latent; decoder dense 256, 512 -> (7x7x64, the
     mirror of the encoder's flatten, which the paper leaves implicit) -> transposed convs
     64 and 1 (3x3, stride 2) -> sigmoid. LeakyReLU(0.2) throughout."""
 
 
 @dataclass
-class MLPVAEConfig(VAEConfig):
-    latent_dim: int = 2  # seed 003: two latent nodes
+class MLPVAEConfig(BaseVAEConfig):
+    latent_dim: int = 2  # Qin: two latent nodes
     arch: str = "mlp"
-    hidden: tuple[int, ...] = (512, 256)  # seed 003: 784-512-256, mirrored decoder
-    act: str = "relu"  # seed 003 uses ReLU for its hidden layers
-    lr: float = 1e-3  # seed 003 gives no optimiser settings; Adam 1e-3 (Kingma & Welling's scale)
+    hidden: tuple[int, ...] = (512, 256)  # Qin: 784-512-256, mirrored decoder
+    act: str = "relu"  # Qin uses ReLU for its hidden layers
+    lr: float = 1e-3  # Qin gives no optimiser settings; Adam 1e-3 (Kingma & Welling's scale)
 
 
 @MODELS.register("vae_mlp")
-class MLPVAE(VAE):
-    """Seed 003 (section 2.2): 784 -> 512 -> 256 -> (mean, log-variance) of 2 -> 256 -> 512
+class MLPVAE(BaseVAE):
+    """Qin (section 2.2): 784 -> 512 -> 256 -> (mean, log-variance) of 2 -> 256 -> 512
     -> 784, sigmoid output."""
 
     Config = MLPVAEConfig

@@ -1,8 +1,8 @@
-"""Seed 004's baselines that differ from the VAE by one latent term (Ko et al. 2024, section 4.2).
+"""Ko et al. 2024's baselines that differ from the VAE by one latent term (Ko et al. 2024, section 4.2).
 
 Every class here keeps the VAE's networks, reconstruction term and training step and
 overrides ``regularizer`` (and, for the deterministic ones, ``stochastic``). Defaults are
-the paper's protocol (``ProtocolConfig``); each term's weight is the one its own paper
+the paper's protocol (``VAEConfig``); each term's weight is the one its own paper
 suggests, and a config key, since Ko et al. retuned some (InfoVAE, GMVAE) without saying
 to what.
 """
@@ -12,15 +12,15 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import losses
 from ..errors import RaygenError
 from ..registry import MODELS
-from .vae import VAE, VAEConfig
+from . import losses
+from .vae import BaseVAE, BaseVAEConfig
 
 
 @dataclass
-class ProtocolConfig(VAEConfig):
-    """Seed 004 section 4.2: fully connected encoder 500-500-2000 and decoder 2000-500-500,
+class VAEConfig(BaseVAEConfig):
+    """Ko et al. 2024 section 4.2: fully connected encoder 500-500-2000 and decoder 2000-500-500,
     ReLU, latent 10 (32 for CIFAR10 and SVHN: set in the sweep), BCE reconstruction, Adam.
     The paper gives no learning rate; 1e-3 is Adam's default (Kingma & Ba 2015)."""
 
@@ -32,27 +32,27 @@ class ProtocolConfig(VAEConfig):
 
 
 @MODELS.register("vae")
-class ProtocolVAE(VAE):
-    """Kingma & Welling (2014) under seed 004's protocol: BCE + KL(q(z|x) || N(0, I))."""
+class VAE(BaseVAE):
+    """Kingma & Welling (2014) under Ko et al. 2024's protocol: BCE + KL(q(z|x) || N(0, I))."""
 
-    Config = ProtocolConfig
+    Config = VAEConfig
     TINY = {"hidden": [32, 32, 64]}  # contract tests: the protocol nets are 3.4M parameters
 
 
 @dataclass
-class BetaVAEConfig(ProtocolConfig):
+class BetaVAEConfig(VAEConfig):
     beta: float = 4.0  # Higgins et al. (2017) use beta > 1; 4 is their value for dSprites (section 4)
 
 
 @MODELS.register("beta_vae")
-class BetaVAE(ProtocolVAE):
+class BetaVAE(VAE):
     """Higgins et al. (2017), eq. 4: BCE + beta * KL(q(z|x) || N(0, I)), beta > 1."""
 
     Config = BetaVAEConfig
 
 
 @dataclass
-class InfoVAEConfig(ProtocolConfig):
+class InfoVAEConfig(VAEConfig):
     # Zhao et al. (2019), eq. 6 with the MMD divergence; lambda = 1000 and alpha = 0 (the KL
     # kept at weight 1), their MMD-VAE setting. Ko et al. saw over-regularisation with the
     # original values and retuned them unreported: both are config keys.
@@ -70,7 +70,7 @@ BANDWIDTHS = {"d2": lambda d: float(d * d), "2d": lambda d: 2.0 * d}
 
 
 @MODELS.register("info_vae")
-class InfoVAE(ProtocolVAE):
+class InfoVAE(VAE):
     """Zhao et al. (2019), InfoVAE eq. 6 with D = MMD:
     BCE + (1 - alpha) KL(q(z|x) || p(z)) + (alpha + lambda - 1) MMD(q(z), p(z)).
     MMD: the unbiased estimate between the batch's codes and as many prior draws, Gaussian
@@ -95,7 +95,7 @@ class InfoVAE(ProtocolVAE):
 
 
 @dataclass
-class WAEConfig(ProtocolConfig):
+class WAEConfig(VAEConfig):
     wae_lambda: float = 10.0  # Tolstikhin et al. (2018), section 4: lambda = 10 on MNIST
     kernel: str = "imq"  # their MMD experiments use the inverse multiquadratic kernel
     bandwidth: str = "2d"  # C = 2 d sigma^2 with sigma = 1 (their section 4)
@@ -105,7 +105,7 @@ class WAEConfig(ProtocolConfig):
 class WAE(InfoVAE):
     """Tolstikhin et al. (2018), WAE-MMD (Algorithm 2): a deterministic encoder,
     c(x, G(z)) + lambda * MMD_k(Q_Z, P_Z), k(x, y) = C / (C + ||x - y||^2), C = 2 d sigma^2
-    with the prior N(0, I). The paper's cost c is the squared error; seed 004's protocol
+    with the prior N(0, I). The paper's cost c is the squared error; Ko et al. 2024's protocol
     uses BCE for every model, so c = BCE here (recon: mse restores theirs)."""
 
     Config = WAEConfig
@@ -116,12 +116,12 @@ class WAE(InfoVAE):
 
 
 @dataclass
-class AEConfig(ProtocolConfig):
+class AEConfig(VAEConfig):
     sampler: str = "gmm"  # an autoencoder has no prior: latents come from a fitted mixture
 
 
 @MODELS.register("ae")
-class AE(ProtocolVAE):
+class AE(VAE):
     """A plain autoencoder (deterministic codes, reconstruction only), sampled through a
     distribution fitted to its codes: with ``sampler: gmm`` it is "AE + GMM", one setting from
     ``vae`` with ``sampler: gmm``. GAE and RAE-L2 build on it."""
@@ -151,7 +151,7 @@ class RAEConfig(AEConfig):
 class RAEL2(AE):
     """Ghosh et al. (2020), RAE-L2 (eq. 11): L_REC + beta * 0.5 ||z||^2 + lambda * ||theta_dec||^2,
     a deterministic encoder, and generation through an ex-post density estimate of the codes,
-    a 10-component Gaussian mixture (their section 4; seed 004 uses 10 components too)."""
+    a 10-component Gaussian mixture (their section 4; Ko et al. 2024 uses 10 components too)."""
 
     Config = RAEConfig
 

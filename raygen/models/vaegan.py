@@ -1,4 +1,4 @@
-"""VAE-GAN (Larsen, Sønderby, Larochelle and Winther 2016), one of seed 004's baselines.
+"""VAE-GAN (Larsen, Sønderby, Larochelle and Winther 2016), one of Ko et al. 2024's baselines.
 
 A VAE whose decoder is also a GAN generator, and whose reconstruction error is measured in
 the discriminator's feature space instead of pixel space (section 2.2):
@@ -12,10 +12,10 @@ encoder on L_prior + L_llike, decoder on gamma * L_llike - L_GAN (we use the non
 -log Dis(.) for the decoder's GAN term, as Larsen et al.'s code does for G), discriminator
 on -L_GAN (binary cross-entropy with both reconstructions and prior samples as fakes).
 
-Under seed 004's protocol every network is the protocol's fully connected stack: the
+Under Ko et al. 2024's protocol every network is the protocol's fully connected stack: the
 discriminator is encoder-shaped (500-500-2000 -> 1 logit) and Dis_l is its last hidden layer
 (Larsen et al. take the third conv layer of their conv discriminator). Larsen et al. give no
-value for gamma; 1 by default. Adam for all three (seed 004), not their RMSProp.
+value for gamma; 1 by default. Adam for all three (Ko et al. 2024), not their RMSProp.
 """
 from __future__ import annotations
 
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .. import losses
-from ..nets import build_encoder
 from ..registry import MODELS
-from .vae_variants import ProtocolConfig, ProtocolVAE
+from . import losses
+from .nets import build_encoder
+from .vae_variants import VAE, VAEConfig
 
 
 class FeatureTap(nn.Module):
@@ -51,12 +51,12 @@ class FeatureTap(nn.Module):
 
 
 @dataclass
-class VAEGANConfig(ProtocolConfig):
+class VAEGANConfig(VAEConfig):
     gamma: float = 1.0  # weight of L_llike in the decoder's loss (Larsen et al., section 2.3)
 
 
 @MODELS.register("vae_gan")
-class VAEGAN(ProtocolVAE):
+class VAEGAN(VAE):
     """Larsen et al. (2016): VAE + GAN with the learned feature-wise reconstruction (see module)."""
 
     Config = VAEGANConfig

@@ -1,4 +1,4 @@
-"""Seed 002's question, "which β?", answered from a run's metrics.
+"""Zemouri 2020's question, "which β?", answered from a run's metrics.
 
 Section 4.4 of Zemouri 2020 reads Figure 9 by eye in three regimes of the adversarial
 weight β: below ε1 reconstructions are blurred; between ε1 and ε2 they are sharper and
@@ -18,31 +18,31 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .report_layout import Layout, fmt, fmt_key, label
-from .report_tables import Table
+from .analysis import Analysis, fmt, fmt_key
+from .tables import Table
 
 SHARP, CLASS = "recon_sharpness", "recon_class_acc"
 TOLERANCE = 0.05  # recon class accuracy may fall this much below the smallest β's
 FOCUS = ("recon_mse", SHARP, CLASS, "latent_class_consistency")  # the figures' metrics when β is swept
 
 
-def applies(lay: Layout) -> bool:
+def applies(lay: Analysis) -> bool:
     return "beta" in lay.swept and SHARP in lay.metrics and CLASS in lay.metrics
 
 
-def figure_metrics(lay: Layout) -> list[str] | None:
-    """The metrics to draw against the swept parameters: seed 002's trade-off when β is swept."""
+def figure_metrics(lay: Analysis) -> list[str] | None:
+    """The metrics to draw against the swept parameters: Zemouri 2020's trade-off when β is swept."""
     return [m for m in FOCUS if m in lay.metrics] if applies(lay) else None
 
 
-def _groups(lay: Layout, summ: pd.DataFrame):
+def _groups(lay: Analysis, summ: pd.DataFrame):
     others = [k for k in lay.keys if k != "beta" and summ[k].nunique(dropna=False) > 1]
     groups = summ.groupby(others, dropna=False, sort=True) if others else [((), summ)]
     for key, part in groups:
         part = part[part["beta"].notna() & part[SHARP].notna() & part[CLASS].notna()].sort_values("beta")
         if part["beta"].nunique() >= 2:
             key = key if isinstance(key, tuple) else (key,)
-            yield {label(k): fmt_key(v) for k, v in zip(others, key)}, part
+            yield {lay.label(k): fmt_key(v) for k, v in zip(others, key)}, part
 
 
 def verdict(part: pd.DataFrame) -> dict:
@@ -56,7 +56,7 @@ def verdict(part: pd.DataFrame) -> dict:
             "base_class": base, "lost_from": float(lost["beta"].iloc[0]) if len(lost) else None}
 
 
-def regime_table(lay: Layout, summ: pd.DataFrame) -> Table | None:
+def regime_table(lay: Analysis, summ: pd.DataFrame) -> Table | None:
     """One row per (latent size, γ, ...): each β's "sharpness / class acc.", the pick in
     bold, the β values whose reconstructions lost their class in red."""
     if not applies(lay) or not len(summ):
@@ -80,13 +80,13 @@ def regime_table(lay: Layout, summ: pd.DataFrame) -> Table | None:
     caption = (f"Each cell: recon. sharpness (edge energy over the inputs'; 1 = as sharp as the data) / recon. "
                f"class acc. (the frozen classifier on the reconstructions). Red: the class is lost (more than "
                f"{TOLERANCE:.2f} below the smallest β's). Bold and 'pick': the sharpest β that keeps the class, "
-               "seed 002's ε1 ≤ β ≤ ε2 regime (section 4.4).")
-    t = Table("beta-regimes", "Which β? Sharpness against faithfulness (seed 002 section 4.4)",
+               "Zemouri 2020's ε1 ≤ β ≤ ε2 regime (section 4.4).")
+    t = Table("beta-regimes", "Which β? Sharpness against faithfulness (Zemouri 2020 section 4.4)",
               pd.DataFrame(rows).fillna("—"), caption, best_cells=best, bad_cells=bad)
     return t
 
 
-def headline(lay: Layout, summ: pd.DataFrame) -> list[str]:
+def headline(lay: Analysis, summ: pd.DataFrame) -> list[str]:
     """A sentence per group: how sharp the pick is against the smallest β, and where ε2 lies."""
     if not applies(lay) or not len(summ):
         return []

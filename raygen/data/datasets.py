@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DataMissingError
-from .registry import DATASETS
+from ..errors import DataMissingError
+from ..registry import DATASETS
 
 
 def missing(dataset: str, folder: Path, files: list[str], hint: str = "") -> DataMissingError:
@@ -101,7 +101,7 @@ def digits(root: Path, split: str, download: bool = True):
 
 @DATASETS.register("cosine")
 def cosine(root: Path, split: str, download: bool = True):
-    """Seed 004 section 4.1: 50 equally spaced points of a truncated cosine in 2-D.
+    """Ko et al. 2024 section 4.1: 50 equally spaced points of a truncated cosine in 2-D.
 
     The paper gives neither the range nor the scale; we take one period,
     t in [0, 2*pi], points (t / pi - 1, cos t) so both coordinates lie in [-1, 1].
@@ -153,7 +153,7 @@ def svhn(root: Path, split: str, download: bool = True):
     return x.contiguous(), torch.from_numpy(np.asarray(ds.labels)).long()
 
 
-# --- 28x28 releases stored as MATLAB files (seed 002's Omniglot and Caltech 101) -------
+# --- 28x28 releases stored as MATLAB files (Zemouri 2020's Omniglot and Caltech 101) -------
 
 
 def _mat_release(name: str, folder: Path, filename: str, url: str, md5: str | None, download: bool) -> dict:
@@ -168,7 +168,8 @@ def _mat_release(name: str, folder: Path, filename: str, url: str, md5: str | No
         try:
             download_url(url, str(folder), filename, md5)
         except Exception as exc:  # offline, mirror down, disk full...
-            raise missing(name, folder, [filename], f"Download from {url} failed ({type(exc).__name__}: {exc}).") from None
+            why = f"Download from {url} failed ({type(exc).__name__}: {exc})."
+            raise missing(name, folder, [filename], why) from None
     if not path.exists():
         raise missing(name, folder, [filename], f"It is published at {url}.")
     return loadmat(str(path))
@@ -184,7 +185,7 @@ def _images_28(rows: np.ndarray) -> torch.Tensor:
 
 @DATASETS.register("omniglot")
 def omniglot(root: Path, split: str, download: bool = True):
-    """Omniglot as seed 002 uses it (section 4.1): 28x28 images, 50 classes (the alphabets),
+    """Omniglot as Zemouri 2020 uses it (section 4.1): 28x28 images, 50 classes (the alphabets),
     24,345 training and 8,070 test images. That is exactly Burda et al.'s 28x28 release
     (``chardata.mat``, the IWAE paper's split), which we read, rather than torchvision's
     105x105 ``Omniglot`` resized: torchvision's background/evaluation split has disjoint
@@ -205,7 +206,7 @@ def omniglot(root: Path, split: str, download: bool = True):
 @DATASETS.register("caltech101_silhouettes")
 def caltech101_silhouettes(root: Path, split: str, download: bool = True):
     """Caltech 101 Silhouettes, the 28x28 release of Marlin et al. (2010)
-    (``caltech101_silhouettes_28_split1.mat``; torchvision has no loader for it). Seed 002
+    (``caltech101_silhouettes_28_split1.mat``; torchvision has no loader for it). Zemouri 2020
     (section 4.1) counts 6,364 training and 2,307 test images: the release's train (4,100)
     and validation (2,264) parts together are our ``train``. Labels 1..101 become 0..100.
     Pixels are kept as released (no inversion)."""

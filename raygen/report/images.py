@@ -1,4 +1,4 @@
-"""The report's image sections, as HTML with every image base64-embedded: seed 002's
+"""The report's image sections, as HTML with every image base64-embedded: Zemouri 2020's
 Figure 9 (the same test images reconstructed by every β × γ setting) and a gallery per
 image column (samples, reconstructions, 2-D latent scatters, ...), grouped by model.
 
@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from .report_figures import best_index
-from .report_layout import OK, Layout, arrow, fmt, fmt_key, fmt_ms, label, trial_order
+from .analysis import OK, Analysis, fmt, fmt_key, fmt_ms, trial_order
+from .plots import best_index
 
 GRID_COLUMNS = ("recon_fixed_png", "fixed_inputs_png")  # drawn as the β × γ grid, not as galleries
 GALLERY_TITLES = {
     "samples_png": "Samples (64 per trial)",
     "reconstructions_png": "Reconstructions (each test image followed by its reconstruction)",
-    "latent_scatter_png": "2-D latent space of the test images, by class (seed 002 Figure 7)",
-    "class_decodes_png": "Decodes of each class's latent region (seed 002 Figure 8)",
-    "cosine_png": "Cosine curve: data and generated points (seed 004 Figure 3)",
+    "latent_scatter_png": "2-D latent space of the test images, by class (Zemouri 2020 Figure 7)",
+    "class_decodes_png": "Decodes of each class's latent region (Zemouri 2020 Figure 8)",
+    "cosine_png": "Cosine curve: data and generated points (Ko et al. 2024 Figure 3)",
 }
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
 # Rows / columns of the β × γ grid, in order of preference among the swept parameters.
@@ -68,19 +68,19 @@ def embed(run_dir: Path, rel, alt: str, target: int = 300, cls: str = "px") -> s
     return img_tag(data, MIME.get(path.suffix.lower(), "image/png"), alt, width, cls)
 
 
-def caption(lay: Layout, r: pd.Series, params: list[str]) -> str:
-    parts = [f"{label(p)}={fmt_key(r[p])}" for p in params if p in r and pd.notna(r[p])]
+def caption(lay: Analysis, r: pd.Series, params: list[str]) -> str:
+    parts = [f"{lay.label(p)}={fmt_key(r[p])}" for p in params if p in r and pd.notna(r[p])]
     if "seed" in r and pd.notna(r["seed"]):
         parts.append(f"seed {fmt_key(r['seed'])}")
     m = lay.primary
     if str(r.get("status")) not in OK:
         parts.append(f'<b class="bad">{escape(str(r.get("status")))}</b>')
     elif m and pd.notna(r.get(m)):
-        parts.append(f"{label(m)} {fmt(r[m])}")
+        parts.append(f"{lay.label(m)} {fmt(r[m])}")
     return " · ".join(p if p.startswith("<b") else escape(p) for p in parts)
 
 
-def galleries(lay: Layout, run_dir: Path, cap: int = 48) -> list[tuple[str, str, str]]:
+def galleries(lay: Analysis, run_dir: Path, cap: int = 48) -> list[tuple[str, str, str]]:
     """(anchor, title, html) per image column: one figure per trial, grouped by model; each
     model's best trial framed. Above ``cap`` trials only the lowest seed of each
     configuration is shown (the rest are in the trial folders)."""
@@ -94,7 +94,7 @@ def galleries(lay: Layout, run_dir: Path, cap: int = 48) -> list[tuple[str, str,
         if len(rows) > cap and "seed" in rows:
             keys = [k for k in lay.keys if k in rows]
             rows = rows.sort_values("seed").groupby(keys, dropna=False, sort=False).head(1) if keys else rows
-            rows = trial_order(Layout(rows, lay.history, keys=lay.keys))
+            rows = trial_order(Analysis(rows, lay.history, keys=lay.keys))
             note = (f'<p class="caption">{len(res[res[col].notna()])} trials: showing the lowest seed of each '
                     f"configuration ({len(rows)}).</p>")
         parts = [note]
@@ -102,7 +102,7 @@ def galleries(lay: Layout, run_dir: Path, cap: int = 48) -> list[tuple[str, str,
         for model, part in groups:
             model_rows = lay.results[lay.results["model"] == model] if "model" in lay.results else lay.results
             params = lay.swept_in(model_rows)
-            best = best_index(model_rows, lay.primary)
+            best = best_index(lay, model_rows, lay.primary)
             figs = []
             for idx, r in part.iterrows():
                 alt = f"{model} {col} {r.get('trial_id', '')}"
@@ -115,7 +115,7 @@ def galleries(lay: Layout, run_dir: Path, cap: int = 48) -> list[tuple[str, str,
     return out
 
 
-def grid_axes(lay: Layout) -> tuple[str | None, str | None, list[str]]:
+def grid_axes(lay: Analysis) -> tuple[str | None, str | None, list[str]]:
     """(row parameter, column parameter, the keys that split the grid into panels)."""
     swept = lay.swept
     row = next((p for p in GRID_ROWS if p in swept), swept[0] if swept else None)
@@ -135,7 +135,7 @@ def _scores(trials: pd.DataFrame, by: list[str], metric: str | None) -> dict[tup
     return {(k if isinstance(k, tuple) else (k,)): (r["mean"], r["std"], int(r["count"])) for k, r in agg.iterrows()}
 
 
-def _grid_cell(lay: Layout, run_dir: Path, trials: pd.DataFrame, alt: str, stat: tuple | None, best: bool) -> str:
+def _grid_cell(lay: Analysis, run_dir: Path, trials: pd.DataFrame, alt: str, stat: tuple | None, best: bool) -> str:
     """One setting: the lowest ok seed's reconstruction, its mean metric, and how many seeds failed."""
     trials = trials.sort_values([c for c in ("seed",) if c in trials])
     good = trials[trials["status"].isin(OK) & trials["recon_fixed_png"].notna()]
@@ -149,14 +149,14 @@ def _grid_cell(lay: Layout, run_dir: Path, trials: pd.DataFrame, alt: str, stat:
     bad = trials[~trials["status"].isin(OK)]
     if len(bad):
         seed += f" ({len(bad)} of {len(trials)} {', '.join(sorted(bad['status'].astype(str).unique()))})"
-    notes = [f"{label(lay.primary)} {fmt_ms(*stat)}" if stat else "", seed]
+    notes = [f"{lay.label(lay.primary)} {fmt_ms(*stat)}" if stat else "", seed]
     text = ("★ best · " if best else "") + escape(" · ".join(filter(None, notes)))
     return (f'<td class="{"bestcell" if best else ""}">{embed(run_dir, r["recon_fixed_png"], alt, GRID_WIDTH)}'
             f'<div class="cellnote">{text}</div></td>')
 
 
-def fixed_grids(lay: Layout, run_dir: Path) -> str:
-    """Seed 002 Figure 9: the same test images (top row) reconstructed by every setting,
+def fixed_grids(lay: Analysis, run_dir: Path) -> str:
+    """Zemouri 2020 Figure 9: the same test images (top row) reconstructed by every setting,
     rows β, columns γ, one panel per latent size (and model/dataset); the lowest seed of
     each setting; the best setting by the primary metric framed green."""
     res = lay.results
@@ -164,16 +164,16 @@ def fixed_grids(lay: Layout, run_dir: Path) -> str:
         return ""
     row, col, panels = grid_axes(lay)
     by = [k for k in (row, col) if k]
-    lower = arrow(lay.primary) == " ↓" if lay.primary else True
+    lower = lay.arrow(lay.primary) == " ↓" if lay.primary else True
     html = []
     for key, part in (res.groupby(panels, dropna=False, sort=True) if panels else [((), res)]):
         key = key if isinstance(key, tuple) else (key,)
-        title = ", ".join(f"{label(k)} = {fmt_key(v)}" for k, v in zip(panels, key)) or "all trials"
+        title = ", ".join(f"{lay.label(k)} = {fmt_key(v)}" for k, v in zip(panels, key)) or "all trials"
         rvals = sorted(part[row].dropna().unique()) if row else [None]
         cvals = sorted(part[col].dropna().unique()) if col else [None]
         scores = _scores(part, by, lay.primary)
         best = (min if lower else max)(scores, key=lambda k: scores[k][0]) if len(scores) > 1 else None
-        head = "".join(f"<th>{escape(label(col))} = {escape(fmt_key(c))}</th>" if col else "<th>reconstruction</th>"
+        head = "".join(f"<th>{escape(lay.label(col))} = {escape(fmt_key(c))}</th>" if col else "<th>reconstruction</th>"
                        for c in cvals)
         body = []
         inputs = part["fixed_inputs_png"].dropna() if "fixed_inputs_png" in part else pd.Series(dtype=str)
@@ -187,9 +187,9 @@ def fixed_grids(lay: Layout, run_dir: Path) -> str:
                 sel = part[part[row] == rv] if row else part
                 sel = sel[sel[col] == cv] if col else sel
                 cells.append(_grid_cell(lay, run_dir, sel, f"{row}={rv} {col}={cv}", scores.get(k), k == best))
-            rlabel = f"{escape(label(row))} = {escape(fmt_key(rv))}" if row else ""
+            rlabel = f"{escape(lay.label(row))} = {escape(fmt_key(rv))}" if row else ""
             body.append(f"<tr><th>{rlabel}</th>{''.join(cells)}</tr>")
-        corner = f"{escape(label(row))} \\ {escape(label(col))}" if row and col else ""
+        corner = f"{escape(lay.label(row))} \\ {escape(lay.label(col))}" if row and col else ""
         html.append(f'<div class="panel"><h4>{escape(title)}</h4><table class="imgrid"><tr><th>{corner}</th>'
                     f'{head}</tr>{"".join(body)}</table></div>')
     return f'<div class="panels">{"".join(html)}</div>'

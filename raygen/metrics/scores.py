@@ -103,9 +103,9 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: 
         raise ValueError(f"KID needs at least 2 samples per side, got {len(real)} real and {len(fake)} fake")
     d = real.shape[1]
     g = torch.Generator().manual_seed(seed)
-    kern = lambda a, b: (a.float() @ b.float().T / d).double().add_(1).pow_(3)  # noqa: E731
-    off = lambda k: (k.sum() - k.diagonal().sum()) / (m * (m - 1))  # noqa: E731  (unbiased: no i == j)
-    pick = lambda x: x[torch.randperm(len(x), generator=g)[:m].to(x.device)]  # noqa: E731
+    kern = lambda a, b: (a.float() @ b.float().T / d).double().add_(1).pow_(3)
+    off = lambda k: (k.sum() - k.diagonal().sum()) / (m * (m - 1))
+    pick = lambda x: x[torch.randperm(len(x), generator=g)[:m].to(x.device)]
     kxx = off(kern(real, real)) if m == len(real) else None  # every subset is all of it: once
     total = 0.0
     for _ in range(subsets):
@@ -157,5 +157,5 @@ def edge_energy(x01: torch.Tensor) -> torch.Tensor:
 
 def sharpness(x_hat01: torch.Tensor, x01: torch.Tensor) -> float:
     """Edge energy of reconstructions over that of their inputs: 1 is as sharp as the
-    data, below 1 blurred (seed 002 section 4.4 judges beta by exactly this, by eye)."""
+    data, below 1 blurred (Zemouri 2020 section 4.4 judges beta by exactly this, by eye)."""
     return float(edge_energy(x_hat01) / edge_energy(x01).clamp_min(1e-12))

@@ -13,15 +13,14 @@ folder torchvision downloaded into works as is.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-import numpy as np
 import torch
 
-from .errors import DataMissingError, RaygenError
-from .registry import DATASETS
+from ..errors import DataMissingError, RaygenError
+from ..registry import DATASETS
 
 SPLITS = ("train", "test")
 AUTO = "auto"  # train split if present or downloadable, else the test split with a holdout
@@ -133,32 +132,8 @@ def load_data(name: str, *, split: str = "train", eval_split: str = "test", hold
     if limit is not None:
         x, y = x[:limit], y[:limit]
     lo, hi = data_range if data_range is not None else (0.0, 1.0)
-    scale = lambda t: t * (hi - lo) + lo  # noqa: E731
+    scale = lambda t: t * (hi - lo) + lo
     train = TensorData(scale(x).contiguous().to(device), y.to(device))
     ev = TensorData(scale(ex).contiguous().to(device), ey.to(device))
     num_classes = int(max(int(y.max()), int(ey.max())) + 1)
     return Data(name, train, ev, num_classes, data_range, label, train_label)
-
-
-def image_grid(images: torch.Tensor, path: Path, nrow: int = 8, frames: torch.Tensor | None = None) -> None:
-    """Save images in [0, 1] as one PNG grid (torchvision's layout, 2-pixel padding). With
-    ``frames`` (one bool per image) the flagged images get a red 1-pixel frame inside their
-    padding (seed 002 Figure 9 frames the reconstructions that changed class in red)."""
-    from torchvision.utils import make_grid, save_image
-
-    images = images.detach().float().clamp(0, 1).cpu()
-    grid = make_grid(images, nrow=nrow, padding=2)  # (3, H', W')
-    if frames is not None:
-        h, w = images.shape[2:]
-        red = torch.tensor([1.0, 0.0, 0.0])[:, None]
-        for i in torch.nonzero(frames.cpu()).flatten().tolist():
-            top, left = 2 + (i // nrow) * (h + 2), 2 + (i % nrow) * (w + 2)
-            grid[:, top - 1, left - 1:left + w + 1] = red
-            grid[:, top + h, left - 1:left + w + 1] = red
-            grid[:, top - 1:top + h + 1, left - 1] = red
-            grid[:, top - 1:top + h + 1, left + w] = red
-    save_image(grid, str(path))
-
-
-def as_numpy(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().numpy()

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import Data, load_data
-from .diskcache import cached, entry
-from .errors import RaygenError
+from ..data import Data, load_data
+from ..diskcache import cached, entry
+from ..errors import RaygenError
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,15 @@
-"""Network building blocks shared by every model family.
+"""Dense and convolutional building blocks shared by every model family.
 
-``MLP``              fully connected stack (seeds 003, 004)
-``ConvEncoder``      stride-2 'same' convs -> flatten -> dense stack -> out (seed 001's VAE
+``MLP``              fully connected stack (Qin; Ko et al. 2024)
+``ConvEncoder``      stride-2 'same' convs -> flatten -> dense stack -> out (Chaturvedula's VAE
                      encoder and DCGAN discriminator are both this shape)
-``ConvDecoder``      dense stack -> reshape -> stride-2 'same' transposed convs (seed 001's
+``ConvDecoder``      dense stack -> reshape -> stride-2 'same' transposed convs (Chaturvedula's
                      VAE decoder and DCGAN generator)
-``build_encoder`` / ``build_decoder`` pick one by architecture name, so a model's
-``arch`` setting is a sweep dimension.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -112,54 +110,3 @@ class Unflatten(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(x.shape[0], *self.shape)
-
-
-# --- architecture choice (a sweep dimension) ----------------------------------------
-
-EncoderBuilder = Callable[..., nn.Module]
-ENCODERS: dict[str, EncoderBuilder] = {}
-DECODERS: dict[str, EncoderBuilder] = {}
-
-
-def _mlp_encoder(shape, out_dim, hidden=(512, 256), act="relu", **_):
-    return MLP([numel(shape), *hidden, out_dim], act=act)
-
-
-def _mlp_decoder(latent, shape, hidden=(256, 512), act="relu", **_):
-    return nn.Sequential(MLP([latent, *hidden, numel(shape)], act=act), Unflatten(shape))
-
-
-def _conv_encoder(shape, out_dim, hidden=(512, 256), act="leaky_relu", **_):
-    return ConvEncoder(shape, out_dim, channels=(32, 64), kernel=3, dense=hidden, act=act)
-
-
-def _conv_decoder(latent, shape, hidden=(256, 512), act="leaky_relu", **_):
-    return ConvDecoder(latent, shape, dense=hidden, base=64, channels=(64,), kernel=3, act=act)
-
-
-ENCODERS.update(mlp=_mlp_encoder, conv=_conv_encoder)
-DECODERS.update(mlp=_mlp_decoder, conv=_conv_decoder)
-
-
-def build_encoder(arch: str, shape, out_dim: int, **kw) -> nn.Module:
-    _check_arch(arch, shape)
-    return ENCODERS[arch](tuple(shape), out_dim, **kw)
-
-
-def build_decoder(arch: str, latent: int, shape, **kw) -> nn.Module:
-    """Returns pre-activation outputs shaped like the data."""
-    _check_arch(arch, shape)
-    return DECODERS[arch](latent, tuple(shape), **kw)
-
-
-def _check_arch(arch: str, shape) -> None:
-    from .errors import RaygenError
-
-    if arch not in ENCODERS:
-        raise RaygenError(f"unknown arch {arch!r}; choose one of {', '.join(sorted(ENCODERS))}")
-    if arch != "mlp" and len(shape) != 3:
-        raise RaygenError(f"arch {arch!r} needs image data (C, H, W); this dataset's items have "
-                          f"shape {tuple(shape)}. Use arch: mlp.")
-
-
-from . import nets_resnet  # noqa: E402,F401  (registers the 'resnet' architecture: seed 002's residual nets)

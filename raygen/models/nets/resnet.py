@@ -1,4 +1,4 @@
-"""Residual convolutional networks of seed 002 (Zemouri 2020, section 4.2, Figure 6).
+"""Residual convolutional networks of Zemouri 2020 (section 4.2, Figure 6).
 
 ``ResNetEncoder``   3 levels of 2 stages [conv 3x3 stride 1 -> residual block -> LeakyReLU],
                     2x2 max-pools between the levels (6 convs, 2 pools), flatten, dense
@@ -12,18 +12,17 @@
                     class logits (softmax applied by the losses)
 
 Figure 6 (the widths) is not in the text we have; every width is a config value, and the
-defaults below are our choice, kept small enough to train on a CPU. Also registered as
-the ``resnet`` architecture of ``nets.build_encoder / build_decoder``, so any VAE can
-sweep ``arch: resnet``.
+defaults below are our choice, kept small enough to train on a CPU. Also the ``resnet``
+architecture (``archs.py``), so any VAE can sweep ``arch: resnet``.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-from .nets import DECODERS, ENCODERS, MLP, activation
+from .blocks import MLP, activation
 
 
 class ResBlock(nn.Module):
@@ -183,18 +182,3 @@ class ResClassifier(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.out(self.body(z))
-
-
-# --- the ``resnet`` architecture for any VAE (nets.build_encoder / build_decoder) ----
-
-
-def _resnet_encoder(shape, out_dim, hidden=(512, 256), act="leaky_relu", **_):
-    return ResNetEncoder(shape, out_dim, channels=(16, 32, 64), dense=hidden, act=act)
-
-
-def _resnet_decoder(latent, shape, hidden=(256, 512), act="leaky_relu", **_):
-    return ResNetDecoder(latent, shape, dense=hidden, channels=(64, 32, 16), act=act)
-
-
-ENCODERS["resnet"] = _resnet_encoder
-DECODERS["resnet"] = _resnet_decoder

@@ -13,21 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import RaygenError
+from ..columns import Column
+from ..errors import RaygenError
 
-# Quality metrics in the order tables show them, each with "lower is better" (True) or not.
-METRICS: dict[str, bool] = {
-    "fid": True, "inception_score": False, "cls_fid": True, "cls_is": False, "kid": True,
-    "precision": False, "recall": False, "recon_mse": True, "recon_bce": True,
-    "classifier_acc": False, "latent_class_consistency": False, "recon_class_acc": False, "recon_sharpness": False,
-}
-# What "best" means when nothing else is said: the first of these a sweep has.
-PRIMARY = ("fid", "cls_fid", "kid", "recon_mse", "recon_bce", "inception_score", "cls_is")
+# Labels of what is not a declared metric: costs and configuration keys.
 LABELS = {
-    "fid": "FID", "inception_score": "IS", "cls_fid": "FID (MNIST classifier)", "cls_is": "IS (MNIST classifier)",
-    "kid": "KID", "precision": "precision", "recall": "recall", "recon_mse": "recon. MSE", "recon_bce": "recon. BCE",
-    "classifier_acc": "classifier acc.", "latent_class_consistency": "latent class consistency",
-    "recon_class_acc": "recon. class acc.", "recon_sharpness": "recon. sharpness (data = 1)",
     "num_params": "parameters", "train_time_s": "training time (s)", "wall_time_s": "wall time (s)",
     "latent_dim": "latent size", "beta": "β", "gamma": "γ", "alpha": "α",
 }
@@ -46,14 +36,6 @@ PROBLEMS = ("failed", "diverged")
 DASH = "—"
 
 
-def label(col: str) -> str:
-    return LABELS.get(col, col)
-
-
-def arrow(col: str) -> str:
-    return {True: " ↓", False: " ↑"}.get(METRICS.get(col), "")
-
-
 # --- reading what a sweep contains ------------------------------------------------------
 
 
@@ -67,14 +49,16 @@ def normalize(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def is_config(col: str, history_cols: set[str]) -> bool:
-    return not (col in BOOKKEEPING or col in METRICS or col in history_cols or col == "loss"
+def is_config(col: str, history_cols: set[str], declared: dict[str, Column]) -> bool:
+    """For runs that do not list their configuration columns (written before they did)."""
+    return not (col in BOOKKEEPING or col in declared or col in history_cols or col == "loss"
                 or col.endswith(("_png", "_s", "_loss")) or col.startswith(("fid_", "cls_", "params_")))
 
 
 @dataclass
-class Layout:
-    """What a run holds: its trials, their configuration columns, what was swept."""
+class Analysis:
+    """What a run holds: its trials, their configuration columns, what was swept, which
+    metrics it measured (their meaning from the run's column declarations)."""
 
     results: pd.DataFrame
     history: pd.DataFrame
@@ -83,6 +67,26 @@ class Layout:
     keys: list[str] = field(default_factory=list)  # one configuration = one value of these
     metrics: list[str] = field(default_factory=list)  # quality metrics with at least one value
     primary: str | None = None  # what "best" means here
+    columns: dict[str, Column] = field(default_factory=dict)  # the run's declared metric columns
+
+    def label(self, col: str) -> str:
+        return self.columns[col].label if col in self.columns else LABELS.get(col, col)
+
+    def lower(self, col: str) -> bool:
+        """Is lower better? (costs and undeclared columns: yes)"""
+        known = self.columns[col].lower_is_better if col in self.columns else None
+        return True if known is None else known
+
+    def arrow(self, col: str) -> str:
+        known = self.columns[col].lower_is_better if col in self.columns else None
+        return {True: " ↓", False: " ↑"}.get(known, "")
+
+    def better(self, col: str) -> str:
+        return "idxmin" if self.lower(col) else "idxmax"
+
+    def config_label(self, row: pd.Series, params: list[str]) -> str:
+        """``latent size=10, β=0.005`` (the swept values of one configuration)."""
+        return ", ".join(f"{self.label(p)}={fmt_key(row[p])}" for p in params if p in row and pd.notna(row[p]))
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -99,23 +103,31 @@ class Layout:
         return [p for p in self.swept if p in rows and rows[p].nunique(dropna=True) > 1]
 
 
-def analyze(results: pd.DataFrame, history: pd.DataFrame | None = None, metric: str | None = None) -> Layout:
+def analyze(results: pd.DataFrame, history: pd.DataFrame | None = None, metric: str | None = None,
+            columns: dict[str, Column] | None = None) -> Analysis:
+    """``columns``: the run's metric declarations (``Run.columns``); the results' own
+    ``attrs["config_columns"]`` say which columns are configuration."""
+    declared = columns or {}
+    listed = list(results.attrs.get("config_columns", [])) if results is not None else []
     results = normalize(results if results is not None else pd.DataFrame())
     history = history if history is not None else pd.DataFrame()
     if "status" not in results:
         results["status"] = "completed" if len(results) else pd.Series(dtype=str)
     hist_cols = set(history.columns) - {"trial_id"}
-    config = [c for c in results.columns if is_config(c, hist_cols)]
+    config = [c for c in results.columns if c in listed] if listed else \
+        [c for c in results.columns if is_config(c, hist_cols, declared)]
     groups = [g for _, g in results.groupby("model", dropna=False)] if "model" in results else [results]
     swept = [c for c in config if c not in NOT_SWEPT and any(g[c].nunique(dropna=True) > 1 for g in groups)]
     keys = [k for k in ("model", "dataset") if k in results] + swept
     ok = results[results["status"].isin(OK)]
-    metrics = [m for m in METRICS if m in ok and pd.to_numeric(ok[m], errors="coerce").notna().any()]
+    metrics = [c.name for c in declared.values() if c.better and c.compare and c.name in ok
+               and pd.to_numeric(ok[c.name], errors="coerce").notna().any()]
     if metric is not None and metric not in metrics:
         raise RaygenError(f"--metric {metric!r} is not a quality metric this run measured; "
                           f"choose one of: {', '.join(metrics) or '(none measured)'}")
-    primary = metric or next((m for m in PRIMARY if m in metrics), None)
-    return Layout(results, history, config, swept, keys, metrics, primary)
+    ranked = sorted((declared[m].rank, m) for m in metrics if declared[m].rank is not None)
+    primary = metric or next((m for _, m in ranked), None)
+    return Analysis(results, history, config, swept, keys, metrics, primary, declared)
 
 
 # --- numbers ------------------------------------------------------------------------------
@@ -163,22 +175,12 @@ def fmt_params(n) -> str:
     return f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n / 1e3:.1f} k" if n >= 1e3 else str(int(n))
 
 
-def config_label(row: pd.Series, params: list[str]) -> str:
-    """``latent_dim=10, β=0.005`` (the swept values of one configuration)."""
-    parts = [f"{label(p)}={fmt_key(row[p])}" for p in params if p in row and pd.notna(row[p])]
-    return ", ".join(parts)
-
-
-def better(metric: str) -> str:
-    return "idxmin" if METRICS.get(metric, True) else "idxmax"
-
-
 # --- per configuration: mean ± std over seeds ------------------------------------------------
 
 VALUES = ("num_params", "train_time_s", "wall_time_s")
 
 
-def summarize(lay: Layout) -> pd.DataFrame:
+def summarize(lay: Analysis) -> pd.DataFrame:
     """One row per configuration: the keys, ``n`` trials, ``n_ok`` whose metrics count
     (completed, or stopped/running with values), ``n_done`` completed, and for each
     metric / cost the mean and std over the ok trials (``<m>``, ``<m>_std``)."""
@@ -201,7 +203,7 @@ def summarize(lay: Layout) -> pd.DataFrame:
     return out.reset_index() if lay.keys else out.reset_index(drop=True)
 
 
-def best_rows(lay: Layout, summ: pd.DataFrame) -> dict[str, tuple[int | None, str | None]]:
+def best_rows(lay: Analysis, summ: pd.DataFrame) -> dict[str, tuple[int | None, str | None]]:
     """model -> (index in ``summ`` of its best configuration, the metric that chose it).
     The metric is the run's primary one, else the first metric that model has; a model with
     a single configuration and no metric still gets that configuration (chosen by None)."""
@@ -212,13 +214,13 @@ def best_rows(lay: Layout, summ: pd.DataFrame) -> dict[str, tuple[int | None, st
         rows = rows[rows["n_ok"] > 0]
         for m in [lay.primary, *lay.metrics]:
             if m and m in rows and rows[m].notna().any():
-                out[str(model)] = (int(getattr(rows[m], better(m))()), m)
+                out[str(model)] = (int(getattr(rows[m], lay.better(m))()), m)
                 break
         else:
             out[str(model)] = (int(rows.index[0]), None) if len(rows) == 1 else (None, None)
     return out
 
 
-def trial_order(lay: Layout) -> pd.DataFrame:
+def trial_order(lay: Analysis) -> pd.DataFrame:
     keys = [k for k in (*lay.keys, "seed") if k in lay.results]
     return lay.results.sort_values(keys, kind="stable", na_position="last") if keys else lay.results

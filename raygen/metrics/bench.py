@@ -1,11 +1,11 @@
-"""Evaluation cost, measured: ``python -m raygen.bench_fid [--device cuda]``.
+"""Evaluation cost, measured: ``python -m raygen.metrics.bench [--device cuda]``.
 
 Prints (1) the Fréchet distance on 2048-d statistics (full-rank and singular covariances),
 pytorch-fid's (scipy ``sqrtm``) against raygen's (Cholesky or symmetric root plus a
-symmetric eigenvalue solve, float64, on the device), with their relative difference; (2) for each extractor, seconds per 1,000 scored images, cold
-(reference features computed and written to the cache as well) and with the reference
-cached. Without pytorch-fid's weights the Inception timing uses the same network with
-untrained weights (same cost; no score from it is ever reported as a metric).
+symmetric eigenvalue solve, float64, on the device), with their relative difference;
+(2) for each extractor, seconds per 1,000 scored images, cold (reference features
+computed and written to the cache as well) and with the reference cached. Without
+pytorch-fid's weights the Inception timing uses the same network with untrained weights (same cost; no score from it is ever reported as a metric).
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from . import classifier, fid, scores
-from .data import load_data
-from .metrics import feature_scores, reference
+from ..data import load_data
+from . import classifier, inception, scores
+from .evaluate import feature_scores, reference
 
 
 def _sync(device: torch.device) -> None:
@@ -78,7 +78,7 @@ def bench_extractor(name: str, net, data, n: int, batch: int, device: torch.devi
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m raygen.bench_fid", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m raygen.metrics.bench", description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--data-root", help="dataset folder (as for raygen.sweep)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -102,9 +102,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"classifier: trained in {time.perf_counter() - t0:.1f} s, accuracy {info['accuracy']:.4f}", flush=True)
     print(bench_extractor(f"classifier ({clf.describe})", clf, data, n_cls, 1000, device), flush=True)
     try:
-        net, label = fid.load("", device), "inception (pytorch-fid weights)"
-    except fid.WeightsMissing:
-        net, label = fid.InceptionExtractor(None).to(device), "inception (weights absent: untrained, timing only)"
+        net, label = inception.load("", device), "inception (pytorch-fid weights)"
+    except inception.WeightsMissing:
+        net, label = inception.InceptionExtractor(None).to(device), "inception (weights absent: untrained, timing only)"
     n_inc = min(args.n_inception or (1000 if device.type == "cuda" else 50), len(data.eval))
     print(bench_extractor(label, net, data, n_inc, 200 if device.type == "cuda" else 50, device), flush=True)
 

@@ -1,4 +1,4 @@
-"""The report's tables: each builder takes a ``Layout`` (and the per-configuration summary)
+"""The report's tables: each builder takes a ``Analysis`` (and the per-configuration summary)
 and returns a ``Table`` of display strings plus which rows and cells to highlight, which
 ``report.py`` renders to HTML and Markdown. An empty or all-failed run gives empty
 tables, never an exception.
@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .report_layout import (DASH, METRICS, PRIMARY, PROBLEMS, VALUES, Layout, arrow, best_rows, better, config_label,
-                            fmt, fmt_key, fmt_ms, fmt_params, label, trial_order)
-
+from .analysis import DASH, PROBLEMS, VALUES, Analysis, best_rows, fmt, fmt_key, fmt_ms, fmt_params, trial_order
 
 # --- tables -------------------------------------------------------------------------------
 
@@ -29,29 +27,29 @@ class Table:
     row_class: list[str] = field(default_factory=list)  # css class per row ("failed", ...)
 
 
-def _bold_best(table: Table, raw: pd.DataFrame, cols: dict[str, str]) -> None:
+def _bold_best(lay: Analysis, table: Table, raw: pd.DataFrame, cols: dict[str, str]) -> None:
     """Bold the best value of each metric column (display name -> raw column)."""
     for disp, col in cols.items():
-        if col in raw and raw[col].notna().any() and (col in METRICS or col in VALUES):
-            lower = METRICS.get(col, True)
+        if col in raw and raw[col].notna().any() and (col in lay.columns or col in VALUES):
+            lower = lay.lower(col)
             target = raw[col].min() if lower else raw[col].max()
             for i, v in enumerate(raw[col].tolist()):
                 if pd.notna(v) and v == target:
                     table.best_cells.add((i, disp))
 
 
-def _metric_cells(row: pd.Series, cols: list[str], n: int) -> dict[str, str]:
+def _metric_cells(lay: Analysis, row: pd.Series, cols: list[str], n: int) -> dict[str, str]:
     out = {}
     for c in cols:
         if c == "num_params":
-            out[label(c)] = fmt_params(row.get(c))
+            out[lay.label(c)] = fmt_params(row.get(c))
         else:
-            out[label(c) + arrow(c)] = fmt_ms(row.get(c), row.get(c + "_std"), n, 3 if c in VALUES else 4)
+            out[lay.label(c) + lay.arrow(c)] = fmt_ms(row.get(c), row.get(c + "_std"), n, 3 if c in VALUES else 4)
     return out
 
 
-def is_gan_vs_vae(lay: Layout) -> bool:
-    """Seed 001's comparison: the sweep holds a GAN and a model that reconstructs."""
+def is_gan_vs_vae(lay: Analysis) -> bool:
+    """Chaturvedula's comparison: the sweep holds a GAN and a model that reconstructs."""
     res = lay.results
     if "model" not in res or "recon_mse" not in res:
         return False
@@ -59,8 +57,8 @@ def is_gan_vs_vae(lay: Layout) -> bool:
     return any(m.startswith("gan") for m in lay.models()) and bool(recon)
 
 
-def best_per_model_table(lay: Layout, summ: pd.DataFrame) -> Table:
-    """Seed 001's GAN vs VAE table (FID, IS, reconstruction error, parameters, training
+def best_per_model_table(lay: Analysis, summ: pd.DataFrame) -> Table:
+    """Chaturvedula's GAN vs VAE table (FID, IS, reconstruction error, parameters, training
     time) when the sweep compares the two families, else every metric it has: one row per
     model (and dataset), its best configuration, mean ± std over seeds."""
     gvv = is_gan_vs_vae(lay)
@@ -68,7 +66,7 @@ def best_per_model_table(lay: Layout, summ: pd.DataFrame) -> Table:
         # Inception FID/IS as the paper; the domain classifier's FID/IS beside them (the
         # stand-ins when Inception weights are absent, and what "best" then goes by).
         metrics = [m for m in ("fid", "inception_score", "cls_fid", "cls_is", "recon_mse") if m in lay.metrics]
-        missing = [label(m) for m in ("fid", "inception_score") if m not in lay.metrics]
+        missing = [lay.label(m) for m in ("fid", "inception_score") if m not in lay.metrics]
     else:
         metrics, missing = list(lay.metrics), []
     cols = [*metrics, "num_params", "train_time_s"]
@@ -85,26 +83,26 @@ def best_per_model_table(lay: Layout, summ: pd.DataFrame) -> Table:
             cell = {"model": model}
             if ds is not None:
                 cell["dataset"] = str(ds[0] if isinstance(ds, tuple) else ds)
-            cell["best configuration"] = config_label(r, lay.swept_in(model_rows)) or DASH
-            cell.update(_metric_cells(r, cols, int(r["n_ok"])))
+            cell["best configuration"] = lay.config_label(r, lay.swept_in(model_rows)) or DASH
+            cell.update(_metric_cells(lay, r, cols, int(r["n_ok"])))
             cell["seeds"] = f"{int(r['n_done'])}/{int(r['n'])}"
             rows.append(cell)
             raw.append(r)
-    title = "GAN vs VAE (seed 001 form)" if gvv else "Best configuration per model"
-    by = f" by {label(lay.primary)}{arrow(lay.primary)}" if lay.primary else ""
+    title = "GAN vs VAE (Chaturvedula form)" if gvv else "Best configuration per model"
+    by = f" by {lay.label(lay.primary)}{lay.arrow(lay.primary)}" if lay.primary else ""
     caption = (f"Each model's best configuration{by}; mean ± std over seeds (seeds = trials completed / trials "
                "run). Bold: best in column; green row: best overall.")
     if missing:
         caption += f" Not measured in this run: {', '.join(missing)}."
     t = Table("best", title, pd.DataFrame(rows), caption)
     rawf = pd.DataFrame(raw).reset_index(drop=True)
-    _bold_best(t, rawf, {label(c) + ("" if c == "num_params" else arrow(c)): c for c in metrics})
+    _bold_best(lay, t, rawf, {lay.label(c) + ("" if c == "num_params" else lay.arrow(c)): c for c in metrics})
     if lay.primary and lay.primary in rawf and rawf[lay.primary].notna().any():
-        t.best_rows.add(int(getattr(rawf[lay.primary], better(lay.primary))()))
+        t.best_rows.add(int(getattr(rawf[lay.primary], lay.better(lay.primary))()))
     return t
 
 
-def best_param_tables(lay: Layout, summ: pd.DataFrame, limit: int = 3) -> list[Table]:
+def best_param_tables(lay: Analysis, summ: pd.DataFrame, limit: int = 3) -> list[Table]:
     """"Which β?": for each swept parameter (β, γ, latent size first), its best value for
     every combination of the other keys (each model, γ, latent size ...) that tried 2+."""
     if not lay.primary or not len(summ):
@@ -124,28 +122,28 @@ def best_param_tables(lay: Layout, summ: pd.DataFrame, limit: int = 3) -> list[T
             if part[p].nunique() < 2:
                 continue
             key = key if isinstance(key, tuple) else (key,)
-            b = part.loc[getattr(part[m], better(m))()]
-            row = {label(k): fmt_key(v) for k, v in zip(others, key)}
-            row[f"best {label(p)}"] = fmt_key(b[p])
-            row[label(m) + arrow(m)] = fmt_ms(b[m], b.get(m + "_std"), int(b["n_ok"]))
-            row[f"{label(p)} tried"] = ", ".join(fmt_key(v) for v in sorted(part[p].unique()))
+            b = part.loc[getattr(part[m], lay.better(m))()]
+            row = {lay.label(k): fmt_key(v) for k, v in zip(others, key)}
+            row[f"best {lay.label(p)}"] = fmt_key(b[p])
+            row[lay.label(m) + lay.arrow(m)] = fmt_ms(b[m], b.get(m + "_std"), int(b["n_ok"]))
+            row[f"{lay.label(p)} tried"] = ", ".join(fmt_key(v) for v in sorted(part[p].unique()))
             rows.append(row)
         if rows:
-            out.append(Table(f"best-{p}", f"Best {label(p)} by {label(m)}", pd.DataFrame(rows),
-                             f"The {label(p)} with the best {label(m)}{arrow(m)} (mean over seeds) "
+            out.append(Table(f"best-{p}", f"Best {lay.label(p)} by {lay.label(m)}", pd.DataFrame(rows),
+                             f"The {lay.label(p)} with the best {lay.label(m)}{lay.arrow(m)} (mean over seeds) "
                              f"for each combination of the other swept values."))
     return out
 
 
-def model_dataset_tables(lay: Layout, summ: pd.DataFrame) -> list[Table]:
-    """Seed 004 Tables 3 and 4: dataset × model, the quality metric and the total training
+def model_dataset_tables(lay: Analysis, summ: pd.DataFrame) -> list[Table]:
+    """Ko et al. 2024 Tables 3 and 4: dataset × model, the quality metric and the total training
     time of each model's best configuration; the best of each row in bold."""
     models, datasets = lay.models(), lay.datasets()
     if len(models) < 2 or not len(datasets) or (len(datasets) < 2 and is_gan_vs_vae(lay)):
         return []
     m = lay.primary
-    specs = ([(m, f"{label(m)} by dataset and model (seed 004 Table 3 form)")] if m else []) + [
-        ("train_time_s", "Total training time (s) by dataset and model (seed 004 Table 4 form)")]
+    specs = ([(m, f"{lay.label(m)} by dataset and model (Ko et al. 2024 Table 3 form)")] if m else []) + [
+        ("train_time_s", "Total training time (s) by dataset and model (Ko et al. 2024 Table 4 form)")]
     tables = []
     for col, title in specs:
         rows, raw = [], []
@@ -164,41 +162,42 @@ def model_dataset_tables(lay: Layout, summ: pd.DataFrame) -> list[Table]:
             continue  # nothing measured (yet)
         t = Table(f"table-{col}", title, pd.DataFrame(rows),
                   "Each cell: the model's best configuration on that dataset, mean ± std over seeds. "
-                  f"Bold: best in the row ({'lower' if METRICS.get(col, True) else 'higher'} is better).")
+                  f"Bold: best in the row ({'lower' if lay.lower(col) else 'higher'} is better).")
         for i, vals in enumerate(raw):
             s = pd.Series(vals, dtype=float)
             if s.notna().any():
-                target = s.min() if METRICS.get(col, True) else s.max()
+                target = s.min() if lay.lower(col) else s.max()
                 t.best_cells |= {(i, k) for k, v in s.items() if v == target}
         tables.append(t)
     return tables
 
 
-def summary_table(lay: Layout, summ: pd.DataFrame) -> Table:
+def summary_table(lay: Analysis, summ: pd.DataFrame) -> Table:
     """Every configuration, mean ± std over its seeds; each model's best row highlighted."""
     cols = [*lay.metrics, *[c for c in VALUES if c in summ]]
     rows = []
     for _, r in summ.iterrows():
-        row = {label(k): fmt_key(r[k]) for k in lay.keys}
-        row.update(_metric_cells(r, cols, int(r["n_ok"])))
+        row = {lay.label(k): fmt_key(r[k]) for k in lay.keys}
+        row.update(_metric_cells(lay, r, cols, int(r["n_ok"])))
         row["seeds"] = f"{int(r['n_done'])}/{int(r['n'])}"
         rows.append(row)
     t = Table("configurations", "Every configuration (mean ± std over seeds)", pd.DataFrame(rows),
               "Green rows: each model's best configuration"
-              + (f" by {label(lay.primary)}{arrow(lay.primary)}" if lay.primary else "") + ". Bold: best in column.")
+              + (f" by {lay.label(lay.primary)}{lay.arrow(lay.primary)}" if lay.primary else "")
+              + ". Bold: best in column.")
     t.best_rows = {i for i, by in best_rows(lay, summ).values() if i is not None and by is not None}
-    _bold_best(t, summ, {label(c) + ("" if c == "num_params" else arrow(c)): c for c in lay.metrics})
+    _bold_best(lay, t, summ, {lay.label(c) + ("" if c == "num_params" else lay.arrow(c)): c for c in lay.metrics})
     t.row_class = ["" if int(r["n_ok"]) else "failed" for _, r in summ.iterrows()]
     return t
 
 
-def trials_table(lay: Layout) -> Table:
+def trials_table(lay: Analysis) -> Table:
     """Every trial, in configuration order, with its status, metrics and times."""
     res = trial_order(lay)
     cols = [c for c in ("trial_id", "status", *lay.keys, "seed", "epoch", *lay.metrics, "train_time_s",
                         "wall_time_s", "hostname", "error") if c in res]
     keyish = {"trial_id", "status", "hostname", "error", "seed", "epoch", *lay.keys}
-    frame = pd.DataFrame({label(c): [(fmt_key if c in keyish else fmt)(v) for v in res[c].tolist()] for c in cols})
+    frame = pd.DataFrame({lay.label(c): [(fmt_key if c in keyish else fmt)(v) for v in res[c].tolist()] for c in cols})
     if "epoch" in frame:
         frame = frame.rename(columns={"epoch": "epochs done"})
     t = Table("trials", "Every trial", frame)
@@ -206,7 +205,7 @@ def trials_table(lay: Layout) -> Table:
     return t
 
 
-def problems_table(lay: Layout) -> Table:
+def problems_table(lay: Analysis) -> Table:
     """Failed and diverged trials with their errors, one row each; then metrics that could
     not be computed, one row per distinct message (16 trials without Inception weights make
     one row naming them, not 16 copies)."""
@@ -216,7 +215,7 @@ def problems_table(lay: Layout) -> Table:
     for _, r in res.iterrows():
         status = str(r.get("status"))
         merr = r.get("metric_errors")
-        where = config_label(r, varied + (["seed"] if "seed" in r else [])) or DASH
+        where = lay.config_label(r, varied + (["seed"] if "seed" in r else [])) or DASH
         if status not in PROBLEMS:
             if isinstance(merr, str) and merr:
                 merrs.setdefault(merr, []).append((r, status, where))
@@ -245,7 +244,7 @@ def problems_table(lay: Layout) -> Table:
     return t
 
 
-def header_facts(lay: Layout, run_dir, source: str) -> list[tuple[str, str]]:
+def header_facts(lay: Analysis, run_dir, source: str) -> list[tuple[str, str]]:
     """(label, value) lines for the page header: what ran, where, when, how long, measured how."""
     res, hist = lay.results, lay.history
 
@@ -284,8 +283,8 @@ def header_facts(lay: Layout, run_dir, source: str) -> list[tuple[str, str]]:
         settings.append(f"trained on {uniq('train_split')}")
     facts.append(("metric settings", "; ".join(settings) or "not recorded"))
     if lay.primary:
-        direction = "lower" if METRICS[lay.primary] else "higher"
-        facts.append(("best means", f"{label(lay.primary)} ({direction} is better)"))
+        direction = "lower" if lay.lower(lay.primary) else "higher"
+        facts.append(("best means", f"{lay.label(lay.primary)} ({direction} is better)"))
     return facts
 
 
@@ -297,25 +296,26 @@ def _run_start(run: str) -> str:
         return ""
 
 
-def headline(lay: Layout, summ: pd.DataFrame) -> list[str]:
+def headline(lay: Analysis, summ: pd.DataFrame) -> list[str]:
     """The answer in a sentence or two: the best configuration overall, and which models
     the chosen metric could not rank."""
     m = lay.primary
     if not len(lay.results):
         return ["No trial has reported yet."]
     if not m or not len(summ) or not summ[m].notna().any():
-        return [f"No quality metric was measured (none of {', '.join(PRIMARY)}); see the tables for losses and times."]
-    i = getattr(summ[m], better(m))()
+        ranked = ", ".join(c.name for c in lay.columns.values() if c.rank) or "the declared metrics"
+        return [f"No quality metric was measured (none of {ranked}); see the tables for losses and times."]
+    i = getattr(summ[m], lay.better(m))()
     b = summ.loc[i]
     model_rows = lay.results[lay.results["model"] == b["model"]] if "model" in b else lay.results
-    where = config_label(b, ([k for k in ("dataset",) if len(lay.datasets()) > 1]) + lay.swept_in(model_rows))
+    where = lay.config_label(b, ([k for k in ("dataset",) if len(lay.datasets()) > 1]) + lay.swept_in(model_rows))
     n = int(b["n_ok"])
-    out = [f"Best by {label(m)}{arrow(m)}: {b.get('model', 'the best configuration')}"
-           + (f" ({where})" if where else "") + f", {label(m)} {fmt_ms(b[m], b.get(m + '_std'), n)}"
+    out = [f"Best by {lay.label(m)}{lay.arrow(m)}: {b.get('model', 'the best configuration')}"
+           + (f" ({where})" if where else "") + f", {lay.label(m)} {fmt_ms(b[m], b.get(m + '_std'), n)}"
            + (f" over {n} seeds." if n > 1 else " (one seed).")]
     if "model" in summ:
         ranked = set(summ.loc[summ[m].notna(), "model"].dropna().astype(str))
         unranked = sorted(set(summ["model"].dropna().astype(str)) - ranked)
         if unranked:
-            out.append(f"Not ranked by {label(m)} (no value): {', '.join(unranked)}.")
+            out.append(f"Not ranked by {lay.label(m)} (no value): {', '.join(unranked)}.")
     return out

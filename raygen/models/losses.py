@@ -42,7 +42,7 @@ def gan_g_bce(fake_logits: torch.Tensor) -> torch.Tensor:
 
 
 def pixel_mse(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Mean squared error per pixel (both in [0, 1]): the 'reconstruction error' seed 001
+    """Mean squared error per pixel (both in [0, 1]): the 'reconstruction error' Chaturvedula
     reports (0.092)."""
     return (x_hat - x).pow(2).mean()
 
@@ -146,7 +146,7 @@ def feature_mse(f_x: torch.Tensor, f_rec: torch.Tensor) -> torch.Tensor:
     return 0.5 * (_flat(f_x) - _flat(f_rec)).pow(2).sum(1).mean()
 
 
-# --- seed 002 (Zemouri 2020): semi-supervised adversarial VAE -------------------------
+# --- Zemouri 2020: semi-supervised adversarial VAE -------------------------
 
 
 def masked_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 
-from .report_layout import METRICS, OK, Layout, arrow, better, config_label, fmt_key, label, trial_order
+from .analysis import OK, Analysis, fmt_key, trial_order
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f", "#393b79", "#ad494a", "#637939", "#e7969c", "#7b4173", "#3182bd"]
@@ -24,7 +24,7 @@ def png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def model_colors(lay: Layout) -> dict[str, str]:
+def model_colors(lay: Analysis) -> dict[str, str]:
     """One color per model, the same in every figure."""
     return {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(lay.models())}
 
@@ -52,7 +52,7 @@ def _grid(n: int, width: float = 4.6, height: float = 3.4) -> tuple[Figure, list
     return fig, axes
 
 
-def metric_vs_param(lay: Layout, summ: pd.DataFrame, param: str, metrics: list[str] | None = None,
+def metric_vs_param(lay: Analysis, summ: pd.DataFrame, param: str, metrics: list[str] | None = None,
                     max_metrics: int = 3) -> bytes | None:
     """Quality metrics (mean ± std over seeds; ``metrics``, else the primary and the next
     ones) against one swept parameter, one line per combination of the other swept values
@@ -74,7 +74,7 @@ def metric_vs_param(lay: Layout, summ: pd.DataFrame, param: str, metrics: list[s
             if not len(part):
                 continue
             key = key if isinstance(key, tuple) else (key,)
-            name = ", ".join(f"{label(k)}={fmt_key(v)}" if k != "model" else str(v)
+            name = ", ".join(f"{lay.label(k)}={fmt_key(v)}" if k != "model" else str(v)
                              for k, v in zip(others, key)) or m
             xs = part[param].to_numpy(float) if numeric else np.array([cats.index(str(v)) for v in part[param]])
             shown += list(xs)
@@ -82,8 +82,8 @@ def metric_vs_param(lay: Layout, summ: pd.DataFrame, param: str, metrics: list[s
                         marker=MARKERS[i % len(MARKERS)], color=colors.get(name, PALETTE[i % len(PALETTE)]), capsize=3,
                         label=name)
             drawn = True
-        ax.set_xlabel(label(param))
-        ax.set_ylabel(label(m) + arrow(m))
+        ax.set_xlabel(lay.label(param))
+        ax.set_ylabel(lay.label(m) + lay.arrow(m))
         ax.grid(alpha=0.3)
         if numeric and shown:
             _xscale(ax, np.array(shown, dtype=float))
@@ -94,11 +94,11 @@ def metric_vs_param(lay: Layout, summ: pd.DataFrame, param: str, metrics: list[s
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=9, frameon=False)
-    fig.suptitle(f"Metrics against {label(param)} (mean ± std over seeds)")
+    fig.suptitle(f"Metrics against {lay.label(param)} (mean ± std over seeds)")
     return png(fig)
 
 
-def pareto(lay: Layout) -> bytes | None:
+def pareto(lay: Analysis) -> bytes | None:
     """Quality against training time, one point per trial; the line joins the trials no
     other trial beats on both (faster and better)."""
     m = lay.primary
@@ -114,7 +114,7 @@ def pareto(lay: Layout) -> bytes | None:
     for model, part in (pts.groupby("model") if "model" in pts else [("trials", pts)]):
         ax.scatter(part["train_time_s"], part[m], s=36, color=colors.get(str(model), PALETTE[0]), label=str(model),
                    alpha=0.85, edgecolor="white", linewidth=0.5)
-    lower = METRICS.get(m, True)
+    lower = lay.lower(m)
     front, best = [], None
     for _, r in pts.sort_values(["train_time_s", m], ascending=[True, lower]).iterrows():
         if best is None or (r[m] < best if lower else r[m] > best):
@@ -128,17 +128,17 @@ def pareto(lay: Layout) -> bytes | None:
     for r in (front[i] for i in picks):
         model_rows = lay.results[lay.results["model"] == r.get("model")] if "model" in r else lay.results
         seed = f"seed {r['seed']}" if "seed" in r and pd.notna(r["seed"]) else ""
-        text = " ".join(filter(None, [str(r.get("model", "")), config_label(r, lay.swept_in(model_rows)), seed]))
+        text = " ".join(filter(None, [str(r.get("model", "")), lay.config_label(r, lay.swept_in(model_rows)), seed]))
         ax.annotate(text, (r["train_time_s"], r[m]), textcoords="offset points", xytext=(5, 4), fontsize=7.5)
     ax.set_xlabel("training time per trial (s)")
-    ax.set_ylabel(label(m) + arrow(m))
+    ax.set_ylabel(lay.label(m) + lay.arrow(m))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
-    ax.set_title(f"{label(m)} against training time")
+    ax.set_title(f"{lay.label(m)} against training time")
     return png(fig)
 
 
-def loss_curves(lay: Layout, max_legend: int = 10) -> bytes | None:
+def loss_curves(lay: Analysis, max_legend: int = 10) -> bytes | None:
     """Per-epoch training loss of every trial, one panel per model, one color per
     configuration (its seeds share it)."""
     hist = lay.history
@@ -152,15 +152,15 @@ def loss_curves(lay: Layout, max_legend: int = 10) -> bytes | None:
     for ax, model in zip(axes, models):
         trials = res[res["model"] == model] if model is not None else res
         params = lay.swept_in(trials)
-        configs = list(dict.fromkeys(config_label(r, params) for _, r in trials.iterrows()))
+        configs = list(dict.fromkeys(lay.config_label(r, params) for _, r in trials.iterrows()))
         seen = set()
         for _, r in trials.iterrows():
             h = hist[hist["trial_id"] == r["trial_id"]].sort_values("epoch")
             h = h[h[col].notna()]
             if not len(h):
                 continue
-            name = config_label(r, params) or str(model)
-            i = configs.index(config_label(r, params))
+            name = lay.config_label(r, params) or str(model)
+            i = configs.index(lay.config_label(r, params))
             show = name not in seen and len(seen) < max_legend
             seen.add(name)
             ax.plot(h["epoch"], h[col], marker="o" if len(h) < 4 else None, markersize=4, linewidth=1.2,
@@ -179,9 +179,9 @@ def loss_curves(lay: Layout, max_legend: int = 10) -> bytes | None:
     return png(fig)
 
 
-def best_index(part: pd.DataFrame, metric: str | None):
+def best_index(lay: Analysis, part: pd.DataFrame, metric: str | None):
     """Row label of the best trial in ``part`` by ``metric`` (None when it cannot tell)."""
     if not metric or metric not in part or not part[metric].notna().any():
         return None
     ok = part[part["status"].isin(OK)] if "status" in part else part
-    return getattr(ok[metric], better(metric))() if ok[metric].notna().any() else None
+    return getattr(ok[metric], lay.better(metric))() if ok[metric].notna().any() else None

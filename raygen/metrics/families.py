@@ -1,0 +1,113 @@
+"""The metric families ``evaluate`` runs, each declaring the columns it fills.
+
+- ``reconstruction``: pixel error and sharpness of held-out images passed through the model;
+- ``classifier``: FID, IS, KID, precision/recall and class coverage on the features of a
+  small CNN raygen trains per dataset (``classifier.py``): no download, always there;
+- ``inception``: the same on pytorch-fid's InceptionV3 (``inception.py``), which needs its
+  weights file;
+- ``model``: whatever the model measures of itself (``GenerativeModel.extra_metrics``).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..columns import HIGHER, LOWER, Column
+from ..models import losses
+from ..models.base import batched
+from . import classifier, inception, scores
+from .evaluate import Eval, extract, feature_scores, is_image, metric, reference
+
+
+def recon_fid(extractor, model, data, n: int, ref: dict, batch: int) -> float:
+    """FID of held-out images passed through encoder and decoder against the same images
+    (Ghosh et al. 2020 report it beside the generation FID)."""
+    x_hat = data.to_unit(batched(model.reconstruct, data.eval.x[:n])).clamp(0, 1)
+    return scores.feature_frechet(extract(extractor, x_hat, batch)[0], ref["mu"], ref["sigma"])
+
+
+INCEPTION_NAMES = {"fid": "fid", "is": "inception_score", "kid": "inception_kid",
+                   "precision": "inception_precision", "recall": "inception_recall"}
+
+
+@metric("inception", columns=(
+    Column("fid", "FID", LOWER, rank=1), Column("inception_score", "IS", HIGHER, rank=6),
+    Column("fid_recon", "recon. FID", LOWER, compare=False),
+    Column("inception_kid", "KID (Inception)", LOWER, compare=False),
+    Column("inception_precision", "precision (Inception)", HIGHER, compare=False),
+    Column("inception_recall", "recall (Inception)", HIGHER, compare=False), Column("fid_samples", "Inception samples"),
+    Column("fid_extractor", "FID extractor"), Column("fid_reference", "FID reference set")))
+def inception_metrics(model, data, ev: Eval) -> dict:
+    """pytorch-fid's FID and Inception Score (plus KID, precision/recall on pool3
+    features), generation and reconstruction."""
+    if not is_image(data):
+        return {}
+    device = model.device
+    capped = device.type == "cpu" and ev.inception_cpu_samples > 0
+    k = min(ev.samples, ev.inception_cpu_samples) if capped else ev.samples
+    n = min(ev.n, k)
+    net = inception.load(ev.fid_weights, device)
+    batch = 200 if device.type == "cuda" else 50
+    ref = reference(net, data, n, batch, ev.cache_dir)
+    got, _ = feature_scores(net, ev.generated(model, data, ev.samples)[:k], ref, batch)
+    out = {INCEPTION_NAMES[key]: v for key, v in got.items()}
+    if model.has_encoder:
+        out["fid_recon"] = recon_fid(net, model, data, n, ref, batch)
+    out.update(fid_samples=k, fid_extractor=net.describe, fid_reference=f"{data.name}/{data.eval_split} ({n} images)")
+    return out
+
+
+CLASSIFIER_NAMES = {"fid": "cls_fid", "is": "cls_is", "kid": "kid", "precision": "precision", "recall": "recall"}
+
+
+@metric("classifier", columns=(
+    Column("cls_fid", "FID (domain classifier)", LOWER, rank=2),
+    Column("cls_is", "IS (domain classifier)", HIGHER, rank=7),
+    Column("kid", "KID", LOWER, rank=3), Column("precision", "precision", HIGHER), Column("recall", "recall", HIGHER),
+    Column("classifier_acc", "classifier acc.", HIGHER),
+    Column("cls_coverage", "classes covered", HIGHER, compare=False),
+    Column("cls_entropy", "class entropy (nats)", HIGHER, compare=False),
+    Column("cls_fid_recon", "recon. FID (domain classifier)", LOWER, compare=False),
+    Column("cls_samples", "samples scored"),
+    Column("cls_extractor", "feature extractor")))
+def classifier_metrics(model, data, ev: Eval) -> dict:
+    """The domain classifier's view: cls_fid (its penultimate features), cls_is, KID and
+    precision/recall on the same features, class coverage and entropy (mode collapse)."""
+    if not is_image(data):
+        return {}
+    clf, info = classifier.load(data.name, ev.data_root, ev.cache_dir, model.device, holdout=ev.holdout)
+    batch = 1000
+    ref = reference(clf, data, ev.n, batch, ev.cache_dir)
+    got, probs = feature_scores(clf, ev.generated(model, data, ev.samples), ref, batch)
+    out = {CLASSIFIER_NAMES[k]: v for k, v in got.items()}
+    out["cls_coverage"], out["cls_entropy"] = scores.class_coverage(probs)
+    if model.has_encoder:
+        out["cls_fid_recon"] = recon_fid(clf, model, data, ev.n, ref, batch)
+    out.update(classifier_acc=info["accuracy"], cls_samples=ev.samples, cls_extractor=clf.describe)
+    return out
+
+
+@metric("reconstruction", columns=(
+    Column("recon_mse", "recon. MSE", LOWER, rank=4), Column("recon_bce", "recon. BCE", LOWER, rank=5),
+    Column("recon_sharpness", "recon. sharpness (data = 1)", HIGHER)))
+@torch.no_grad()
+def reconstruction(model, data, ev: Eval) -> dict:
+    """Pixel MSE (Chaturvedula's 'reconstruction error', 0.092) and per-pixel BCE of held-out
+    images passed through encoder and decoder, both on [0, 1]; for images, their sharpness
+    (edge energy relative to the inputs', ``scores.sharpness``). Point data (no range) gives
+    the MSE on the data's own scale."""
+    if not model.has_encoder:
+        return {}
+    x = data.eval.x[:ev.n]
+    x_hat = batched(model.reconstruct, x)
+    out = {"recon_mse": float(losses.pixel_mse(data.to_unit(x_hat), data.to_unit(x)))}
+    if data.data_range is not None:
+        out["recon_bce"] = float(losses.pixel_bce(data.to_unit(x_hat), data.to_unit(x)))
+    if is_image(data):
+        out["recon_sharpness"] = scores.sharpness(data.to_unit(x_hat).clamp(0, 1), data.to_unit(x))
+    return out
+
+
+@metric("model")
+def model_metrics(model, data, ev: Eval) -> dict:
+    """The model's own measures (``extra_metrics``; their columns are declared by the model)."""
+    return model.extra_metrics(data, ev.n)

@@ -1,0 +1,205 @@
+"""The report page: ``report.html`` (one self-contained file: every image and plot
+embedded, no scripts, opens anywhere) and ``report.md`` (the tables), built from a run
+read by ``run.py``. No Ray and no torch: this runs wherever pandas, pyarrow and
+matplotlib do.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from html import escape
+from pathlib import Path
+
+from ..storage import atomic_write
+from . import plots as figs
+from . import tradeoff
+from .analysis import DASH, Analysis, analyze, summarize
+from .images import fixed_grids, galleries, img_tag
+from .run import Run, combine, load_run
+from .tables import (
+    Table,
+    best_param_tables,
+    best_per_model_table,
+    header_facts,
+    headline,
+    model_dataset_tables,
+    problems_table,
+    summary_table,
+    trials_table,
+)
+
+# --- the page -------------------------------------------------------------------------
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1d2430;
+     background:#eef0f3}
+main{max-width:1480px;margin:0 auto;padding:20px 36px 60px;background:#fff;min-height:100vh}
+h1{font-size:26px;margin:4px 0 2px}
+h2{font-size:20px;border-bottom:2px solid #dfe3e8;padding-bottom:4px;margin:34px 0 8px}
+h3{font-size:16px;margin:20px 0 4px} h4{font-size:14px;margin:16px 0 6px;color:#37414f}
+nav{font-size:13px;margin:6px 0 14px;color:#5b6573} nav a{margin-right:12px;color:#1f5fa8;text-decoration:none}
+.facts{display:grid;grid-template-columns:max-content 1fr;gap:1px 18px;font-size:13px;margin:10px 0}
+.facts dt{color:#5b6573} .facts dd{margin:0}
+.verdict{background:#eaf6ec;border-left:6px solid #2e7d32;padding:10px 16px;font-size:17px;margin:12px 0}
+.verdict p{margin:4px 0} .warnbox{background:#fdecec;border-left:6px solid #c62828;padding:8px 14px}
+table{border-collapse:collapse;margin:6px 0 2px;font-size:13px}
+th,td{padding:4px 10px;border-bottom:1px solid #e3e6ea;white-space:nowrap;vertical-align:top}
+th{background:#f0f2f5;text-align:left} td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.wrap{white-space:normal;min-width:260px;max-width:620px}
+tr.best td{background:#dff2e3} tr.best td:first-child{box-shadow:inset 4px 0 #2e7d32} td.top{font-weight:700}
+tr.failed td{background:#fdecec;color:#8a1c1c} tr.diverged td{background:#fff3e0;color:#7a4a00}
+tr.warn td{background:#fffbe6}
+.caption{color:#5b6573;font-size:12.5px;margin:2px 0 10px;max-width:1100px}
+.scroll{overflow-x:auto}
+.gallery{display:flex;flex-wrap:wrap;gap:14px}
+figure{margin:0;padding:6px;border:2px solid transparent;border-radius:6px;background:#fafbfc}
+figure.best{border-color:#2e7d32;background:#eaf6ec}
+figcaption{font-size:12px;color:#37414f;max-width:320px}
+img.px{image-rendering:pixelated} img.plot{max-width:100%}
+.panels{display:flex;flex-wrap:wrap;gap:8px 28px;align-items:flex-start}
+table.imgrid td{text-align:center;padding:6px;border:1px solid #e3e6ea}
+table.imgrid th{text-align:center;vertical-align:middle}
+td.bestcell{background:#dff2e3;outline:3px solid #2e7d32;outline-offset:-3px}
+.cellnote{font-size:11.5px;color:#37414f} .bad{color:#c62828;font-weight:600} .missing{color:#8a1c1c;font-size:12px}
+"""
+
+
+def _is_num(text: str) -> bool:
+    t = text.replace(",", "").replace("±", " ").replace(" M", "").replace(" k", "").split()
+    return bool(t) and all(_float(x) for x in t)
+
+
+def _float(x: str) -> bool:
+    try:
+        float(x)
+        return True
+    except ValueError:
+        return x == DASH
+
+
+def table_html(t: Table, title: bool = True) -> str:
+    if not len(t.frame):
+        return ""
+    cols = list(t.frame.columns)
+    numeric = {c for c in cols if all(_is_num(str(v)) for v in t.frame[c])}
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in cols)
+    body = []
+    for i, row in enumerate(t.frame.itertuples(index=False)):
+        cls = " ".join(filter(None, ["best" if i in t.best_rows else "",
+                                     t.row_class[i] if i < len(t.row_class) else ""]))
+        cells = []
+        for c, v in zip(cols, row):
+            kind = ["num" if c in numeric else "", "top" if (i, c) in t.best_cells else "",
+                    "bad" if (i, c) in t.bad_cells else "",
+                    "wrap" if c in ("error", "best configuration") else ""]
+            cells.append(f'<td class="{" ".join(filter(None, kind))}">{escape(str(v))}</td>')
+        body.append(f'<tr class="{cls}">{"".join(cells)}</tr>')
+    cap = f'<p class="caption">{escape(t.caption)}</p>' if t.caption else ""
+    h3 = f'<h3 id="{t.key}">{escape(t.title)}</h3>' if title else ""
+    return (f'{h3}<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>{cap}')
+
+
+def table_md(t: Table) -> str:
+    if not len(t.frame):
+        return ""
+    cols = list(t.frame.columns)
+
+    def cell(i: int, c: str, v) -> str:
+        s = str(v).replace("|", "\\|").replace("\n", " ")
+        s = f"**{s}**" if (i, c) in t.best_cells else s
+        s = f"✗ {s}" if (i, c) in t.bad_cells else s
+        return ("★ " + s) if i in t.best_rows and c == cols[0] else s
+
+    lines = [f"### {t.title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(i, c, v) for c, v in zip(cols, row)) + " |"
+              for i, row in enumerate(t.frame.itertuples(index=False))]
+    return "\n".join(lines + ([""] + [t.caption] if t.caption else []) + [""])
+
+
+def plot_html(data: bytes | None, alt: str) -> str:
+    return img_tag(data, "image/png", alt, cls="plot") if data else ""
+
+
+def build(run: Run, metric: str | None = None) -> tuple[str, str]:
+    """(html, markdown) for one run. "Best" is ``metric``, else the sweep's own metric when
+    the run measured it, else the first measured by the declared ranks."""
+    lay: Analysis = analyze(run.results, run.history, metric, run.columns)
+    if metric is None and run.metric in lay.metrics:
+        lay = replace(lay, primary=run.metric)
+    summ = summarize(lay)
+    facts = header_facts(lay, run.run_dir, run.source)
+    sweep = next((v for k, v in facts if k == "sweep"), DASH)
+    regimes = tradeoff.regime_table(lay, summ)
+    glance = [t for t in [regimes, best_per_model_table(lay, summ), *best_param_tables(lay, summ)] if t] \
+        if len(summ) else []
+    verdict = headline(lay, summ) + tradeoff.headline(lay, summ)
+    problems = problems_table(lay)
+    paper = model_dataset_tables(lay, summ)
+    configs = summary_table(lay, summ) if len(summ) else None
+    trials = trials_table(lay)
+    focus = tradeoff.figure_metrics(lay)
+    plots = [(f"fig-{p}", f"Metrics against {lay.label(p)}", figs.metric_vs_param(lay, summ, p, focus))
+             for p in lay.swept]
+    plots += [("fig-pareto", "Quality against training time (Pareto view)", figs.pareto(lay)),
+              ("fig-loss", "Training loss per epoch", figs.loss_curves(lay))]
+    plots = [p for p in plots if p[2]]
+    grid = fixed_grids(lay, run.run_dir)
+    gals = galleries(lay, run.run_dir)
+
+    sections = [("glance", "At a glance",
+                 '<div class="verdict">' + "".join(f"<p>{escape(s)}</p>" for s in verdict) + "</div>"
+                 + "".join(table_html(t) for t in glance))]
+    if len(problems.frame):
+        sections.append(("problems", problems.title,
+                         '<div class="warnbox">' + table_html(problems, title=False) + "</div>"))
+    if paper:
+        sections.append(("paper", "Model × dataset (Ko et al. 2024 Tables 3 and 4)", "".join(map(table_html, paper))))
+    if plots:
+        sections.append(("figures", "Figures", "".join(f'<h3 id="{k}">{escape(t)}</h3>{plot_html(d, t)}'
+                                                      for k, t, d in plots)))
+    if grid:
+        sections.append(("grid", "The same test images reconstructed by every setting (Zemouri 2020 Figure 9)",
+                         '<p class="caption">Top row: the fixed test inputs. Each cell: their reconstruction by '
+                         "that setting (lowest seed); green frame: the best setting by the primary metric. A red frame "
+                         "round one image (SAVAE): its reconstruction changed class, Class(Ẑ) ≠ Class(Z), as in "
+                         "Zemouri 2020's Figure 9.</p>"
+                         + grid))
+    sections += [(k, t, h) for k, t, h in gals]
+    if configs is not None:
+        sections.append(("configurations", configs.title, table_html(configs, title=False)))
+    sections.append(("trials", f"Every trial ({len(trials.frame)})",
+                     table_html(trials, title=False) or "<p>No trials yet.</p>"))
+
+    nav = "".join(f'<a href="#{k}">{escape(t.split(" (")[0])}</a>' for k, t, _ in sections)
+    dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in facts)
+    body = "".join(f'<section><h2 id="{k}">{escape(t)}</h2>{h}</section>' for k, t, h in sections)
+    html = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>raygen report: {escape(sweep)}'
+            f'</title><meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
+            f'<body><main><h1>raygen report: {escape(sweep)}</h1><dl class="facts">{dl}</dl><nav>{nav}</nav>'
+            f"{body}</main></body></html>")
+
+    md = [f"# raygen report: {sweep}", ""] + [f"- **{k}**: {v}" for k, v in facts] + ["", "## At a glance", ""]
+    md += [f"> {s}" for s in verdict] + [""]
+    md += [table_md(t) for t in [*glance, problems, *paper] + ([configs] if configs is not None else []) + [trials]]
+    md += ["Figures and images: see report.html beside this file."]
+    return html, "\n".join(md) + "\n"
+
+
+def write_report(run_dir: str | os.PathLike | list, metric: str | None = None,
+                 out: str | os.PathLike | None = None) -> Path:
+    """Write ``report.html`` and ``report.md`` into the run folder (several runs: into
+    ``out``, default ``<the first run's sweep folder>/combined``); returns the HTML path."""
+    paths = list(run_dir) if isinstance(run_dir, (list, tuple)) else [run_dir]
+    runs = [load_run(p) for p in paths]
+    if len(runs) == 1 and out is None:
+        run = runs[0]
+    else:
+        out_dir = Path(out).expanduser() if out is not None else runs[0].run_dir.parent / "combined"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        run = combine(runs, out_dir)
+    html, md = build(run, metric)
+    out = run.run_dir / "report.html"
+    for path, text in ((out, html), (run.run_dir / "report.md", md)):
+        atomic_write(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
+    return out

@@ -1,0 +1,86 @@
+"""The layers point one way: data and networks -> models -> metrics -> trial -> sweep and
+results; the report reads Parquet and images only. Checked on the source (every import
+statement, also those inside functions) and on what importing a module really loads."""
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parent.parent / "raygen"
+UPPER = ("raygen.metrics", "raygen.report", "raygen.trial", "raygen.trainable", "raygen.sweep",
+         "raygen.sweepfile", "raygen.results", "raygen.config")
+# package (or module) -> what it must not import
+RULES = {
+    "raygen.data": ("raygen.models", *UPPER),
+    "raygen.figures": ("raygen.data", "raygen.models", *UPPER),
+    "raygen.models": ("ray", *UPPER),
+    "raygen.metrics": ("raygen.report", "raygen.trial", "raygen.trainable", "raygen.sweep", "raygen.sweepfile",
+                       "raygen.results", "raygen.config"),
+    "raygen.trial": ("ray", "raygen.report", "raygen.trainable", "raygen.sweep", "raygen.results"),
+    "raygen.report": ("torch", "ray", "raygen.models", "raygen.metrics", "raygen.data", "raygen.trial",
+                      "raygen.trainable", "raygen.sweep", "raygen.results", "raygen.figures"),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PKG.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Absolute names of every module ``path`` imports (relative imports resolved)."""
+    mod = module_name(path)
+    package = mod if path.name == "__init__.py" else mod.rsplit(".", 1)[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            if node.level:
+                base = base[:len(base) - node.level + 1]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            out.add(name)
+            out.update(f"{name}.{a.name}" for a in node.names)  # "from . import x" imports a module x
+    return out
+
+
+def under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def violations() -> list[str]:
+    bad = []
+    for path in sorted(PKG.rglob("*.py")):
+        mod = module_name(path)
+        for layer, forbidden in RULES.items():
+            if under(mod, layer):
+                bad += [f"{mod} imports {n}" for n in sorted(imports(path)) for f in forbidden if under(n, f)]
+    return bad
+
+
+def test_no_module_imports_from_a_layer_above_it():
+    assert violations() == []
+
+
+def test_the_check_sees_a_forbidden_import(tmp_path, monkeypatch):
+    fake = tmp_path / "raygen" / "models"
+    fake.mkdir(parents=True)
+    (fake / "leaky.py").write_text("def f():\n    from ..metrics.evaluate import evaluate\n    from ray import tune\n")
+    monkeypatch.setattr(sys.modules[__name__], "PKG", tmp_path / "raygen")
+    found = violations()
+    assert "raygen.models.leaky imports raygen.metrics.evaluate" in found
+    assert "raygen.models.leaky imports ray" in found
+
+
+@pytest.mark.parametrize("module", ["raygen.report.page", "raygen.report.__main__", "raygen.report.run"])
+def test_the_report_loads_neither_torch_nor_ray(module):
+    code = f"import sys, {module}; print(sorted(m for m in ('torch', 'ray') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
