@@ -60,7 +60,8 @@ def savae_run(run_dir: Path, data_root: Path, betas=(0.0, 0.001, 0.005, 0.1), ga
     """A SAVAE-like β × γ × latent × seed grid (Zemouri 2020 Figure 9): every trial
     reconstructs the same 40 real test images (2 rows of 20, as raygen.models.savae saves
     them); the reconstruction gets noisier with |β - 0.005| so the best setting is
-    β = 0.005, γ = 0.1 for every latent size, and β = 0.1, γ = 0, latent 2, seed 0 diverged (so its cell must say so)."""
+    β = 0.005, γ = 0.1 for every latent size, and β = 0.1, γ = 0, latent 2, seed 0
+    diverged (so its cell must say so)."""
     x = mnist_images(data_root)
     rows, hist = [], []
     gen = torch.Generator().manual_seed(0)

@@ -1,5 +1,6 @@
 """One contract, every registered model (diffusers-style): a tiny config, two training
-steps, sampling, reconstruction, and a state-dict round trip."""
+steps, sampling, reconstruction, a state-dict round trip, and a resume from a
+checkpoint that continues exactly as the uninterrupted run."""
 from __future__ import annotations
 
 import math
@@ -114,6 +115,8 @@ def test_resume_after_an_epoch_gives_the_same_next_epoch(name, data_root):
     tensors = lambda t: {k: v for k, v in t.model.state_dict().items() if torch.is_tensor(v)}
     a, b = tensors(straight), tensors(resumed)  # (extra state holds bookkeeping such as timings)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # the trial's own per-epoch record survives the restart: epoch 1 from the checkpoint, then 2
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
     losses = lambda t: [{k: v for k, v in h.items() if not k.endswith("_s") and k != "resumed_from_epoch"}
                         for h in t.history]
     assert losses(resumed) == losses(straight)  # the same numbers as the uninterrupted run

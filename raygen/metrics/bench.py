@@ -1,11 +1,12 @@
 """Evaluation cost, measured: ``python -m raygen.metrics.bench [--device cuda]``.
 
-Prints (1) the Fréchet distance on 2048-d statistics (full-rank and singular covariances),
-pytorch-fid's (scipy ``sqrtm``) against raygen's (Cholesky or symmetric root plus a
-symmetric eigenvalue solve, float64, on the device), with their relative difference;
-(2) for each extractor, seconds per 1,000 scored images, cold (reference features
-computed and written to the cache as well) and with the reference cached. Without
-pytorch-fid's weights the Inception timing uses the same network with untrained weights (same cost; no score from it is ever reported as a metric).
+Prints (1) the Fréchet distance on 2048-d statistics (full-rank and singular
+covariances), pytorch-fid's (scipy ``sqrtm``) against raygen's (Cholesky or symmetric
+root plus a symmetric eigenvalue solve, float64, on the device), with their relative
+difference; (2) for each extractor, seconds per 1,000 scored images, cold (reference
+features computed and written to the cache as well) and with the reference cached.
+Without pytorch-fid's weights the Inception timing uses the same network with untrained
+weights (same cost; no score from it is ever reported as a metric).
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ matplotlib do.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
 
@@ -121,69 +121,99 @@ def plot_html(data: bytes | None, alt: str) -> str:
     return img_tag(data, "image/png", alt, cls="plot") if data else ""
 
 
-def build(run: Run, metric: str | None = None) -> tuple[str, str]:
-    """(html, markdown) for one run. "Best" is ``metric``, else the sweep's own metric when
-    the run measured it, else the first measured by the declared ranks."""
+@dataclass
+class Contents:
+    """Everything the page and the Markdown file show, computed once."""
+
+    facts: list[tuple[str, str]]
+    verdict: list[str]
+    glance: list[Table]
+    problems: Table
+    paper: list[Table]
+    configs: Table | None
+    trials: Table
+    plots: list[tuple[str, str, bytes]]  # (anchor, title, PNG)
+    grid: str  # the β × γ grid of reconstructions (HTML), or ""
+    galleries: list[tuple[str, str, str]]  # (anchor, title, HTML)
+
+    @property
+    def sweep(self) -> str:
+        return next((v for k, v in self.facts if k == "sweep"), DASH)
+
+
+def contents(run: Run, metric: str | None = None) -> Contents:
+    """"Best" is ``metric``, else the sweep's own metric when the run measured it, else the
+    first measured by the declared ranks."""
     lay: Analysis = analyze(run.results, run.history, metric, run.columns)
     if metric is None and run.metric in lay.metrics:
         lay = replace(lay, primary=run.metric)
     summ = summarize(lay)
-    facts = header_facts(lay, run.run_dir, run.source)
-    sweep = next((v for k, v in facts if k == "sweep"), DASH)
-    regimes = tradeoff.regime_table(lay, summ)
-    glance = [t for t in [regimes, best_per_model_table(lay, summ), *best_param_tables(lay, summ)] if t] \
-        if len(summ) else []
-    verdict = headline(lay, summ) + tradeoff.headline(lay, summ)
-    problems = problems_table(lay)
-    paper = model_dataset_tables(lay, summ)
-    configs = summary_table(lay, summ) if len(summ) else None
-    trials = trials_table(lay)
+    glance = [t for t in [tradeoff.regime_table(lay, summ), best_per_model_table(lay, summ),
+                          *best_param_tables(lay, summ)] if t] if len(summ) else []
     focus = tradeoff.figure_metrics(lay)
     plots = [(f"fig-{p}", f"Metrics against {lay.label(p)}", figs.metric_vs_param(lay, summ, p, focus))
              for p in lay.swept]
     plots += [("fig-pareto", "Quality against training time (Pareto view)", figs.pareto(lay)),
               ("fig-loss", "Training loss per epoch", figs.loss_curves(lay))]
-    plots = [p for p in plots if p[2]]
-    grid = fixed_grids(lay, run.run_dir)
-    gals = galleries(lay, run.run_dir)
+    return Contents(header_facts(lay, run.run_dir, run.source), headline(lay, summ) + tradeoff.headline(lay, summ),
+                    glance, problems_table(lay), model_dataset_tables(lay, summ),
+                    summary_table(lay, summ) if len(summ) else None, trials_table(lay),
+                    [p for p in plots if p[2]], fixed_grids(lay, run.run_dir), galleries(lay, run.run_dir))
 
-    sections = [("glance", "At a glance",
-                 '<div class="verdict">' + "".join(f"<p>{escape(s)}</p>" for s in verdict) + "</div>"
-                 + "".join(table_html(t) for t in glance))]
-    if len(problems.frame):
-        sections.append(("problems", problems.title,
-                         '<div class="warnbox">' + table_html(problems, title=False) + "</div>"))
-    if paper:
-        sections.append(("paper", "Model × dataset (Ko et al. 2024 Tables 3 and 4)", "".join(map(table_html, paper))))
-    if plots:
-        sections.append(("figures", "Figures", "".join(f'<h3 id="{k}">{escape(t)}</h3>{plot_html(d, t)}'
-                                                      for k, t, d in plots)))
-    if grid:
-        sections.append(("grid", "The same test images reconstructed by every setting (Zemouri 2020 Figure 9)",
-                         '<p class="caption">Top row: the fixed test inputs. Each cell: their reconstruction by '
-                         "that setting (lowest seed); green frame: the best setting by the primary metric. A red frame "
-                         "round one image (SAVAE): its reconstruction changed class, Class(Ẑ) ≠ Class(Z), as in "
-                         "Zemouri 2020's Figure 9.</p>"
-                         + grid))
-    sections += [(k, t, h) for k, t, h in gals]
-    if configs is not None:
-        sections.append(("configurations", configs.title, table_html(configs, title=False)))
-    sections.append(("trials", f"Every trial ({len(trials.frame)})",
-                     table_html(trials, title=False) or "<p>No trials yet.</p>"))
 
-    nav = "".join(f'<a href="#{k}">{escape(t.split(" (")[0])}</a>' for k, t, _ in sections)
-    dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in facts)
-    body = "".join(f'<section><h2 id="{k}">{escape(t)}</h2>{h}</section>' for k, t, h in sections)
-    html = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>raygen report: {escape(sweep)}'
+GRID_CAPTION = ('<p class="caption">Top row: the fixed test inputs. Each cell: their reconstruction by that setting '
+                "(lowest seed); green frame: the best setting by the primary metric. A red frame round one image "
+                "(SAVAE): its reconstruction changed class, Class(Ẑ) ≠ Class(Z), as in Zemouri 2020's Figure 9.</p>")
+
+
+def sections(c: Contents) -> list[tuple[str, str, str]]:
+    """(anchor, title, HTML) of each section of the page, in order."""
+    out = [("glance", "At a glance", '<div class="verdict">' + "".join(f"<p>{escape(s)}</p>" for s in c.verdict)
+            + "</div>" + "".join(table_html(t) for t in c.glance))]
+    if len(c.problems.frame):
+        out.append(("problems", c.problems.title, '<div class="warnbox">' + table_html(c.problems, title=False)
+                    + "</div>"))
+    if c.paper:
+        out.append(("paper", "Model × dataset (Ko et al. 2024 Tables 3 and 4)", "".join(map(table_html, c.paper))))
+    if c.plots:
+        out.append(("figures", "Figures", "".join(f'<h3 id="{k}">{escape(t)}</h3>{plot_html(d, t)}'
+                                                  for k, t, d in c.plots)))
+    if c.grid:
+        out.append(("grid", "The same test images reconstructed by every setting (Zemouri 2020 Figure 9)",
+                    GRID_CAPTION + c.grid))
+    out += c.galleries
+    if c.configs is not None:
+        out.append(("configurations", c.configs.title, table_html(c.configs, title=False)))
+    out.append(("trials", f"Every trial ({len(c.trials.frame)})",
+                table_html(c.trials, title=False) or "<p>No trials yet.</p>"))
+    return out
+
+
+def html_page(c: Contents) -> str:
+    parts = sections(c)
+    nav = "".join(f'<a href="#{k}">{escape(t.split(" (")[0])}</a>' for k, t, _ in parts)
+    dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in c.facts)
+    body = "".join(f'<section><h2 id="{k}">{escape(t)}</h2>{h}</section>' for k, t, h in parts)
+    title = escape(c.sweep)
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>raygen report: {title}'
             f'</title><meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
-            f'<body><main><h1>raygen report: {escape(sweep)}</h1><dl class="facts">{dl}</dl><nav>{nav}</nav>'
+            f'<body><main><h1>raygen report: {title}</h1><dl class="facts">{dl}</dl><nav>{nav}</nav>'
             f"{body}</main></body></html>")
 
-    md = [f"# raygen report: {sweep}", ""] + [f"- **{k}**: {v}" for k, v in facts] + ["", "## At a glance", ""]
-    md += [f"> {s}" for s in verdict] + [""]
-    md += [table_md(t) for t in [*glance, problems, *paper] + ([configs] if configs is not None else []) + [trials]]
+
+def markdown(c: Contents) -> str:
+    md = [f"# raygen report: {c.sweep}", ""] + [f"- **{k}**: {v}" for k, v in c.facts] + ["", "## At a glance", ""]
+    md += [f"> {s}" for s in c.verdict] + [""]
+    tables = [*c.glance, c.problems, *c.paper] + ([c.configs] if c.configs is not None else []) + [c.trials]
+    md += [table_md(t) for t in tables]
     md += ["Figures and images: see report.html beside this file."]
-    return html, "\n".join(md) + "\n"
+    return "\n".join(md) + "\n"
+
+
+def build(run: Run, metric: str | None = None) -> tuple[str, str]:
+    """(html, markdown) for one run."""
+    c = contents(run, metric)
+    return html_page(c), markdown(c)
 
 
 def write_report(run_dir: str | os.PathLike | list, metric: str | None = None,
