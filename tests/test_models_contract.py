@@ -14,7 +14,7 @@ from raygen.registry import MODELS
 SHAPE = (1, 28, 28)
 
 
-# "model@arch": a registered model on another architecture (issue 5's architecture sweep
+# "model@arch": a registered model on another architecture (the architecture sweep
 # runs the conv VAE on Zemouri 2020's residual nets).
 ARCH_CASES = ["vae_conv@resnet"]
 

@@ -1,4 +1,4 @@
-"""Scores on features and class probabilities, as pure functions (like ``losses.py``).
+"""Scores on features and class probabilities, as pure functions (like ``models/losses.py``).
 
 Every function takes tensors on any device and computes there; feature statistics are in
 float64. The feature extractor (pytorch-fid's Inception, or raygen's domain classifier)

@@ -1,6 +1,6 @@
-"""The report's tables: each builder takes a ``Analysis`` (and the per-configuration summary)
+"""The report's tables: each builder takes an ``Analysis`` (and the per-configuration summary)
 and returns a ``Table`` of display strings plus which rows and cells to highlight, which
-``report.py`` renders to HTML and Markdown. An empty or all-failed run gives empty
+``page.py`` renders to HTML and Markdown. An empty or all-failed run gives empty
 tables, never an exception.
 """
 from __future__ import annotations
