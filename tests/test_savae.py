@@ -107,7 +107,7 @@ def test_resume_after_the_phase_switch_continues_exactly(tmp_path, data_root):
 
 
 def test_trial_writes_the_fixed_40_images_and_the_2d_latent_figures(tmp_path, data_root):
-    t = trial(tmp_path, data_root, "a", latent_dim=2)
+    t = trial(tmp_path, data_root, "a", latent_dim=2, phase1_epochs=1)  # pictures, not quality: one epoch
     r = t.train_epoch()
     out = tmp_path / "a"
     for key in ("fixed_inputs_png", "recon_fixed_png", "latent_scatter_png", "class_decodes_png"):
@@ -117,7 +117,7 @@ def test_trial_writes_the_fixed_40_images_and_the_2d_latent_figures(tmp_path, da
     fixed = torch.from_numpy(np.asarray(Image.open(out / r["fixed_inputs_png"]).convert("L"), dtype=np.float32))
     expected = (t.data.eval.x[0, 0] * 255).round()
     assert torch.allclose(fixed[2:30, 2:30], expected, atol=1)  # the first eval image, top left
-    t100 = trial(tmp_path, data_root, "b")
+    t100 = trial(tmp_path, data_root, "b", phase1_epochs=1)
     r100 = t100.train_epoch()
     assert "latent_scatter_png" not in r100 and (tmp_path / "b" / "recon_fixed.png").exists()
 
