@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import paper
 from .columns import to_json
 from .config import split_config
 from .errors import RaygenError
@@ -47,15 +48,19 @@ def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike) -> tu
     return results_frame(rows, keys), stack_history(hist)
 
 
-def run_metadata(results: pd.DataFrame | None = None) -> dict[str, Any]:
-    """What the report needs to know about the columns without raygen's code of today: the
-    metric declarations and which columns are configuration."""
+def run_metadata(results: pd.DataFrame | None = None, published: dict | None = None) -> dict[str, Any]:
+    """What the report needs to know without raygen's code of today: the metric
+    declarations, which columns are configuration, and the published values the sweep
+    reproduces (its ``paper:`` block)."""
     config = results.attrs.get("config_columns", []) if results is not None else []
-    return {"columns": to_json(declared_columns()), "config_columns": config}
+    meta = {"columns": to_json(declared_columns()), "config_columns": config}
+    if published:
+        meta["paper"] = paper.to_json(published)
+    return meta
 
 
-def write_results(results: pd.DataFrame, history: pd.DataFrame, run_dir: str) -> None:
-    meta = run_metadata(results)
+def write_results(results: pd.DataFrame, history: pd.DataFrame, run_dir: str, published: dict | None = None) -> None:
+    meta = run_metadata(results, published)
     write_parquet(results, join(run_dir, "results.parquet"), meta)
     write_parquet(history, join(run_dir, "history.parquet"), meta)
 

@@ -19,6 +19,9 @@ RAY_KEYS = frozenset({
     "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "config", "pid", "history_json",
     "time_total_s", "experiment_tag"})
 ROW_KEYS = ("sweep", "run", "trial_id", "status", "error")  # the first columns of every row
+# The run's metadata (column declarations, published values), written when the sweep starts so
+# that a report of the run in progress has it; results.parquet's schema metadata holds the same.
+META_FILE = "raygen.json"
 
 
 def given_config(config: dict[str, Any] | None) -> dict[str, Any]:

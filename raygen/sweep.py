@@ -186,8 +186,8 @@ def run(args: argparse.Namespace) -> int:
         from ray import tune
 
         from .data import data_root
-        from .report.run import META_FILE
         from .results import benchmark_line, best_trial, rows_from_grid, run_metadata, write_results
+        from .rows import META_FILE
         from .trainable import GenerativeTrainable
 
         res = resources(sweep, args, ray.cluster_resources())
@@ -196,12 +196,13 @@ def run(args: argparse.Namespace) -> int:
             tune.with_parameters(GenerativeTrainable, data_root=root, sweep_dir=base), res)
         tuner = build_tuner(sweep, args, trainable, base, run_name, bool(args.resume), args.smoke, sets)
         print(f"raygen: sweep {sweep.name!r} -> {run_dir}  (resources per trial: {res})", flush=True)
-        write_text(join(run_dir, META_FILE), json.dumps(run_metadata()))  # for reports of the run in progress
+        # for reports of the run in progress
+        write_text(join(run_dir, META_FILE), json.dumps(run_metadata(published=sweep.paper)))
         t0 = time.perf_counter()
         grid = tuner.fit()
         wall = time.perf_counter() - t0
         results, history = rows_from_grid(grid, sweep.name, run_name, run_dir)
-        write_results(results, history, run_dir)
+        write_results(results, history, run_dir, sweep.paper)
         slots = max(1, int(min(ray.cluster_resources().get("CPU", 1) // max(res["cpu"], 1e-9),
                                args.max_concurrent or sweep.max_concurrent or 10**6)))
         print(benchmark_line(results, wall, slots, resumed=bool(args.resume)))

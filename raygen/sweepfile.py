@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from . import paper
 from .config import split_config
 from .errors import RaygenError, did_you_mean
 from .registry import DATASETS
@@ -55,6 +56,7 @@ class Sweep:
     config: dict[str, Any] = field(default_factory=dict)
     variants: list[dict[str, Any]] = field(default_factory=list)
     smoke: dict[str, Any] = field(default_factory=dict)
+    paper: dict[str, Any] | None = None  # the published values this sweep reproduces (raygen.paper)
     path: str = ""
 
     # --- configs -----------------------------------------------------------------------
@@ -96,6 +98,8 @@ class Sweep:
                                           f"value, {{grid: [...]}}, or one of {', '.join(SEARCH_SPACES)}.")
                     if kind == "grid" and (not isinstance(v["grid"], list) or not v["grid"]):
                         raise RaygenError(f"{where}: {k}: grid needs a non-empty list, got {v['grid']!r}")
+        if self.paper is not None:
+            paper.parse(self.paper, where)
         if self.search == "optuna" and len(self.variants) > 1:
             raise RaygenError(f"{where}: Optuna searches one space; replace variants by a choice.")
         configs = self.grid(smoke, overrides) if self.search == "grid" else [

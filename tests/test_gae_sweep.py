@@ -72,3 +72,22 @@ def test_ko_2024_models_run_on_ray_with_missing_data_recorded(tmp_path, data_roo
     hist = pd.read_parquet(run_dir / "history.parquet")
     # Ray got one report per 4 epochs (4, 6); the trial's own record has every epoch
     assert sorted(hist[hist.trial_id == cos.trial_id].epoch) == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.slow
+def test_the_cosine_smoke_report_sets_table_2_beside_raygens_figures(tmp_path, data_root):
+    from raygen.report.page import write_report
+
+    run_sweep(load_sweep("gae_cosine").path, tmp_path / "runs", data_root, "--smoke", "--num-cpus", "2")
+    run_dir = only_run(tmp_path / "runs", "gae_cosine")
+    write_report(run_dir)
+    md = (run_dir / "report.md").read_text()
+    table = md.split("### Paper vs raygen: Ko, Ko and Kim 2024")[1].split("\n\n")[1].splitlines()
+    rows = [ln.split(" | ") for ln in table[2:]]
+    assert len(rows) == 3  # every value of Table 2
+    published = {(r[1], r[2]): r for r in rows}
+    vae = published[("model=vae_mlp, dataset=cosine", "recon. MSE")]
+    assert vae[3] == "0.5131 ± 0.0041" and vae[5] == "5"  # the paper's figure, raygen's over 5 seeds
+    assert float(vae[4].split(" ± ")[0]) > 0
+    # a smoke run trains 20 epochs, not 2000: said in every row
+    assert all("20 epochs (paper: 2000)" in r[6] for r in rows)

@@ -179,3 +179,16 @@ def test_point_data_is_a_clear_error():
     _, cls, cfg = split_config({"model": "savae"})
     with pytest.raises(RaygenError, match="needs image data"):
         cls(cfg, (2,))
+
+
+def test_adversarial_and_latent_losses_are_element_means_like_the_reconstruction():
+    """So beta and gamma weigh the terms as the paper's Keras K.mean losses do (summed over
+    the 10 classes, gamma = 0.1 would weigh like the paper's gamma = 1)."""
+    g = torch.Generator().manual_seed(0)
+    p, q = torch.rand(16, 10, generator=g), torch.rand(16, 10, generator=g)
+    expected = float(np.mean((p.numpy() - q.numpy()) ** 2))
+    assert losses.paired_squares(p, q).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_the_discriminator_trains_five_times_per_decoder_step_by_default():
+    assert SAVAE.Config().n_dis == 5  # WGAN's n_critic, which the paper follows without a number

@@ -208,3 +208,18 @@ def test_bad_settings_are_clear_errors(overrides, message):
     settings = dict(overrides)
     with pytest.raises(RaygenError, match=message):
         build(settings.pop("model"), **settings)
+
+
+def test_vamp_vae_kl_warm_up_rises_linearly_and_survives_a_checkpoint(x):
+    model = build("vamp_vae", warmup_epochs=4)
+    z, mu, logvar = model.encode_sample(x)
+    full = build("vamp_vae")
+    assert full.kl_weight.item() == 1.0 and model.kl_weight.item() == 0.25  # epoch 1 of 4
+    full.load_state_dict({**model.state_dict(), "kl_weight": full.kl_weight})  # the same networks
+    assert model.regularizer(z, mu, logvar).item() == pytest.approx(0.25 * full.regularizer(z, mu, logvar).item())
+    weights = []
+    for epoch in range(1, 6):
+        model.on_epoch_end(epoch, None)
+        weights.append(model.kl_weight.item())
+    assert weights == [0.5, 0.75, 1.0, 1.0, 1.0]
+    assert build("vamp_vae", warmup_epochs=4).state_dict().keys() == model.state_dict().keys()

@@ -88,11 +88,13 @@ def classifier_metrics(model, data, ev: Eval) -> dict:
 
 @metric("reconstruction", columns=(
     Column("recon_mse", "recon. MSE", LOWER, rank=4), Column("recon_bce", "recon. BCE", LOWER, rank=5),
-    Column("recon_sharpness", "recon. sharpness (data = 1)", HIGHER)))
+    Column("recon_sharpness", "recon. sharpness (data = 1)", HIGHER),
+    Column("recon_mse_pm1", "recon. MSE, pixels in [-1, 1]", LOWER, compare=False)))
 @torch.no_grad()
 def reconstruction(model, data, ev: Eval) -> dict:
-    """Pixel MSE (Chaturvedula's 'reconstruction error', 0.092) and per-pixel BCE of held-out
-    images passed through encoder and decoder, both on [0, 1]; for images, their sharpness
+    """Pixel MSE and per-pixel BCE of held-out images passed through encoder and decoder, on
+    [0, 1], and the MSE on [-1, 1] (Chaturvedula's pixel scale, beside their undefined
+    'reconstruction error' of 0.092, which we read as this MSE); for images, their sharpness
     (edge energy relative to the inputs', ``scores.sharpness``). Point data (no range) gives
     the MSE on the data's own scale."""
     if not model.has_encoder:
@@ -102,6 +104,7 @@ def reconstruction(model, data, ev: Eval) -> dict:
     out = {"recon_mse": float(losses.pixel_mse(data.to_unit(x_hat), data.to_unit(x)))}
     if data.data_range is not None:
         out["recon_bce"] = float(losses.pixel_bce(data.to_unit(x_hat), data.to_unit(x)))
+        out["recon_mse_pm1"] = 4.0 * out["recon_mse"]  # the same error with pixels scaled to [-1, 1] (Chaturvedula's)
     if is_image(data):
         out["recon_sharpness"] = scores.sharpness(data.to_unit(x_hat).clamp(0, 1), data.to_unit(x))
     return out

@@ -163,9 +163,12 @@ def least_squares(pred: torch.Tensor, target: float) -> torch.Tensor:
 
 
 def paired_squares(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """E[||a - b||^2]: squared distance summed over features, mean over the batch
-    (eq. 10's L_adv on discriminator scores, eq. 11's L_latent on class probabilities)."""
-    return (_flat(a) - _flat(b)).pow(2).sum(1).mean()
+    """E[(a - b)^2], the mean over batch and features (eq. 10's L_adv on discriminator scores,
+    eq. 11's L_latent on the class probabilities). The paper's Keras losses are means
+    (``K.mean``), like L_rec here (a mean over feature elements): so beta and gamma weigh the
+    terms as the paper's do. Summed over the 10 classes, L_latent would be 10x larger and
+    gamma = 0.1 would weigh like the paper's gamma = 1."""
+    return (a - b).pow(2).mean()
 
 
 def feature_consistency(feats: list[torch.Tensor], feats_hat: list[torch.Tensor],

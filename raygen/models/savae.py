@@ -15,7 +15,9 @@ generated images, target -1).
 Choices where the paper is silent (each also noted where it is made):
 - Optimisers: none given; Adam, 1e-3 in phase 1, 1e-3 with beta1 = 0.5 (the usual GAN
   setting) for decoder and discriminator. n_dis: none given, only "more discriminator
-  cycles than generator cycles" (WGAN); default 2, a config value.
+  cycles than generator cycles" as in the Wasserstein GAN: WGAN's n_critic = 5, a config value.
+- Reductions: L_rec, L_adv and L_latent are each a mean over their elements (the paper's
+  Keras losses are ``K.mean``), so beta and gamma are the paper's weights.
 - Algorithm 2 draws a fresh mini-batch for every discriminator and decoder update; we use
   the trainer's batch for all of them (with fresh sampling noise each time), so a
   training step is a function of its batch and checkpoints resume exactly.
@@ -64,7 +66,9 @@ class SAVAEConfig(ModelConfig):
     alpha: tuple[float, ...] = (1.0, 0.1, 0.01)  # section 4.3.2: weights of the 3 feature layers
     beta: float = 0.01  # weight of L_adv (eq. 8)
     gamma: float = 0.1  # weight of L_latent (eq. 8)
-    n_dis: int = 2  # discriminator updates per decoder update (Algorithm 2)
+    # Discriminator updates per decoder update (Algorithm 2). The paper raises them "as in the
+    # Wasserstein GAN" without a number; WGAN's n_critic is 5 (Arjovsky et al. 2017, Algorithm 1).
+    n_dis: int = 5
     phase1_epochs: int = 10  # Algorithm 1 runs "until convergence"; a fixed budget here
     phase1_lr: float = 1e-3
     phase1_batch_size: int = 128

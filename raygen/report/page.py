@@ -15,6 +15,7 @@ from . import plots as figs
 from . import tradeoff
 from .analysis import DASH, Analysis, analyze, summarize
 from .images import fixed_grids, galleries, img_tag
+from .paper import paper_tables
 from .run import Run, combine, load_run
 from .tables import (
     Table,
@@ -129,6 +130,7 @@ class Contents:
     verdict: list[str]
     glance: list[Table]
     problems: Table
+    published: list[Table]  # the paper's values beside raygen's (the sweep's paper: block)
     paper: list[Table]
     configs: Table | None
     trials: Table
@@ -156,7 +158,8 @@ def contents(run: Run, metric: str | None = None) -> Contents:
     plots += [("fig-pareto", "Quality against training time (Pareto view)", figs.pareto(lay)),
               ("fig-loss", "Training loss per epoch", figs.loss_curves(lay))]
     return Contents(header_facts(lay, run.run_dir, run.source), headline(lay, summ) + tradeoff.headline(lay, summ),
-                    glance, problems_table(lay), model_dataset_tables(lay, summ),
+                    glance, problems_table(lay), paper_tables(lay, summ, run.paper),
+                    model_dataset_tables(lay, summ),
                     summary_table(lay, summ) if len(summ) else None, trials_table(lay),
                     [p for p in plots if p[2]], fixed_grids(lay, run.run_dir), galleries(lay, run.run_dir))
 
@@ -173,6 +176,8 @@ def sections(c: Contents) -> list[tuple[str, str, str]]:
     if len(c.problems.frame):
         out.append(("problems", c.problems.title, '<div class="warnbox">' + table_html(c.problems, title=False)
                     + "</div>"))
+    if c.published:
+        out.append(("published", "Paper vs raygen", "".join(map(table_html, c.published))))
     if c.paper:
         out.append(("paper", "Model × dataset (Ko et al. 2024 Tables 3 and 4)", "".join(map(table_html, c.paper))))
     if c.plots:
@@ -204,7 +209,7 @@ def html_page(c: Contents) -> str:
 def markdown(c: Contents) -> str:
     md = [f"# raygen report: {c.sweep}", ""] + [f"- **{k}**: {v}" for k, v in c.facts] + ["", "## At a glance", ""]
     md += [f"> {s}" for s in c.verdict] + [""]
-    tables = [*c.glance, c.problems, *c.paper] + ([c.configs] if c.configs is not None else []) + [c.trials]
+    tables = [*c.glance, c.problems, *c.published, *c.paper, *([c.configs] if c.configs is not None else []), c.trials]
     md += [table_md(t) for t in tables]
     md += ["Figures and images: see report.html beside this file."]
     return "\n".join(md) + "\n"

@@ -16,10 +16,10 @@ import pandas as pd
 
 from ..columns import Column, from_json
 from ..errors import RaygenError
-from ..rows import history_frame, results_frame, stack_history, trial_row
+from ..paper import Published
+from ..paper import from_json as paper_from_json
+from ..rows import META_FILE, history_frame, results_frame, stack_history, trial_row
 from ..storage import read_parquet
-
-META_FILE = "columns.json"  # the run's column declarations, written when the sweep starts
 
 
 @dataclass
@@ -30,6 +30,7 @@ class Run:
     source: str  # where the rows came from, said in the header
     metric: str | None = None  # the sweep's own metric (its best.json), "best" unless --metric says
     columns: dict[str, Column] = field(default_factory=dict)  # declared metric columns
+    paper: tuple[str, dict, list[Published]] | None = None  # citation, protocol, published values
 
 
 def is_run(p: Path) -> bool:
@@ -86,7 +87,7 @@ def load_run(path: str | os.PathLike) -> Run:
         history = _read_parquet(hist_path)[0] if hist_path.exists() else pd.DataFrame()
         when = datetime.fromtimestamp(res_path.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
         return Run(run_dir, results, history, f"results.parquet (written {when})", metric,
-                   from_json(meta.get("columns")))
+                   from_json(meta.get("columns")), paper_from_json(meta.get("paper")))
     results, history = from_result_json(run_dir)
     if len(results):
         src = (f"Ray's per-trial result.json files ({len(results)} trials): results.parquet is not written yet, "
@@ -94,8 +95,9 @@ def load_run(path: str | os.PathLike) -> Run:
     else:
         src = "nothing yet: no results.parquet and no trial has reported (is the sweep still starting?)"
     meta = _json(run_dir / META_FILE)
-    columns = from_json(meta.get("columns") if isinstance(meta, dict) else None)
-    return Run(run_dir, results, history, src, metric, columns)
+    meta = meta if isinstance(meta, dict) else {}
+    return Run(run_dir, results, history, src, metric, from_json(meta.get("columns")),
+               paper_from_json(meta.get("paper")))
 
 
 def _result_lines(path: Path) -> list[dict]:
@@ -162,5 +164,6 @@ def combine(runs: list[Run], out_dir: Path) -> Run:
     history = pd.concat(hists, ignore_index=True) if hists else pd.DataFrame()
     metrics = {r.metric for r in runs}
     source = "; ".join(f"{r.run_dir.name}: {r.source}" for r in runs)
+    papers = {r.paper[0]: r.paper for r in runs if r.paper}
     return Run(out_dir, results, history, f"{len(runs)} runs combined ({source})",
-               metrics.pop() if len(metrics) == 1 else None, columns)
+               metrics.pop() if len(metrics) == 1 else None, columns, next(iter(papers.values())) if papers else None)

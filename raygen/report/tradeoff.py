@@ -23,6 +23,10 @@ from .tables import Table
 
 SHARP, CLASS = "recon_sharpness", "recon_class_acc"
 TOLERANCE = 0.05  # recon class accuracy may fall this much below the smallest β's
+SHARPER = 0.10  # "clearly sharper": edge energy at least this much above the smallest β's
+# Zemouri 2020's two thresholds on β, measured: epsilon1, the first β whose reconstructions are
+# clearly sharper than the smallest β's; epsilon2, the last β that keeps the class.
+THRESHOLDS = ("epsilon1", "epsilon2")
 FOCUS = ("recon_mse", SHARP, CLASS, "latent_class_consistency")  # the figures' metrics when β is swept
 
 
@@ -54,6 +58,24 @@ def verdict(part: pd.DataFrame) -> dict:
     return {"pick": float(pick["beta"]), "pick_sharp": float(pick[SHARP]), "pick_class": float(pick[CLASS]),
             "base_beta": float(part["beta"].iloc[0]), "base_sharp": float(part[SHARP].iloc[0]),
             "base_class": base, "lost_from": float(lost["beta"].iloc[0]) if len(lost) else None}
+
+
+def threshold(trials: pd.DataFrame, name: str) -> float | None:
+    """``epsilon1`` or ``epsilon2`` from ``trials`` of one group (all but β fixed), each β's
+    measures averaged over its seeds."""
+    if not {"beta", SHARP, CLASS} <= set(trials.columns):
+        return None
+    part = trials[["beta", SHARP, CLASS]].apply(pd.to_numeric, errors="coerce").dropna()
+    part = part.groupby("beta", as_index=False).mean().sort_values("beta")
+    if len(part) < 2:
+        return None
+    if name == "epsilon1":
+        sharper = part[(part["beta"] > part["beta"].iloc[0]) & (part[SHARP] >= (1 + SHARPER) * part[SHARP].iloc[0])]
+        return float(sharper["beta"].iloc[0]) if len(sharper) else None
+    keeps = part[part[CLASS] >= float(part[CLASS].iloc[0]) - TOLERANCE]
+    lost = part[part[CLASS] < float(part[CLASS].iloc[0]) - TOLERANCE]
+    before = keeps[keeps["beta"] < lost["beta"].iloc[0]] if len(lost) else keeps
+    return float(before["beta"].iloc[-1]) if len(before) else None
 
 
 def regime_table(lay: Analysis, summ: pd.DataFrame) -> Table | None:
