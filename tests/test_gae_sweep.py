@@ -87,7 +87,7 @@ def test_the_cosine_smoke_report_sets_table_2_beside_raygens_figures(tmp_path, d
     assert len(rows) == 3  # every value of Table 2
     published = {(r[1], r[2]): r for r in rows}
     vae = published[("model=vae_mlp, dataset=cosine", "recon. MSE")]
-    assert vae[3] == "0.5131 ± 0.0041" and vae[5] == "5"  # the paper's figure, raygen's over 5 seeds
+    assert vae[3] == "0.5131 ± 0.0041" and vae[6] == "5"  # the paper's figure, raygen's over 5 seeds
     assert float(vae[4].split(" ± ")[0]) > 0
     # a smoke run trains 20 epochs, not 2000: said in every row
-    assert all("20 epochs (paper: 2000)" in r[6] for r in rows)
+    assert all("20 epochs (paper: 2000)" in r[7] for r in rows)

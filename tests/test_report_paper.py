@@ -51,7 +51,7 @@ def test_every_published_value_has_raygens_figure_and_a_verdict():
     vae = f[(f.source == "Table 3") & f.setting.str.contains("model=vae")].iloc[0]
     assert vae["paper"] == "123.44" and vae["raygen"].startswith("90.50 ± ")
     assert "(FID (domain classifier))" in vae["raygen"]
-    assert vae["seeds"] == 2
+    assert vae["seeds"] == 2 and vae["95% interval"].startswith("[")
     # computed differently: said, never silently beside the paper's
     assert vae["comparable?"].startswith("not comparable: FID on the domain classifier's features")
     assert "reference test[holdout 1000] (paper: test)" in vae["comparable?"]

@@ -28,14 +28,19 @@ T95 = {1: 12.71, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 
 
 
 def interval(values: pd.Series) -> tuple[float, float | None, int]:
-    """(mean, half-width of the 95% t interval over seeds or None for one, n)."""
+    """(mean, standard deviation over seeds or None for one, n)."""
     v = pd.to_numeric(values, errors="coerce").dropna()
     if v.empty:
         return math.nan, None, 0
-    n = len(v)
-    if n < 2:
-        return float(v.mean()), None, n
-    return float(v.mean()), T95.get(n - 1, 1.96) * float(v.std(ddof=1)) / math.sqrt(n), n
+    return float(v.mean()), (float(v.std(ddof=1)) if len(v) > 1 else None), len(v)
+
+
+def ci95(mean: float, sd: float | None, n: int) -> str:
+    """The 95% t interval of the mean over ``n`` seeds."""
+    if sd is None or n < 2:
+        return "—"
+    half = T95.get(n - 1, 1.96) * sd / math.sqrt(n)
+    return f"[{fmt(mean - half)}, {fmt(mean + half)}]"
 
 
 def matching(lay: Analysis, setting: dict) -> pd.DataFrame:
@@ -119,7 +124,7 @@ def comparison_table(lay: Analysis, summ: pd.DataFrame, cite: str, protocol: dic
     for i, pub in enumerate(values):
         column, mean, n, reasons = raygen_value(lay, summ, pub)
         match = matching(lay, pub.setting)
-        half = interval(match[column])[1] if column in match and not pub.interval else None
+        sd = interval(match[column])[1] if column in match and not pub.interval else None
         if pub.metric not in TIME_METRICS and pub.metric not in tradeoff.THRESHOLDS:
             reasons += differences(match, column, protocol)
         ratio_paper, ratio_ours = ratios(lay, values, pub)
@@ -138,8 +143,8 @@ def comparison_table(lay: Analysis, summ: pd.DataFrame, cite: str, protocol: dic
             verdict = ("inside" if inside else "outside") + " the paper's interval; " + verdict
         setting = ", ".join(f"{lay.label(k)}={fmt_key(v)}" for k, v in pub.setting.items())
         row = {"source": pub.where, "setting": setting, "metric": lay.label(pub.metric), "paper": _paper_cell(pub),
-               "raygen": _cell(mean, half) + (f" ({lay.label(column)})" if column != pub.metric and n else ""),
-               "seeds": n, "comparable?": verdict}
+               "raygen": _cell(mean, sd) + (f" ({lay.label(column)})" if column != pub.metric and n else ""),
+               "95% interval": ci95(mean, sd, n) if mean is not None else "—", "seeds": n, "comparable?": verdict}
         if ratio_paper is not None:
             row["paper"] += f" ({ratio_paper:.2f}× {pub.ratio_to})"
             row["raygen"] += f" ({ratio_ours:.2f}× {pub.ratio_to})" if ratio_ours is not None else ""
@@ -148,9 +153,10 @@ def comparison_table(lay: Analysis, summ: pd.DataFrame, cite: str, protocol: dic
         if verdict.startswith(("not comparable", "outside")):
             bad.add((i, "comparable?"))
         rows.append(row)
-    caption = (f"Published values of {cite} beside raygen's for the same setting: mean ± 95% t interval over "
-               "seeds. 'Same protocol' means the extractor, sample count, reference set, training split and epochs "
-               "the paper states all match; anything else is said. Times on other hardware: compare the ratios.")
+    caption = (f"Published values of {cite} beside raygen's for the same setting: mean ± standard deviation "
+               "over seeds (as the papers print theirs) and the 95% t interval of raygen's mean. 'Same protocol' "
+               "means the extractor, sample count, reference set, training split and epochs the paper states all "
+               "match; anything else is said. Times on other hardware: compare the ratios.")
     return Table("paper", f"Paper vs raygen: {cite}", pd.DataFrame(rows), caption, bad_cells=bad)
 
 
