@@ -40,30 +40,46 @@ def entry(cache_dir: str | os.PathLike, kind: str, *key: Any) -> Path:
     return Path(cache_dir) / kind / f"{name}.pt"
 
 
-def _load(path: Path) -> Any | None:
+def load_tensors(path: str | os.PathLike, keys: tuple[str, ...] = (), what: str = "file") -> dict:
+    """A ``torch.save``d dict read with ``weights_only=True``: tensors, numbers, strings and
+    containers only, so a crafted file cannot run code. Raises ``ValueError`` naming the file
+    when it is unreadable or lacks one of ``keys``."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # written by another raygen version, or damaged by hand: rebuild it
-        print(f"raygen: cache entry {path} unreadable ({type(exc).__name__}: {exc}); recomputing it",
-              file=sys.stderr, flush=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, foreign, or holding objects that are not data
+        raise ValueError(f"{what} {path} unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from None
+    missing = [k for k in keys if not isinstance(obj, dict) or k not in obj]
+    if missing:
+        raise ValueError(f"{what} {path} lacks {', '.join(missing)}")
+    return obj
+
+
+def _load(path: Path, keys: tuple[str, ...]) -> Any | None:
+    try:
+        return load_tensors(path, keys, "cache entry")
+    except ValueError as exc:  # another raygen version's, damaged, or not data: rebuild it
+        print(f"raygen: {exc}; recomputing it", file=sys.stderr, flush=True)
         return None
 
 
-def load_or_build(path: str | os.PathLike, compute: Callable[[], Any]) -> tuple[Any, bool]:
-    """``(object stored at path, True)``; on a miss ``(compute(), False)``, computed once
-    (under the lock) and stored. Objects are saved with ``torch.save``: keep tensors on the CPU."""
+def load_or_build(path: str | os.PathLike, compute: Callable[[], dict], keys: tuple[str, ...] = ()
+                  ) -> tuple[dict, bool]:
+    """``(dict stored at path, True)``; on a miss, or an entry that is unreadable or lacks one
+    of ``keys``, ``(compute(), False)``, computed once (under the lock) and stored. Entries
+    hold tensors (on the CPU), numbers, strings and containers only: they are read back with
+    ``weights_only=True``."""
     path = Path(path)
-    if path.exists() and (obj := _load(path)) is not None:
+    if path.exists() and (obj := _load(path, keys)) is not None:
         return obj, True
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
-        if path.exists() and (obj := _load(path)) is not None:  # another process finished it meanwhile
+        if path.exists() and (obj := _load(path, keys)) is not None:  # another process finished it meanwhile
             return obj, True
         obj = compute()
         atomic_write(path, lambda tmp: torch.save(obj, tmp))
         return obj, False
 
 
-def cached(path: str | os.PathLike, compute: Callable[[], Any]) -> Any:
-    """The object stored at ``path``, computed and stored on a miss (see ``load_or_build``)."""
-    return load_or_build(path, compute)[0]
+def cached(path: str | os.PathLike, compute: Callable[[], dict], keys: tuple[str, ...] = ()) -> dict:
+    """The dict stored at ``path``, computed and stored on a miss (see ``load_or_build``)."""
+    return load_or_build(path, compute, keys)[0]

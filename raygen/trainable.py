@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any
 
 import torch
 from ray import tune
 
+from .diskcache import load_tensors
 from .errors import RaygenError
 from .trial import Trial, pick_device
 
@@ -52,9 +54,16 @@ class GenerativeTrainable(tune.Trainable):
         return None
 
     def load_checkpoint(self, checkpoint: str | dict | None) -> None:
+        """Resume from ``state.pt`` (read as data only: ``weights_only``); a checkpoint that is
+        unreadable or incomplete restarts the trial from epoch 0, and says so."""
         path = os.path.join(checkpoint, "state.pt") if isinstance(checkpoint, str) else None
-        if self.trial is not None and path and os.path.exists(path):
-            self.trial.load_state(torch.load(path, map_location=self.trial.device, weights_only=False))
+        if self.trial is None or not path or not os.path.exists(path):
+            return
+        try:
+            self.trial.load_state(load_tensors(path, Trial.STATE_KEYS, "checkpoint"))
+        except (ValueError, KeyError, RuntimeError) as exc:
+            print(f"raygen: {exc}; the trial restarts from epoch 0", file=sys.stderr, flush=True)
+            self._start(self.config)
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
         self._start(new_config)  # reuse the actor (and its loaded dataset) for the next trial

@@ -177,11 +177,18 @@ class Trial:
         return out
 
     # --- state -----------------------------------------------------------------------
+    STATE_KEYS = ("model", "opts", "epoch", "train_time", "history", "batch_rng", "torch_rng", "numpy_rng",
+                  "python_rng")
+
     def state(self) -> dict[str, Any]:
+        """What resuming needs, as tensors, numbers and containers only (checkpoints are read
+        back with ``weights_only=True``: a crafted file cannot run code)."""
+        _, keys, pos, has_gauss, cached = np.random.get_state()
         return {"model": self.model.state_dict(), "opts": {k: o.state_dict() for k, o in self.opts.items()},
                 "epoch": self.epoch, "train_time": self.train_time, "history": list(self.history),
-                "batch_rng": self.batch_rng.get_state(),
-                "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
+                "batch_rng": self.batch_rng.get_state(), "torch_rng": torch.get_rng_state(),
+                "numpy_rng": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                              "has_gauss": int(has_gauss), "cached": float(cached)},
                 "python_rng": random.getstate(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
@@ -194,7 +201,8 @@ class Trial:
         self.history = list(s.get("history", []))
         self.batch_rng.set_state(s["batch_rng"])
         torch.set_rng_state(s["torch_rng"])
-        np.random.set_state(s["numpy_rng"])
+        n = s["numpy_rng"]
+        np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
         random.setstate(s["python_rng"])
         if s.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(s["cuda_rng"])

@@ -22,6 +22,7 @@ from torch import nn
 from ..data import Data, load_data
 from ..diskcache import cached, entry
 from ..errors import RaygenError
+from ..models.base import step
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,7 @@ def _train(data: Data, device: torch.device | str, cfg: ClassifierConfig) -> dic
         for x, y in data.train.batches(cfg.batch_size, gen):
             x, y = random_shift(x.to(device), cfg.shift, gen), y.to(device)
             loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            step(opt, loss)
             if sched.last_epoch < steps:
                 sched.step()
     seconds = time.perf_counter() - t0
@@ -140,6 +139,7 @@ def _train(data: Data, device: torch.device | str, cfg: ClassifierConfig) -> dic
             "id": uuid.uuid4().hex[:8]}  # names this training run in reference-feature caches
 
 
+CHECKPOINT_KEYS = ("state", "shape", "num_classes", "accuracy", "train_split", "eval_split", "config", "id")
 _LOADED: dict[tuple, tuple[DomainClassifier, dict]] = {}  # per process: trials reuse the loaded classifier
 
 
@@ -151,7 +151,7 @@ def load(dataset: str, data_root: str | Path | None, cache_dir: str | Path, devi
     if key not in _LOADED:
         data = load_data(dataset, split="auto", eval_split="test", holdout=holdout, root=data_root, device="cpu")
         path = entry(cache_dir, "classifiers", dataset, data.train_split, f"v{VERSION}")
-        ckpt = cached(path, lambda: train(data, device))
+        ckpt = cached(path, lambda: train(data, device), keys=CHECKPOINT_KEYS)
         model = DomainClassifier(ckpt["shape"], ckpt["num_classes"], ClassifierConfig(**ckpt["config"]))
         model.load_state_dict(ckpt["state"])
         model.tag = f"cls_{dataset}_{ckpt['train_split']}_{ckpt['id']}"

@@ -108,7 +108,8 @@ def reference(extractor, data, n: int, batch: int, cache_dir: Path) -> dict[str,
         mu, sigma = scores.gaussian_stats(feats)
         return {"feats": feats.cpu(), "mu": mu.cpu(), "sigma": sigma.cpu()}
 
-    ref = cached(entry(cache_dir, "reference", data.name, data.eval_split, extractor.tag, n), compute)
+    ref = cached(entry(cache_dir, "reference", data.name, data.eval_split, extractor.tag, n), compute,
+                 keys=("feats", "mu", "sigma"))
     return {k: v.to(data.eval.x.device) for k, v in ref.items()}
 
 

@@ -188,7 +188,8 @@ class SAVAE(AutoEncoderModel):
         spec = self.phase1_spec(data, ctx.seed)
         key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
         path = shared_cache_dir(ctx.sweep_dir, ctx.cache_dir) / "savae_phase1" / f"{key}.pt"
-        state, cached = load_or_build(path, lambda: {**self.train_phase1(data, ctx.seed), "spec": spec})
+        state, cached = load_or_build(path, lambda: {**self.train_phase1(data, ctx.seed), "spec": spec},
+                                      keys=("encoder", "classifier", "classifier_acc", "train_time_s", "spec"))
         self.encoder.load_state_dict(state["encoder"])
         self.classifier.load_state_dict(state["classifier"])
         self.set_phase(2)

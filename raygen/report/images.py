@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import struct
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
@@ -25,7 +26,8 @@ GALLERY_TITLES = {
     "class_decodes_png": "Decodes of each class's latent region (Zemouri 2020 Figure 8)",
     "cosine_png": "Cosine curve: data and generated points (Ko et al. 2024 Figure 3)",
 }
-MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
+MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".jpg": b"\xff\xd8", ".jpeg": b"\xff\xd8"}
 # Rows / columns of the β × γ grid, in order of preference among the swept parameters.
 GRID_ROWS = ("beta", "alpha", "latent_dim")
 GRID_COLS = ("gamma", "latent_dim", "alpha")
@@ -46,17 +48,42 @@ def img_tag(data: bytes, mime: str = "image/png", alt: str = "", width: int | No
             f'src="data:{mime};base64,{base64.b64encode(data).decode()}">')
 
 
-def embed(run_dir: Path, rel, alt: str, target: int = 300, cls: str = "px") -> str:
+@dataclass(frozen=True)
+class RunFiles:
+    """Where a report reads images: paths resolve against ``base`` (the run folder), and only
+    PNG or JPEG files inside ``roots`` (the run folders reported on) are read. A results file
+    names the images, and results files travel between machines: it must not be able to
+    make the report embed any other file."""
+
+    base: Path
+    roots: tuple[Path, ...]
+
+    def read(self, rel: str) -> bytes | str:
+        """The file's bytes, or why it is not embedded."""
+        path = (self.base / rel).resolve()
+        if not any(path.is_relative_to(r.resolve()) for r in self.roots):
+            return f"not embedded (outside the run folder): {rel}"
+        if path.suffix.lower() not in MIME:
+            return f"not embedded (not an image): {rel}"
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return f"image missing: {rel}"
+        if not data.startswith(MAGIC[path.suffix.lower()]):
+            return f"not embedded (not a {path.suffix} file): {rel}"
+        return data
+
+
+def embed(files: RunFiles, rel, alt: str, target: int = 300, cls: str = "px") -> str:
     """An ``<img>`` of a trial's image (path relative to the run folder), scaled so small
     grids are readable (whole-number upscaling keeps MNIST pixels crisp); a wide strip
     (e.g. 40 images in 2 rows of 20) gets twice the width, so each image stays legible."""
     if not isinstance(rel, str) or not rel:
         return '<div class="missing">no image</div>'
-    path = run_dir / rel
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return f'<div class="missing">image missing: {escape(rel)}</div>'
+    data = files.read(rel)
+    if isinstance(data, str):
+        return f'<div class="missing">{escape(data)}</div>'
+    path = Path(rel)
     size = png_size(data)
     width = None
     if size and size[0] >= 3 * size[1]:
@@ -68,19 +95,23 @@ def embed(run_dir: Path, rel, alt: str, target: int = 300, cls: str = "px") -> s
     return img_tag(data, MIME.get(path.suffix.lower(), "image/png"), alt, width, cls)
 
 
+BAD_STATUS = object()  # the status marker in a caption's parts (bold red), never text from the data
+
+
 def caption(lay: Analysis, r: pd.Series, params: list[str]) -> str:
     parts = [f"{lay.label(p)}={fmt_key(r[p])}" for p in params if p in r and pd.notna(r[p])]
     if "seed" in r and pd.notna(r["seed"]):
         parts.append(f"seed {fmt_key(r['seed'])}")
     m = lay.primary
     if str(r.get("status")) not in OK:
-        parts.append(f'<b class="bad">{escape(str(r.get("status")))}</b>')
+        parts.append(BAD_STATUS)  # marked here, replaced after escaping
     elif m and pd.notna(r.get(m)):
         parts.append(f"{lay.label(m)} {fmt(r[m])}")
-    return " · ".join(p if p.startswith("<b") else escape(p) for p in parts)
+    bold = f'<b class="bad">{escape(str(r.get("status")))}</b>'
+    return " · ".join(bold if p is BAD_STATUS else escape(p) for p in parts)
 
 
-def galleries(lay: Analysis, run_dir: Path, cap: int = 48) -> list[tuple[str, str, str]]:
+def galleries(lay: Analysis, files: RunFiles, cap: int = 48) -> list[tuple[str, str, str]]:
     """(anchor, title, html) per image column: one figure per trial, grouped by model; each
     model's best trial framed. Above ``cap`` trials only the lowest seed of each
     configuration is shown (the rest are in the trial folders)."""
@@ -108,7 +139,7 @@ def galleries(lay: Analysis, run_dir: Path, cap: int = 48) -> list[tuple[str, st
                 alt = f"{model} {col} {r.get('trial_id', '')}"
                 star = idx == best and model_rows[lay.primary].notna().sum() > 1 if lay.primary else False
                 mark = "★ best trial · " if star else ""
-                figs.append(f'<figure class="{"best" if star else ""}">{embed(run_dir, r[col], alt)}'
+                figs.append(f'<figure class="{"best" if star else ""}">{embed(files, r[col], alt)}'
                             f'<figcaption>{mark}{caption(lay, r, params)}</figcaption></figure>')
             parts.append(f'<h4>{escape(str(model))}</h4><div class="gallery">{"".join(figs)}</div>')
         out.append((f"img-{col[:-4]}", GALLERY_TITLES.get(col, col[:-4].replace("_", " ")), "".join(parts)))
@@ -135,7 +166,7 @@ def _scores(trials: pd.DataFrame, by: list[str], metric: str | None) -> dict[tup
     return {(k if isinstance(k, tuple) else (k,)): (r["mean"], r["std"], int(r["count"])) for k, r in agg.iterrows()}
 
 
-def _grid_cell(lay: Analysis, run_dir: Path, trials: pd.DataFrame, alt: str, stat: tuple | None, best: bool) -> str:
+def _grid_cell(lay: Analysis, files: RunFiles, trials: pd.DataFrame, alt: str, stat: tuple | None, best: bool) -> str:
     """One setting: the lowest ok seed's reconstruction, its mean metric, and how many seeds failed."""
     trials = trials.sort_values([c for c in ("seed",) if c in trials])
     good = trials[trials["status"].isin(OK) & trials["recon_fixed_png"].notna()]
@@ -151,11 +182,11 @@ def _grid_cell(lay: Analysis, run_dir: Path, trials: pd.DataFrame, alt: str, sta
         seed += f" ({len(bad)} of {len(trials)} {', '.join(sorted(bad['status'].astype(str).unique()))})"
     notes = [f"{lay.label(lay.primary)} {fmt_ms(*stat)}" if stat else "", seed]
     text = ("★ best · " if best else "") + escape(" · ".join(filter(None, notes)))
-    return (f'<td class="{"bestcell" if best else ""}">{embed(run_dir, r["recon_fixed_png"], alt, GRID_WIDTH)}'
+    return (f'<td class="{"bestcell" if best else ""}">{embed(files, r["recon_fixed_png"], alt, GRID_WIDTH)}'
             f'<div class="cellnote">{text}</div></td>')
 
 
-def fixed_grids(lay: Analysis, run_dir: Path) -> str:
+def fixed_grids(lay: Analysis, files: RunFiles) -> str:
     """Zemouri 2020 Figure 9: the same test images (top row) reconstructed by every setting,
     rows β, columns γ, one panel per latent size (and model/dataset); the lowest seed of
     each setting; the best setting by the primary metric framed green."""
@@ -179,14 +210,14 @@ def fixed_grids(lay: Analysis, run_dir: Path) -> str:
         inputs = part["fixed_inputs_png"].dropna() if "fixed_inputs_png" in part else pd.Series(dtype=str)
         if len(inputs):
             body.append(f'<tr class="inputs"><th>input</th><td colspan="{len(cvals)}">'
-                        f'{embed(run_dir, inputs.iloc[0], "the fixed test inputs", GRID_WIDTH)}</td></tr>')
+                        f'{embed(files, inputs.iloc[0], "the fixed test inputs", GRID_WIDTH)}</td></tr>')
         for rv in rvals:
             cells = []
             for cv in cvals:
                 k = tuple(v for v, p in ((rv, row), (cv, col)) if p)
                 sel = part[part[row] == rv] if row else part
                 sel = sel[sel[col] == cv] if col else sel
-                cells.append(_grid_cell(lay, run_dir, sel, f"{row}={rv} {col}={cv}", scores.get(k), k == best))
+                cells.append(_grid_cell(lay, files, sel, f"{row}={rv} {col}={cv}", scores.get(k), k == best))
             rlabel = f"{escape(lay.label(row))} = {escape(fmt_key(rv))}" if row else ""
             body.append(f"<tr><th>{rlabel}</th>{''.join(cells)}</tr>")
         corner = f"{escape(lay.label(row))} \\ {escape(lay.label(col))}" if row and col else ""

@@ -6,6 +6,7 @@ matplotlib do.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
@@ -14,7 +15,7 @@ from ..storage import atomic_write
 from . import plots as figs
 from . import tradeoff
 from .analysis import DASH, Analysis, analyze, summarize
-from .images import fixed_grids, galleries, img_tag
+from .images import RunFiles, fixed_grids, galleries, img_tag
 from .paper import paper_tables
 from .run import Run, combine, load_run
 from .tables import (
@@ -78,6 +79,11 @@ def _float(x: str) -> bool:
         return x == DASH
 
 
+def anchor(key: str) -> str:
+    """An HTML id from a key that may hold a column name from the results file."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", str(key))
+
+
 def table_html(t: Table, title: bool = True) -> str:
     if not len(t.frame):
         return ""
@@ -96,7 +102,7 @@ def table_html(t: Table, title: bool = True) -> str:
             cells.append(f'<td class="{" ".join(filter(None, kind))}">{escape(str(v))}</td>')
         body.append(f'<tr class="{cls}">{"".join(cells)}</tr>')
     cap = f'<p class="caption">{escape(t.caption)}</p>' if t.caption else ""
-    h3 = f'<h3 id="{t.key}">{escape(t.title)}</h3>' if title else ""
+    h3 = f'<h3 id="{anchor(t.key)}">{escape(t.title)}</h3>' if title else ""
     return (f'{h3}<div class="scroll"><table><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>{cap}')
 
@@ -150,6 +156,7 @@ def contents(run: Run, metric: str | None = None) -> Contents:
     if metric is None and run.metric in lay.metrics:
         lay = replace(lay, primary=run.metric)
     summ = summarize(lay)
+    files = RunFiles(run.run_dir, run.roots or (run.run_dir,))
     glance = [t for t in [tradeoff.regime_table(lay, summ), best_per_model_table(lay, summ),
                           *best_param_tables(lay, summ)] if t] if len(summ) else []
     focus = tradeoff.figure_metrics(lay)
@@ -161,7 +168,7 @@ def contents(run: Run, metric: str | None = None) -> Contents:
                     glance, problems_table(lay), paper_tables(lay, summ, run.paper),
                     model_dataset_tables(lay, summ),
                     summary_table(lay, summ) if len(summ) else None, trials_table(lay),
-                    [p for p in plots if p[2]], fixed_grids(lay, run.run_dir), galleries(lay, run.run_dir))
+                    [p for p in plots if p[2]], fixed_grids(lay, files), galleries(lay, files))
 
 
 GRID_CAPTION = ('<p class="caption">Top row: the fixed test inputs. Each cell: their reconstruction by that setting '
@@ -181,7 +188,7 @@ def sections(c: Contents) -> list[tuple[str, str, str]]:
     if c.paper:
         out.append(("paper", "Model × dataset (Ko et al. 2024 Tables 3 and 4)", "".join(map(table_html, c.paper))))
     if c.plots:
-        out.append(("figures", "Figures", "".join(f'<h3 id="{k}">{escape(t)}</h3>{plot_html(d, t)}'
+        out.append(("figures", "Figures", "".join(f'<h3 id="{anchor(k)}">{escape(t)}</h3>{plot_html(d, t)}'
                                                   for k, t, d in c.plots)))
     if c.grid:
         out.append(("grid", "The same test images reconstructed by every setting (Zemouri 2020 Figure 9)",
@@ -196,9 +203,9 @@ def sections(c: Contents) -> list[tuple[str, str, str]]:
 
 def html_page(c: Contents) -> str:
     parts = sections(c)
-    nav = "".join(f'<a href="#{k}">{escape(t.split(" (")[0])}</a>' for k, t, _ in parts)
+    nav = "".join(f'<a href="#{anchor(k)}">{escape(t.split(" (")[0])}</a>' for k, t, _ in parts)
     dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in c.facts)
-    body = "".join(f'<section><h2 id="{k}">{escape(t)}</h2>{h}</section>' for k, t, h in parts)
+    body = "".join(f'<section><h2 id="{anchor(k)}">{escape(t)}</h2>{h}</section>' for k, t, h in parts)
     title = escape(c.sweep)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>raygen report: {title}'
             f'</title><meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'

@@ -31,6 +31,7 @@ class Run:
     metric: str | None = None  # the sweep's own metric (its best.json), "best" unless --metric says
     columns: dict[str, Column] = field(default_factory=dict)  # declared metric columns
     paper: tuple[str, dict, list[Published]] | None = None  # citation, protocol, published values
+    roots: tuple[Path, ...] = ()  # the run folders whose images it may embed (default: run_dir)
 
 
 def is_run(p: Path) -> bool:
@@ -166,4 +167,5 @@ def combine(runs: list[Run], out_dir: Path) -> Run:
     source = "; ".join(f"{r.run_dir.name}: {r.source}" for r in runs)
     papers = {r.paper[0]: r.paper for r in runs if r.paper}
     return Run(out_dir, results, history, f"{len(runs)} runs combined ({source})",
-               metrics.pop() if len(metrics) == 1 else None, columns, next(iter(papers.values())) if papers else None)
+               metrics.pop() if len(metrics) == 1 else None, columns, next(iter(papers.values())) if papers else None,
+               tuple(dirs))
