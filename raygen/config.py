@@ -13,25 +13,30 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from .errors import RaygenError, did_you_mean
+from .fields import allowed, rules, setting
 
 
 @dataclass
 class TrainConfig:
     model: str = "vae_conv"
     dataset: str = "mnist"
-    split: str = "auto"  # train | test | auto (train if present or downloadable, else test minus a holdout)
-    eval_split: str = "test"  # the split evaluated on; equal to split -> a holdout is carved
-    holdout: int = 1000  # evaluation images carved from the training split when the two are equal
-    limit: int = 0  # keep only the first N training items (0: all)
-    seed: int = 0
-    epochs: int = 10
-    batch_size: int = 128
-    max_batches: int = 0  # batches per epoch (0: the whole split); smoke runs use a few
-    eval_samples: int = 10000  # generated samples (and held-out images, up to the split's size) the metrics score
-    inception_cpu_samples: int = 500  # on a CPU (3-7 images/s) the Inception metrics use at most this many; 0: all
+    # train | test | auto (train if present or downloadable, else test minus a holdout)
+    split: str = setting("auto", choices=("train", "test", "auto"))
+    eval_split: str = setting("test", choices=("train", "test"))  # equal to split -> a holdout is carved
+    holdout: int = setting(1000, ge=1)  # evaluation images carved from the training split when the two are equal
+    limit: int = setting(0, ge=0)  # keep only the first N training items (0: all)
+    seed: int = setting(0, ge=0)
+    epochs: int = setting(10, ge=1, le=1_000_000)
+    batch_size: int = setting(128, ge=1, le=1_000_000)
+    max_batches: int = setting(0, ge=0)  # batches per epoch (0: the whole split); smoke runs use a few
+    # Generated samples (and held-out images, up to the split's size) the metrics score. Bounded:
+    # they are held in memory at once (10^5 MNIST samples: 0.3 GB).
+    eval_samples: int = setting(10000, ge=1, le=200_000)
+    # On a CPU (3-7 images/s) the Inception metrics use at most this many; 0: all
+    inception_cpu_samples: int = setting(500, ge=0, le=200_000)
     fid_weights: str = ""  # absolute path of pytorch-fid's Inception weights; else $RAYGEN_FID_WEIGHTS, hub cache
-    eval_every: int = 0  # also evaluate every K epochs (0: only at the end)
-    report_every: int = 1  # epochs per Ray Tune step (one report and checkpoint each): raise for tiny epochs
+    eval_every: int = setting(0, ge=0)  # also evaluate every K epochs (0: only at the end)
+    report_every: int = setting(1, ge=1)  # epochs per Ray Tune step (one report and checkpoint each)
     fail_at_epoch: int = 0  # testing aid: raise at this epoch (0: never)
     nan_at_epoch: int = 0  # testing aid: report a NaN loss at this epoch (0: never)
     kill_at_epoch: int = 0  # testing aid: SIGKILL the worker once, at this epoch (0: never)
@@ -43,6 +48,12 @@ def _coerce(value: Any, typ: Any, key: str, where: str) -> Any:
         args = [a for a in typing.get_args(typ) if a is not type(None)]
         return None if value is None else _coerce(value, args[0], key, where)
     try:
+        if typ is not bool and isinstance(value, bool):  # YAML's true is no count of epochs
+            raise ValueError(value)
+        if typ in (int, float) and isinstance(value, (list, tuple, dict)):
+            raise TypeError(value)
+        if typ is str and not isinstance(value, (str, int, float)):
+            raise TypeError(value)
         if typ is bool:
             if isinstance(value, str):
                 if value.lower() in ("true", "yes", "1"):
@@ -50,13 +61,18 @@ def _coerce(value: Any, typ: Any, key: str, where: str) -> Any:
                 if value.lower() in ("false", "no", "0"):
                     return False
                 raise ValueError(value)
+            if not isinstance(value, (int, float)):
+                raise TypeError(value)
             return bool(value)
         if typ is int:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
             return int(value)
         if typ is float:
-            return float(value)
+            out = float(value)
+            if out != out or out in (float("inf"), float("-inf")):
+                raise ValueError(value)
+            return out
         if typ is str:
             return str(value)
         if origin in (tuple, list):
@@ -70,14 +86,22 @@ def _coerce(value: Any, typ: Any, key: str, where: str) -> Any:
 
 
 def from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
-    """Build dataclass ``cls`` from ``values``, coercing types; unknown keys are an error."""
+    """Build dataclass ``cls`` from ``values``, coercing types and checking each field's
+    allowed values (``setting``); unknown keys are an error."""
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names)
+    by_name = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(by_name))
     if unknown:
-        raise RaygenError(f"{where}: unknown key(s) {', '.join(unknown)}.{did_you_mean(unknown[0], names)} "
-                          f"Valid keys: {', '.join(sorted(names))}.")
-    return cls(**{k: _coerce(v, hints[k], k, where) for k, v in values.items()})
+        raise RaygenError(f"{where}: unknown key(s) {', '.join(unknown)}.{did_you_mean(unknown[0], by_name)} "
+                          f"Valid keys: {', '.join(sorted(by_name))}.")
+    out = {k: _coerce(v, hints[k], k, where) for k, v in values.items()}
+    for k, v in out.items():
+        if isinstance(v, tuple) and not v and rules(cls, k):
+            raise RaygenError(f"{where}: {k}=[] is empty; give at least one value")
+        why = allowed(cls, k, v)
+        if why:
+            raise RaygenError(f"{where}: {k}={values[k]!r} is not allowed; {k} must be {why}")
+    return cls(**out)
 
 
 def split_config(flat: dict[str, Any]):

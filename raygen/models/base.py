@@ -24,15 +24,16 @@ from torch import nn
 from ..columns import Column
 from ..diskcache import default_cache_dir
 from ..errors import RaygenError
+from ..fields import setting
 
 _RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "linear": None}
 
 
 @dataclass
 class ModelConfig:
-    latent_dim: int = 10
-    lr: float = 1e-3
-    output: str = "sigmoid"  # sigmoid | tanh | linear: the decoder/generator's last activation
+    latent_dim: int = setting(10, ge=1, le=100_000)
+    lr: float = setting(1e-3, gt=0, le=10)
+    output: str = setting("sigmoid", choices=("sigmoid", "tanh", "linear"))  # the decoder/generator's last activation
 
     @property
     def data_range(self) -> tuple[float, float] | None:
@@ -120,8 +121,9 @@ class GenerativeModel(nn.Module):
 
 @dataclass
 class AutoEncoderConfig(ModelConfig):
-    sampler: str = "prior"  # prior | gaussian | gmm: where sample() draws latents (models/latent.py)
-    sampler_components: int = 10  # mixture components of sampler: gmm
+    # where sample() draws latents (models/latent.py)
+    sampler: str = setting("prior", choices=("prior", "gaussian", "gmm"))
+    sampler_components: int = setting(10, ge=1, le=10_000)  # mixture components of sampler: gmm
 
 
 class AutoEncoderModel(GenerativeModel):

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..fields import setting
 from ..registry import MODELS
 from . import losses
 from .base import GenerativeModel, ModelConfig, step
 from .nets import MLP, ConvDecoder, ConvEncoder, Unflatten, numel
+from .nets.blocks import ACTIVATIONS
 
 
 @dataclass
@@ -23,7 +25,7 @@ class GANConfig(ModelConfig):
     latent_dim: int = 100  # Chaturvedula: "a random noise vector with a size of 100"
     lr: float = 2e-4  # Chaturvedula: Adam, learning rate 0.0002
     beta1: float = 0.5  # not in the paper; DCGAN's (Radford et al. 2015, its ref [5]) Adam beta1
-    n_critic: int = 1
+    n_critic: int = setting(1, ge=1)
     output: str = "tanh"  # Chaturvedula scales pixels to [-1, 1]
 
 
@@ -98,10 +100,10 @@ class DCGAN(GAN):
 class MLPGANConfig(GANConfig):
     output: str = "sigmoid"  # Qin keeps pixels in [0, 1]
     # Qin gives no latent size ("as many input nodes as input data"); 100 as in Chaturvedula.
-    gen_hidden: tuple[int, ...] = (128, 256, 512, 1024)
-    dis_hidden: tuple[int, ...] = (512, 256)
-    act: str = "relu"  # Qin: ReLU in every hidden layer (leaky_relu is the usual GAN choice)
-    dis_dropout: float = 0.0  # not in Qin (Goodfellow et al. 2014 used dropout in D)
+    gen_hidden: tuple[int, ...] = setting((128, 256, 512, 1024), ge=1, le=1_000_000)
+    dis_hidden: tuple[int, ...] = setting((512, 256), ge=1, le=1_000_000)
+    act: str = setting("relu", choices=ACTIVATIONS)  # Qin: ReLU in every hidden layer (leaky_relu: the usual GAN's)
+    dis_dropout: float = setting(0.0, ge=0, le=0.99)  # not in Qin (Goodfellow et al. 2014 used dropout in D)
     # Not in Qin's text. Its layer sizes are those of the common PyTorch MLP GAN
     # (generator 128-256-512-1024, discriminator 512-256), which batch-normalises the
     # generator's hidden layers. Measured here (MNIST test split, batch 64, 30 epochs):

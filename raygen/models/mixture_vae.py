@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..errors import RaygenError
+from ..fields import setting
 from ..registry import MODELS
 from . import losses
 from .base import step
@@ -23,7 +24,8 @@ from .vae_variants import VAE, VAEConfig
 
 @dataclass
 class MixtureConfig(VAEConfig):
-    components: int = 10  # Ko et al. 2024: "10 clusters were used for the GMM of GMVAE, VaDE, VampVAE"
+    # Ko et al. 2024: "10 clusters were used for the GMM of GMVAE, VaDE, VampVAE"
+    components: int = setting(10, ge=1, le=10_000)
 
 
 class MixturePriorVAE(VAE):

@@ -16,25 +16,27 @@ from typing import ClassVar
 import torch
 
 from ..errors import RaygenError
+from ..fields import setting
 from ..figures import points_figure
 from ..registry import MODELS
 from . import losses
 from .base import AutoEncoderConfig, AutoEncoderModel, step
-from .nets import build_decoder, build_encoder, numel
+from .nets import ARCHS, build_decoder, build_encoder, numel
+from .nets.blocks import ACTIVATIONS
 
 
 @dataclass
 class BaseVAEConfig(AutoEncoderConfig):
     latent_dim: int = 10  # Chaturvedula: "a latent vector of size 10"
     lr: float = 2e-4  # Chaturvedula: Adam, learning rate 0.0002
-    arch: str = "conv"  # mlp | conv (nets.ENCODERS): a sweep dimension
-    hidden: tuple[int, ...] = (512, 256)  # encoder dense sizes; the decoder mirrors them
-    act: str = "leaky_relu"  # Chaturvedula: LeakyReLU(0.2) throughout
-    recon: str = "bce"  # bce (Bernoulli) | mse (Gaussian)
+    arch: str = setting("conv", choices=tuple(ARCHS.names()))  # a sweep dimension
+    hidden: tuple[int, ...] = setting((512, 256), ge=1, le=1_000_000)  # encoder dense sizes; the decoder mirrors them
+    act: str = setting("leaky_relu", choices=ACTIVATIONS)  # Chaturvedula: LeakyReLU(0.2) throughout
+    recon: str = setting("bce", choices=("bce", "mse"))  # Bernoulli | Gaussian
     # sum: over data dimensions (the per-example ELBO) | mean: over dimensions too (PyTorch's default
     # reduction; Ko et al. 2024 section 4.1's numbers imply it, see sweeps/gae_cosine.yaml)
-    recon_reduction: str = "sum"
-    beta: float = 1.0  # weight of the KL term (1: the plain VAE)
+    recon_reduction: str = setting("sum", choices=("sum", "mean"))
+    beta: float = setting(1.0, ge=0)  # weight of the KL term (1: the plain VAE)
 
 
 # reconstruction name -> -log p(x|z) summed over data dimensions, from the decoder's pre-activation h
