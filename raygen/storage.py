@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 from pyarrow import fs as pafs
 
 PARQUET_META = b"raygen"  # schema metadata key: raygen's facts about a results file (JSON)
@@ -50,6 +51,48 @@ def list_runs(base: str) -> list[str]:
     runs = [i.base_name for i in infos if i.type == pafs.FileType.Directory]
     ok = fs.get_file_info([f"{path}/{r}/tuner.pkl" for r in runs])
     return sorted(r for r, i in zip(runs, ok) if i.type == pafs.FileType.File)
+
+
+def check_writable(uri: str) -> None:
+    """Fail now, with one line, if runs cannot be stored at ``uri``: an unknown scheme, a
+    path that is a file, a folder that cannot be created or written (read-only, full)."""
+    from .errors import RaygenError
+
+    if is_remote(uri):
+        try:
+            pafs.FileSystem.from_uri(uri)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, ValueError) as exc:
+            raise RaygenError(f"--storage {uri}: {str(exc).splitlines()[0]}; use a local folder, s3://bucket/path "
+                              f"or gs://bucket/path") from None
+        return
+    path = Path(uri)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".raygen-write-test-{os.getpid()}"
+        probe.write_bytes(b"\0" * 4096)
+        probe.unlink()
+    except FileExistsError:
+        raise RaygenError(f"--storage {uri} is a file, not a folder; give a folder for the runs") from None
+    except OSError as exc:
+        raise RaygenError(f"--storage {uri} cannot be written ({exc.strerror or exc}); free space or permissions "
+                          f"there, or give another folder") from None
+
+
+def new_run_dir(base: str, name: str) -> str:
+    """A run folder under ``base`` named ``name``, created atomically: two sweeps started in the
+    same second get ``name`` and ``name-2``. Object stores cannot create atomically: there the
+    name gets a random suffix."""
+    if is_remote(base):
+        return f"{name}-{os.urandom(3).hex()}"
+    Path(base).mkdir(parents=True, exist_ok=True)
+    for i in range(1, 1000):
+        candidate = name if i == 1 else f"{name}-{i}"
+        try:
+            (Path(base) / candidate).mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise OSError(f"no free run folder name under {base}")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:

@@ -21,7 +21,7 @@ import yaml
 
 from .config import to_tune
 from .errors import RaygenError
-from .storage import is_remote, join, list_runs, storage_uri, write_text
+from .storage import check_writable, is_remote, join, list_runs, new_run_dir, storage_uri, write_text
 from .sweepfile import Sweep, available, load_sweep
 
 DEFAULT_STORAGE = "results"
@@ -56,15 +56,30 @@ def overrides(pairs: list[str]) -> dict[str, Any]:
         if "=" not in pair:
             raise RaygenError(f"--set takes KEY=VALUE, got {pair!r}")
         k, v = pair.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
+        try:
+            out[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0]
+            raise RaygenError(f"--set {pair!r}: the value is not valid YAML ({first}); e.g. --set epochs=3, "
+                              f"--set 'hidden=[64, 64]'") from None
     return out
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """The command line's numbers, before anything starts."""
+    for name, low, strict in (("cpus_per_trial", 0, True), ("gpus_per_trial", 0, False), ("max_concurrent", 0, False),
+                              ("num_cpus", 0, True)):
+        v = getattr(args, name)
+        if v is not None and (v <= low if strict else v < low):
+            raise RaygenError(f"--{name.replace('_', '-')} {v:g} must be {'>' if strict else '>='} {low}")
 
 
 def run_dir_for(storage: str, sweep: str, resume: str | None, smoke: bool) -> tuple[str, str]:
     """(<storage>/<sweep>, run name): a new timestamped run, or the one to resume."""
+    check_writable(storage_uri(storage))
     base = join(storage_uri(storage), sweep)
     if not resume:
-        return base, datetime.now().strftime("%Y%m%d-%H%M%S") + ("-smoke" if smoke else "")
+        return base, new_run_dir(base, datetime.now().strftime("%Y%m%d-%H%M%S") + ("-smoke" if smoke else ""))
     runs = list_runs(base)
     if resume == "latest":
         if not runs:
@@ -176,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_args(args)
     sweep = load_sweep(args.name)
     sets = overrides(args.set)
     sweep.check(args.smoke, sets)

@@ -24,34 +24,39 @@ keys before Ray starts, so a typo fails in a second, not after a cluster spins u
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field, fields
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from . import paper
-from .config import split_config
+from .config import from_dict, split_config
 from .errors import RaygenError, did_you_mean
+from .fields import setting
 from .registry import DATASETS
 
 SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
 SEARCH_SPACES = ("uniform", "loguniform", "randint", "choice")
 # --smoke: a few batches, one epoch, small evaluation, so any sweep finishes in minutes on a CPU.
 SMOKE = {"epochs": 1, "max_batches": 4, "eval_samples": 200, "limit": 2000, "eval_every": 0}
+MAX_TRIALS = 100_000  # a larger grid is a typo, and its configs alone would fill memory
+ASHA_KEYS = ("metric", "mode", "grace_period", "max_t", "reduction_factor", "brackets")
 
 
 @dataclass
 class Sweep:
     name: str
     description: str = ""
-    search: str = "grid"
+    search: str = setting("grid", choices=("grid", "optuna"))
     metric: str = "loss"
-    mode: str = "min"
-    num_samples: int = 1
+    mode: str = setting("min", choices=("min", "max"))
+    num_samples: int = setting(1, ge=1, le=MAX_TRIALS)
     resources: dict[str, float] = field(default_factory=lambda: {"cpus_per_trial": 1, "gpus_per_trial": 0})
-    max_concurrent: int = 0
-    max_failures: int = 2
+    max_concurrent: int = setting(0, ge=0)
+    max_failures: int = setting(2, ge=0, le=100)
     scheduler: dict[str, Any] | None = None  # {asha: {metric: loss, grace_period: 2}}
     config: dict[str, Any] = field(default_factory=dict)
     variants: list[dict[str, Any]] = field(default_factory=list)
@@ -64,6 +69,11 @@ class Sweep:
         specs = [{**self.config, **v} for v in (self.variants or [{}])]
         extra = {**(SMOKE if smoke else {}), **(self.smoke if smoke else {}), **(overrides or {})}
         return [{**s, **extra} for s in specs]
+
+    def size(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> int:
+        """How many trials the grid holds, counted without expanding it."""
+        return sum(math.prod(len(v["grid"]) for v in spec.values() if _is_grid(v) and isinstance(v["grid"], list))
+                   for spec in self.variant_specs(smoke, overrides))
 
     def grid(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> list[dict]:
         """Every trial config of a grid sweep (cartesian product within each variant)."""
@@ -78,10 +88,7 @@ class Sweep:
     def check(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> None:
         """Validate the whole sweep without Ray: search kind, value forms, every config."""
         where = f"sweep {self.name!r} ({self.path})"
-        if self.search not in ("grid", "optuna"):
-            raise RaygenError(f"{where}: search must be 'grid' or 'optuna', got {self.search!r}")
-        if self.mode not in ("min", "max"):
-            raise RaygenError(f"{where}: mode must be 'min' or 'max', got {self.mode!r}")
+        self.check_scheduler(where)
         for spec in self.variant_specs(smoke, overrides):
             for k, v in spec.items():
                 if isinstance(v, dict):
@@ -98,18 +105,45 @@ class Sweep:
                                           f"value, {{grid: [...]}}, or one of {', '.join(SEARCH_SPACES)}.")
                     if kind == "grid" and (not isinstance(v["grid"], list) or not v["grid"]):
                         raise RaygenError(f"{where}: {k}: grid needs a non-empty list, got {v['grid']!r}")
+                    if kind in SEARCH_SPACES:
+                        _check_range(where, k, kind, v[kind])
+        if self.search == "grid" and self.size(smoke, overrides) > MAX_TRIALS:
+            raise RaygenError(f"{where}: the grid holds {self.size(smoke, overrides):,} trials, more than "
+                              f"{MAX_TRIALS:,}; split it into several sweeps or use search: optuna")
         if self.paper is not None:
             paper.parse(self.paper, where)
         if self.search == "optuna" and len(self.variants) > 1:
             raise RaygenError(f"{where}: Optuna searches one space; replace variants by a choice.")
         configs = self.grid(smoke, overrides) if self.search == "grid" else [
             {k: _first(v) for k, v in s.items()} for s in self.variant_specs(smoke, overrides)]
+        built = set()
         for cfg in configs:
             try:
-                split_config(cfg)
-                DATASETS.get(str(cfg.get("dataset", "mnist")))
+                train, model_cls, model_cfg = split_config(cfg)
+                data = DATASETS.get(train.dataset)
+                key = (model_cls, repr(model_cfg), data.shape)
+                if key not in built:  # the model's own checks, on the data's shape, allocating nothing
+                    built.add(key)
+                    with torch.device("meta"):
+                        model_cls(model_cfg, data.shape, data.num_classes)
             except RaygenError as exc:
                 raise RaygenError(f"{where}: {exc}") from None
+
+    def check_scheduler(self, where: str) -> None:
+        if self.scheduler is None:
+            return
+        if not isinstance(self.scheduler, dict) or set(self.scheduler) != {"asha"} \
+                or not isinstance(self.scheduler["asha"], dict):
+            raise RaygenError(f"{where}: scheduler={self.scheduler!r} is not one raygen knows; the one scheduler is "
+                              f"asha: {{asha: {{metric: loss, grace_period: 2}}}}")
+        bad = sorted(set(self.scheduler["asha"]) - set(ASHA_KEYS))
+        if bad:
+            raise RaygenError(f"{where}: scheduler asha: unknown key(s) {', '.join(bad)}."
+                              f"{did_you_mean(bad[0], ASHA_KEYS)} Valid keys: {', '.join(ASHA_KEYS)}.")
+        for key in ("grace_period", "max_t", "reduction_factor", "brackets"):
+            v = self.scheduler["asha"].get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
+                raise RaygenError(f"{where}: scheduler asha: {key}={v!r} must be a positive number")
 
     def param_space(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """Ray Tune search space for an Optuna sweep (flat keys, Tune domains)."""
@@ -120,6 +154,19 @@ class Sweep:
                 "randint": lambda a: tune.randint(*a), "choice": lambda a: tune.choice(a)}
         return {k: make[next(iter(v))](next(iter(v.values()))) if isinstance(v, dict) else v
                 for k, v in spec.items()}
+
+
+def _check_range(where: str, key: str, kind: str, arg: Any) -> None:
+    """Optuna's forms: uniform/loguniform/randint take [lo, hi] with lo < hi; choice a non-empty list."""
+    if kind == "choice":
+        if not isinstance(arg, list) or not arg:
+            raise RaygenError(f"{where}: {key}: choice needs a non-empty list, got {arg!r}")
+        return
+    numbers = isinstance(arg, list) and len(arg) == 2 and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in arg)
+    if not numbers or arg[0] >= arg[1] or (kind == "loguniform" and arg[0] <= 0):
+        low = " with 0 < lo" if kind == "loguniform" else ""
+        raise RaygenError(f"{where}: {key}: {kind} needs [lo, hi] with lo < hi{low}, got {arg!r}")
 
 
 def _is_grid(v: Any) -> bool:
@@ -145,6 +192,20 @@ def available(sweeps_dir: Path = SWEEPS_DIR) -> dict[str, str]:
     return out
 
 
+def _read(path: Path) -> dict:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise RaygenError(f"sweep file {path} is not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:  # a directory, a binary file, unreadable
+        raise RaygenError(f"sweep file {path} cannot be read as text YAML ({type(exc).__name__}); "
+                          f"give a sweep name (see --list) or a .yaml file") from None
+    if not isinstance(raw, dict):
+        raise RaygenError(f"sweep file {path} must be a mapping of keys (description, config, ...), "
+                          f"got {type(raw).__name__}")
+    return raw
+
+
 def load_sweep(name: str, sweeps_dir: Path = SWEEPS_DIR) -> Sweep:
     """``name`` is a sweep in ``sweeps/`` or a path to a YAML file."""
     path = Path(name)
@@ -154,26 +215,21 @@ def load_sweep(name: str, sweeps_dir: Path = SWEEPS_DIR) -> Sweep:
         names = list(available(sweeps_dir))
         raise RaygenError(f"unknown sweep {name!r}.{did_you_mean(name, names)} "
                           f"Available sweeps: {', '.join(names) or '(none)'} (see --list).")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise RaygenError(f"sweep file {path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise RaygenError(f"sweep file {path} must be a mapping of keys (description, config, ...), "
-                          f"got {type(raw).__name__}")
-    keys = {f.name for f in fields(Sweep)} - {"name", "path"}
-    unknown = sorted(set(raw) - keys)
-    if unknown:
-        raise RaygenError(f"sweep file {path}: unknown key(s) {', '.join(unknown)}."
-                          f"{did_you_mean(unknown[0], keys)} Valid keys: {', '.join(sorted(keys))}.")
+    raw = _read(path)
+    where = f"sweep file {path}"
     for key, typ in (("config", dict), ("variants", list), ("smoke", dict), ("resources", dict)):
         if key in raw and not isinstance(raw[key], typ):
-            raise RaygenError(f"sweep file {path}: {key} must be a {typ.__name__}, got {type(raw[key]).__name__}")
+            raise RaygenError(f"{where}: {key} must be a {typ.__name__}, got {type(raw[key]).__name__}")
     if any(not isinstance(v, dict) for v in raw.get("variants", [])):
-        raise RaygenError(f"sweep file {path}: each variant must be a mapping like {{model: vae_conv}}")
+        raise RaygenError(f"{where}: each variant must be a mapping like {{model: vae_conv}}")
     resources = {"cpus_per_trial": 1, "gpus_per_trial": 0, **(raw.pop("resources", None) or {})}
     bad = sorted(set(resources) - {"cpus_per_trial", "gpus_per_trial"})
     if bad:
-        raise RaygenError(f"sweep file {path}: unknown resources key(s) {', '.join(bad)}; "
-                          f"valid: cpus_per_trial, gpus_per_trial")
-    return Sweep(name=path.stem, path=str(path), resources=resources, **raw)
+        raise RaygenError(f"{where}: unknown resources key(s) {', '.join(bad)}; valid: cpus_per_trial, gpus_per_trial")
+    for key, v in resources.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (key == "cpus_per_trial" and v == 0):
+            bound = "> 0" if key == "cpus_per_trial" else ">= 0"
+            raise RaygenError(f"{where}: resources {key}={v!r} must be a number {bound}")
+    sweep = from_dict(Sweep, {"name": path.stem, "path": str(path), **raw}, where)
+    sweep.resources = resources
+    return sweep

@@ -16,6 +16,15 @@ from ..errors import DataMissingError
 from ..registry import DATASETS
 
 
+def dataset(name: str, shape: tuple[int, ...], classes: int):
+    """Register a loader under ``name`` with its items' shape and class count, known before any
+    file is read (so a sweep's configs can be checked against the data before it starts)."""
+    def add(loader):
+        loader.shape, loader.num_classes = shape, classes
+        return DATASETS.register(name)(loader)
+    return add
+
+
 def missing(dataset: str, folder: Path, files: list[str], hint: str = "") -> DataMissingError:
     """The one error for absent data: dataset, folder, expected files, how to fix."""
     return DataMissingError(
@@ -73,12 +82,12 @@ def _mnist_like(name: str, tv_class: str, root: Path, split: str, download: bool
     return images, labels
 
 
-@DATASETS.register("mnist")
+@dataset("mnist", shape=(1, 28, 28), classes=10)
 def mnist(root: Path, split: str, download: bool = True):
     return _mnist_like("mnist", "MNIST", root, split, download)
 
 
-@DATASETS.register("fashion_mnist")
+@dataset("fashion_mnist", shape=(1, 28, 28), classes=10)
 def fashion_mnist(root: Path, split: str, download: bool = True):
     return _mnist_like("fashion_mnist", "FashionMNIST", root, split, download)
 
@@ -86,7 +95,7 @@ def fashion_mnist(root: Path, split: str, download: bool = True):
 # --- datasets that need no download ------------------------------------------------
 
 
-@DATASETS.register("digits")
+@dataset("digits", shape=(1, 8, 8), classes=10)
 def digits(root: Path, split: str, download: bool = True):
     """scikit-learn's 8x8 digits (1,797 images, 0..16 grey levels). No official split:
     the first 80% (fixed order) is ``train``, the rest ``test``."""
@@ -99,7 +108,7 @@ def digits(root: Path, split: str, download: bool = True):
     return (x[:cut], y[:cut]) if split == "train" else (x[cut:], y[cut:])
 
 
-@DATASETS.register("cosine")
+@dataset("cosine", shape=(2,), classes=1)
 def cosine(root: Path, split: str, download: bool = True):
     """Ko et al. 2024 section 4.1: 50 equally spaced points of a truncated cosine in 2-D.
 
@@ -130,7 +139,7 @@ def _torchvision(name: str, make, folder: Path, files: list[str], download: bool
         raise missing(name, folder, files, f"Download failed ({type(exc).__name__}: {exc}).") from None
 
 
-@DATASETS.register("cifar10")
+@dataset("cifar10", shape=(3, 32, 32), classes=10)
 def cifar10(root: Path, split: str, download: bool = True):
     from torchvision.datasets import CIFAR10
 
@@ -142,7 +151,7 @@ def cifar10(root: Path, split: str, download: bool = True):
     return x.contiguous(), torch.tensor(ds.targets, dtype=torch.long)
 
 
-@DATASETS.register("svhn")
+@dataset("svhn", shape=(3, 32, 32), classes=10)
 def svhn(root: Path, split: str, download: bool = True):
     from torchvision.datasets import SVHN
 
@@ -183,7 +192,7 @@ def _images_28(rows: np.ndarray) -> torch.Tensor:
     return x.clamp(0, 1).unsqueeze(1).contiguous()
 
 
-@DATASETS.register("omniglot")
+@dataset("omniglot", shape=(1, 28, 28), classes=50)
 def omniglot(root: Path, split: str, download: bool = True):
     """Omniglot as Zemouri 2020 uses it (section 4.1): 28x28 images, 50 classes (the alphabets),
     24,345 training and 8,070 test images. That is exactly Burda et al.'s 28x28 release
@@ -203,7 +212,7 @@ def omniglot(root: Path, split: str, download: bool = True):
     return x, torch.from_numpy(np.asarray(y)).long()
 
 
-@DATASETS.register("caltech101_silhouettes")
+@dataset("caltech101_silhouettes", shape=(1, 28, 28), classes=101)
 def caltech101_silhouettes(root: Path, split: str, download: bool = True):
     """Caltech 101 Silhouettes, the 28x28 release of Marlin et al. (2010)
     (``caltech101_silhouettes_28_split1.mat``; torchvision has no loader for it). Zemouri 2020

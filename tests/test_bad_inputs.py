@@ -1,0 +1,142 @@
+"""Every bad value is one clear line and exit 2 before Ray starts (and before any run folder
+is made): config values, sweep-file keys, search spaces, schedulers, command-line numbers,
+storage, and files that are not sweep files."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from raygen.sweep import main
+
+from conftest import REPO
+
+BASE = """
+description: bad inputs
+config:
+  dataset: mnist
+  split: test
+  model: vae_mlp
+  epochs: 1
+"""
+
+
+def run(tmp_path, capsys, sweep_text: str | None = None, *args: str) -> tuple[int, str]:
+    argv = list(args)
+    if sweep_text is not None:
+        path = tmp_path / "bad.yaml"
+        path.write_text(sweep_text)
+        argv = [str(path), *argv]
+    code = main([*argv, "--storage", str(tmp_path / "runs"), "--no-report"])
+    err = capsys.readouterr().err
+    return code, err
+
+
+CONFIG_CASES = [
+    ("epochs: 0", "epochs=0 is not allowed; epochs must be a number >= 1"),
+    ("epochs: true", "epochs=True is not a valid int"),
+    ("batch_size: -1", "batch_size=-1 is not allowed"),
+    ("batch_size: 0", "batch_size=0 is not allowed"),
+    ("latent_dim: 0", "latent_dim=0 is not allowed"),
+    ("hidden: [0]", "hidden=[0] is not allowed"),
+    ("lr: -1", "lr=-1 is not allowed; lr must be a number > 0"),
+    ("arch: transformer", "arch='transformer' is not allowed; arch must be one of conv, mlp, resnet"),
+    ("act: gelu", "act='gelu' is not allowed"),
+    ("split: validation", "split='validation' is not allowed; split must be one of train, test, auto"),
+    ("eval_samples: 100000000000", "eval_samples=100000000000 is not allowed"),
+    ("lr: .nan", "lr=nan is not a valid float"),
+    ("hidden: []", "hidden=[] is empty"),
+]
+
+
+@pytest.mark.parametrize("line, message", CONFIG_CASES)
+def test_a_bad_config_value_is_one_line_before_ray(tmp_path, capsys, line, message):
+    code, err = run(tmp_path, capsys, BASE + f"  {line}\n")
+    assert code == 2 and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs" / "bad").exists()  # nothing was started
+
+
+SWEEP_CASES = [
+    ("max_failures: lots", "max_failures='lots' is not a valid int"),
+    ("max_failures: -1", "max_failures=-1 is not allowed"),
+    ("scheduler: {hyperband: {}}", "is not one raygen knows"),
+    ("scheduler: {asha: {metric: loss, grace_periods: 2}}", "unknown key(s) grace_periods. Did you mean 'grace_period'?"),
+    ("scheduler: {asha: {grace_period: -2}}", "grace_period=-2 must be a positive number"),
+    ("resources: {cpus_per_trial: -1}", "resources cpus_per_trial=-1 must be a number > 0"),
+    ("search: random", "search='random' is not allowed"),
+    ("mode: best", "mode='best' is not allowed"),
+]
+
+
+@pytest.mark.parametrize("line, message", SWEEP_CASES)
+def test_a_bad_sweep_key_is_one_line(tmp_path, capsys, line, message):
+    code, err = run(tmp_path, capsys, BASE + line + "\n")
+    assert code == 2 and message in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("space, message", [
+    ("{uniform: [0.1]}", "uniform needs [lo, hi] with lo < hi"),
+    ("{uniform: [1, 0]}", "uniform needs [lo, hi] with lo < hi"),
+    ("{loguniform: [0, 1]}", "with 0 < lo"),
+    ("{choice: []}", "choice needs a non-empty list"),
+])
+def test_optuna_ranges_of_the_wrong_form(tmp_path, capsys, space, message):
+    code, err = run(tmp_path, capsys, BASE + f"search: optuna\nnum_samples: 2\nmetric: recon_mse\n"
+                    f"config:\n  dataset: mnist\n  model: vae_mlp\n  lr: {space}\n")
+    assert code == 2 and message in err, err
+
+
+def test_a_huge_grid_is_refused_without_expanding_it(tmp_path, capsys):
+    seeds, lrs = list(range(400)), [1e-3 + i * 1e-6 for i in range(400)]
+    code, err = run(tmp_path, capsys, BASE + f"  seed: {{grid: {seeds}}}\n  lr: {{grid: {lrs}}}\n")
+    assert code == 2 and "the grid holds 160,000 trials, more than 100,000" in err, err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "epochs=[1,"], "--set 'epochs=[1,': the value is not valid YAML"),
+    (["--cpus-per-trial", "-1"], "--cpus-per-trial -1 must be > 0"),
+    (["--max-concurrent", "-3"], "--max-concurrent -3 must be >= 0"),
+])
+def test_bad_command_line_values(tmp_path, capsys, args, message):
+    code, err = run(tmp_path, capsys, BASE, *args)
+    assert code == 2 and message in err, err
+
+
+def test_files_that_are_not_sweep_files(tmp_path, capsys):
+    binary = tmp_path / "model.yaml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    code, err = run(tmp_path, capsys, None, str(binary))
+    assert code == 2 and "cannot be read as text YAML" in err, err
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    code, err = run(tmp_path, capsys, None, str(folder))
+    assert code == 2 and "cannot be read as text YAML" in err, err
+
+
+def test_storage_that_cannot_hold_runs(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    sweep = tmp_path / "ok.yaml"
+    sweep.write_text(BASE)
+    assert main([str(sweep), "--storage", str(tmp_path / "afile")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert main([str(sweep), "--storage", "ftp://host/x"]) == 2
+    assert "--storage ftp://host/x" in capsys.readouterr().err
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o500)
+    try:
+        if subprocess.run(["touch", str(readonly / "t")], capture_output=True).returncode == 0:
+            pytest.skip("running as a user that can write into read-only folders (root)")
+        assert main([str(sweep), "--storage", str(readonly)]) == 2
+        assert "cannot be written" in capsys.readouterr().err
+    finally:
+        readonly.chmod(0o700)
+
+
+def test_a_real_process_gives_one_line_and_exit_2():
+    out = subprocess.run([sys.executable, "-m", "raygen.sweep", "gan_vs_vae", "--set", "epochs=0"], cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and "epochs=0 is not allowed" in out.stderr
