@@ -74,9 +74,18 @@ def best_trial(results: pd.DataFrame, metric: str, mode: str) -> dict[str, Any] 
         return None
     row = ok.loc[ok[metric].idxmin() if mode == "min" else ok[metric].idxmax()]
     config = results.attrs.get("config_columns", [])
-    varying = [c for c in config if results[c].astype(str).nunique() > 1]
-    return {"metric": metric, "mode": mode, "trial_id": row.trial_id, metric: float(row[metric]),
-            **{c: row[c] for c in varying}}
+    varying = [c for c in config if results[c].astype(str).nunique(dropna=False) > 1]
+    return {"metric": metric, "mode": mode, "trial_id": str(row.trial_id), metric: float(row[metric]),
+            **{c: native(row[c]) for c in varying}}
+
+
+def native(v: Any) -> Any:
+    """A cell as plain JSON: numpy scalars as Python numbers, NaN as None, arrays as lists."""
+    if hasattr(v, "tolist"):
+        v = v.tolist()
+    if isinstance(v, float) and v != v:
+        return None
+    return [native(x) for x in v] if isinstance(v, (list, tuple)) else v
 
 
 def benchmark_line(results: pd.DataFrame, wall_s: float, slots: int, resumed: bool = False) -> str:

@@ -25,6 +25,7 @@ from .storage import check_writable, is_remote, join, list_runs, new_run_dir, st
 from .sweepfile import Sweep, available, load_sweep
 
 DEFAULT_STORAGE = "results"
+RESULT_STATUSES = ("completed", "diverged", "stopped")  # a trial that ended in one of these gave its result
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--address", help="Ray cluster to join: auto, ray://host:10001 (default: start a local Ray)")
     p.add_argument("--resume", nargs="?", const="latest", metavar="RUN",
                    help="continue an interrupted run (default: the latest run of this sweep)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="with --resume: run again the trials that failed (from their last checkpoint)")
     p.add_argument("--cpus-per-trial", type=float)
     p.add_argument("--gpus-per-trial", type=float, help="may be fractional: 0.25 packs 4 trials per GPU")
     p.add_argument("--max-concurrent", type=int)
@@ -129,7 +132,8 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
             raise RaygenError(f"--resume: {path} holds no restorable run")
         # Finished trials (completed or failed) stay as they are; interrupted ones continue
         # from their last checkpoint.
-        return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False)
+        return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
+                                  resume_errored=bool(getattr(args, "retry_failed", False)))
     scheduler = None
     if sweep.scheduler:
         from ray.tune.schedulers import ASHAScheduler
@@ -227,13 +231,28 @@ def run(args: argparse.Namespace) -> int:
         best = best_trial(results, sweep.metric, sweep.mode)
         if best is not None:
             print(f"best ({sweep.mode} {sweep.metric}): {best}")
-            write_text(join(run_dir, "best.json"), json.dumps(best, indent=2, default=str))
+            write_text(join(run_dir, "best.json"), json.dumps(best, indent=2, allow_nan=False))
         if not args.no_report and not is_remote(run_dir):
             _report(run_dir)
     finally:
         if started:
             ray.shutdown()
-    return 0
+    return exit_status(results, run_dir)
+
+
+def exit_status(results, run_dir: str) -> int:
+    """0 when every trial gave a result (completed, diverged, or stopped by the scheduler);
+    else 1, with the trials that did not and why, and how to retry them."""
+    bad = results[~results["status"].isin(RESULT_STATUSES)] if len(results) else results
+    if not len(bad):
+        return 0
+    print(f"error: {len(bad)} of {len(results)} trials gave no result:", file=sys.stderr)
+    for (status, error), group in bad.fillna({"error": ""}).groupby(["status", "error"], sort=False):
+        ids = ", ".join(group["trial_id"].astype(str).head(3)) + (" ..." if len(group) > 3 else "")
+        print(f"  {len(group)} {status} ({ids}){': ' + error if error else ''}", file=sys.stderr)
+    print(f"  fix what the errors say, then rerun them: python -m raygen.sweep {results['sweep'].iloc[0]} "
+          f"--resume {os.path.basename(run_dir)} --retry-failed", file=sys.stderr)
+    return 1
 
 
 def _report(run_dir: str) -> None:

@@ -62,7 +62,8 @@ SWEEP_CASES = [
     ("max_failures: lots", "max_failures='lots' is not a valid int"),
     ("max_failures: -1", "max_failures=-1 is not allowed"),
     ("scheduler: {hyperband: {}}", "is not one raygen knows"),
-    ("scheduler: {asha: {metric: loss, grace_periods: 2}}", "unknown key(s) grace_periods. Did you mean 'grace_period'?"),
+    ("scheduler: {asha: {metric: loss, grace_periods: 2}}",
+     "unknown key(s) grace_periods. Did you mean 'grace_period'?"),
     ("scheduler: {asha: {grace_period: -2}}", "grace_period=-2 must be a positive number"),
     ("resources: {cpus_per_trial: -1}", "resources cpus_per_trial=-1 must be a number > 0"),
     ("search: random", "search='random' is not allowed"),
@@ -140,3 +141,21 @@ def test_a_real_process_gives_one_line_and_exit_2():
     out = subprocess.run([sys.executable, "-m", "raygen.sweep", "gan_vs_vae", "--set", "epochs=0"], cwd=REPO,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "epochs=0 is not allowed" in out.stderr
+
+
+def test_best_json_is_strict_json_with_native_types():
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from raygen.results import best_trial
+
+    df = pd.DataFrame({"trial_id": ["a", "b"], "status": ["completed"] * 2, "recon_mse": [0.2, 0.1],
+                       "seed": np.array([0, 1]), "beta": [np.nan, 0.5]})
+    df.attrs["config_columns"] = ["seed", "beta"]
+    best = best_trial(df, "recon_mse", "min")
+    text = json.dumps(best, allow_nan=False)
+    assert json.loads(text) == {"metric": "recon_mse", "mode": "min", "trial_id": "b", "recon_mse": 0.1, "seed": 1,
+                                "beta": 0.5}
+    assert best_trial(df.assign(beta=[0.5, np.nan]), "recon_mse", "min")["beta"] is None

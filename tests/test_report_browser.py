@@ -38,7 +38,7 @@ def test_smoke_sweep_report_renders_in_chromium(tmp_path, data_root):
     out = subprocess.run([sys.executable, "-m", "raygen.sweep", str(sweep), "--smoke", "--set", "epochs=2",
                           "--data-root", str(data_root), "--storage", str(tmp_path / "runs"), "--num-cpus", "2"],
                          cwd=REPO, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]  # 1: a trial fails on purpose
     (run_dir,) = (tmp_path / "runs" / "report_e2e").iterdir()
     page = run_dir / "report.html"
     assert f"report: {page}" in out.stdout, out.stdout[-2000:] + out.stderr[-2000:]
