@@ -34,14 +34,16 @@ def resolved_config(config: dict[str, Any]) -> dict[str, Any]:
     return {**asdict(train), **asdict(model_cfg), **config}
 
 
-def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
+def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike, interrupted: bool = False
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per trial; after Ctrl-C (``interrupted``), unfinished trials are ``interrupted``."""
     rows, keys, hist = [], set(), []
     for res in grid:
         metrics = dict(res.metrics or {})
         trial_dir = os.path.relpath(str(res.path), str(run_dir))
         row, cfg = trial_row(sweep=sweep, run=run, trial_dir=trial_dir, config=res.config, metrics=metrics,
                              error=None if res.error is None else str(res.error) or type(res.error).__name__,
-                             resolve=resolved_config)
+                             unfinished="interrupted" if interrupted else "stopped", resolve=resolved_config)
         rows.append(row)
         keys.update(cfg)
         hist.append(history_frame(row["trial_id"], metrics, res.metrics_dataframe))

@@ -33,14 +33,15 @@ def given_config(config: dict[str, Any] | None) -> dict[str, Any]:
 def status_of(metrics: dict[str, Any], error: str | None, unfinished: str) -> tuple[str, str | None]:
     """(status, error). A trial that reported its own status keeps it; one that raised is
     ``failed``; one that never reported is ``pending``; otherwise ``unfinished`` (``stopped``
-    for a finished sweep: ended by the scheduler; ``running`` for one still going)."""
+    for a finished sweep: ended by the scheduler; ``running`` for one still going;
+    ``interrupted`` after Ctrl-C, which also marks the trials that had not started)."""
     if metrics.get("status"):
         return str(metrics["status"]), metrics.get("error")
     if error is not None:
         lines = str(error).strip().splitlines()
         return "failed", (lines[-1] if lines else "error")[:2000]
     if not metrics.get("training_iteration"):
-        return "pending", None
+        return ("interrupted" if unfinished == "interrupted" else "pending"), None
     return unfinished, None
 
 

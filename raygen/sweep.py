@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from datetime import datetime
@@ -219,9 +220,9 @@ def run(args: argparse.Namespace) -> int:
         # for reports of the run in progress
         write_text(join(run_dir, META_FILE), json.dumps(run_metadata(published=sweep.paper)))
         t0 = time.perf_counter()
-        grid = tuner.fit()
+        grid, interrupted = fit(tuner)
         wall = time.perf_counter() - t0
-        results, history = rows_from_grid(grid, sweep.name, run_name, run_dir)
+        results, history = rows_from_grid(grid, sweep.name, run_name, run_dir, interrupted)
         write_results(results, history, run_dir, sweep.paper)
         slots = max(1, int(min(ray.cluster_resources().get("CPU", 1) // max(res["cpu"], 1e-9),
                                args.max_concurrent or sweep.max_concurrent or 10**6)))
@@ -237,7 +238,28 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if started:
             ray.shutdown()
+    if interrupted:
+        left = int(results["status"].eq("interrupted").sum()) if len(results) else 0
+        print(f"interrupted: {left} trial(s) unfinished, the rest written above. Continue from their last "
+              f"checkpoints with: python -m raygen.sweep {args.name} --resume {run_name}", file=sys.stderr)
+        return 130
     return exit_status(results, run_dir)
+
+
+def _again(sig, frame):  # a second Ctrl-C while the results of the first are being written
+    raise KeyboardInterrupt
+
+
+def fit(tuner):
+    """``tuner.fit()`` and whether Ctrl-C (SIGINT) stopped it. Ray Tune stops cleanly on SIGINT
+    (trials checkpointed, experiment state saved) and puts back the handler it found, ours:
+    so finding ours in place afterwards says it happened."""
+    previous = signal.signal(signal.SIGINT, _again)
+    try:
+        grid = tuner.fit()
+        return grid, signal.getsignal(signal.SIGINT) is _again
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def exit_status(results, run_dir: str) -> int:

@@ -71,3 +71,30 @@ def test_killed_driver_resumes_with_one_row_per_trial(tmp_path, data_root):
     assert (df.status == "completed").all()
     hist = pd.read_parquet(run_dir / "history.parquet")
     assert (hist.groupby("trial_id").epoch.apply(sorted).apply(list) == [[1, 2, 3]] * 4).all()
+
+
+def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_the_checkpoint(tmp_path, data_root):
+    sweep = write_sweep(tmp_path, "ctrlc", TRIALS.replace("epochs: 3", "epochs: 4"))
+    storage = tmp_path / "runs"
+    proc = subprocess.Popen(sweep_cmd(sweep, storage, data_root, "--num-cpus", "1"), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while not list((storage / "ctrlc").glob("*/*/checkpoint_000001")):  # the first trial is past epoch 1
+        assert proc.poll() is None and time.time() < deadline, "the sweep ended before it could be interrupted"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C to the driver
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, out[-2000:] + err[-2000:]
+    assert "--resume" in err and "interrupted:" in err
+    run_dir = only_run(storage, "ctrlc")
+    df = results(run_dir)
+    assert len(df) == 4 and "interrupted" in set(df.status) and "stopped" not in set(df.status)
+    assert not set(df.status) - {"completed", "interrupted"}
+    out = run_sweep(sweep, storage, data_root, "--num-cpus", "1", "--resume")
+    df = results(run_dir)
+    assert (df.status == "completed").all() and len(df) == 4
+    assert df.resumed_from_epoch.notna().any()  # the interrupted trial went on from its checkpoint
+    hist = pd.read_parquet(run_dir / "history.parquet")
+    assert (hist.groupby("trial_id").epoch.apply(sorted).apply(list) == [[1, 2, 3, 4]] * 4).all()
+    with pytest.raises(ProcessLookupError):  # no process of the interrupted driver's group (its Ray) left behind
+        os.killpg(proc.pid, 0)
