@@ -50,14 +50,6 @@ CONFIG_CASES = [
 ]
 
 
-@pytest.mark.parametrize("line, message", CONFIG_CASES)
-def test_a_bad_config_value_is_one_line_before_ray(tmp_path, capsys, line, message):
-    code, err = run(tmp_path, capsys, BASE + f"  {line}\n")
-    assert code == 2 and message in err, err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    assert not (tmp_path / "runs" / "bad").exists()  # nothing was started
-
-
 SWEEP_CASES = [
     ("max_failures: lots", "max_failures='lots' is not a valid int"),
     ("max_failures: -1", "max_failures=-1 is not allowed"),
@@ -71,11 +63,16 @@ SWEEP_CASES = [
 ]
 
 
-@pytest.mark.parametrize("line, message", SWEEP_CASES)
-def test_a_bad_sweep_key_is_one_line(tmp_path, capsys, line, message):
+# a config line (under config:) or a sweep-file line
+CASES = [(f"  {line}", message) for line, message in CONFIG_CASES] + SWEEP_CASES
+
+
+@pytest.mark.parametrize("line, message", CASES)
+def test_a_bad_value_is_one_line_before_ray(tmp_path, capsys, line, message):
     code, err = run(tmp_path, capsys, BASE + line + "\n")
     assert code == 2 and message in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs" / "bad").exists()  # nothing was started
 
 
 @pytest.mark.parametrize("space, message", [
