@@ -10,12 +10,16 @@ cluster whose nodes lack raygen.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import signal
+import socket
 import sys
+import tempfile
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -94,6 +98,39 @@ def run_dir_for(storage: str, sweep: str, resume: str | None, smoke: bool) -> tu
     return base, resume
 
 
+CONNECT_TIMEOUT_S = 10.0
+
+
+def reachable(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def check_address(address: str) -> None:
+    """Fail within seconds, with one line, when ``--address`` names no reachable cluster (Ray
+    itself would wait for minutes)."""
+    target = address
+    if address == "auto":
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        target = os.environ.get("RAY_ADDRESS") or (current.read_text().strip() if current.exists() else "")
+        if not target:
+            raise RaygenError("--address auto: no Ray cluster is running on this machine; start one with "
+                              "`ray start --head`, give --address HOST:PORT, or leave --address out for a local Ray")
+    if target.startswith("ray://") and importlib.util.find_spec("grpc") is None:
+        raise RaygenError(f"--address {address}: ray:// needs Ray's client (grpcio), which is not installed here; "
+                          f"run `uv sync` with this project's lock, or `pip install 'ray[client]'`")
+    hostport = target.split("://", 1)[-1].rsplit("/", 1)[0]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise RaygenError(f"--address {address}: give auto, HOST:PORT or ray://HOST:10001")
+    if not reachable(host, int(port)):
+        raise RaygenError(f"--address {address}: nothing answers at {host}:{port} within {CONNECT_TIMEOUT_S:g} s; "
+                          f"is the cluster up (`ray status` on its head) and the port open to this machine?")
+
+
 def start_ray(address: str | None, num_cpus: int | None, uv_env: bool = False):
     # Must be set before Ray is imported: Ray reads it into a module constant.
     os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "1" if (uv_env and address) else "0"
@@ -106,7 +143,12 @@ def start_ray(address: str | None, num_cpus: int | None, uv_env: bool = False):
     if ray.is_initialized():
         return ray, False
     if address:
-        ray.init(address=address)
+        try:
+            ray.init(address=address)
+        except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:  # Ray's "Failed to connect to GCS"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RaygenError(f"--address {address}: could not join the cluster ({first}); is it up "
+                              f"(`ray status` on its head) and its port open to this machine?") from None
     else:
         ray.init(num_cpus=num_cpus, include_dashboard=False, configure_logging=True, logging_level="WARNING")
     return ray, True
@@ -135,6 +177,7 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
         # from their last checkpoint.
         return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
                                   resume_errored=bool(getattr(args, "retry_failed", False)))
+    max_conc = args.max_concurrent if args.max_concurrent is not None else sweep.max_concurrent
     scheduler = None
     if sweep.scheduler:
         from ray.tune.schedulers import ASHAScheduler
@@ -148,11 +191,12 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
         # Lists cross as strings (config.to_tune): Ray would walk into them as nested spaces.
         configs = [to_tune(c) for c in sweep.grid(smoke, sets)]
         space = {k: None for c in configs for k in c}
-        search_alg, n = BasicVariantGenerator(points_to_evaluate=configs), len(configs)
+        # Ray honours max_concurrent_trials for a grid only when the generator is told too.
+        search_alg = BasicVariantGenerator(points_to_evaluate=configs, max_concurrent=max_conc or 0)
+        n = len(configs)
     else:
         search_alg = _final_metric_optuna()(metric=sweep.metric, mode=sweep.mode)
         space, n = sweep.param_space(smoke, sets), sweep.num_samples
-    max_conc = args.max_concurrent if args.max_concurrent is not None else sweep.max_concurrent
     return tune.Tuner(
         trainable,
         param_space=space,
@@ -200,6 +244,8 @@ def run(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.name)
     sets = overrides(args.set)
     sweep.check(args.smoke, sets)
+    if args.address:
+        check_address(args.address)
     base, run_name = run_dir_for(args.storage, sweep.name, args.resume, args.smoke)
     run_dir = os.path.join(base, run_name)
     ray, started = start_ray(args.address, args.num_cpus, args.uv_env)

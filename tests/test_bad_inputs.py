@@ -156,3 +156,23 @@ def test_best_json_is_strict_json_with_native_types():
     assert json.loads(text) == {"metric": "recon_mse", "mode": "min", "trial_id": "b", "recon_mse": 0.1, "seed": 1,
                                 "beta": 0.5}
     assert best_trial(df.assign(beta=[0.5, np.nan]), "recon_mse", "min")["beta"] is None
+
+
+@pytest.mark.parametrize("address, message", [
+    ("127.0.0.1:1", "nothing answers at 127.0.0.1:1"),
+    ("ray://127.0.0.1:1", "nothing answers at 127.0.0.1:1"),
+    pytest.param("10.255.255.1:6379", "--address 10.255.255.1:6379: ", marks=pytest.mark.slow),  # a timeout
+    ("auto", "no Ray cluster is running on this machine"),
+    ("nonsense", "give auto, HOST:PORT or ray://HOST:10001"),
+])
+def test_an_unreachable_cluster_fails_within_seconds(tmp_path, capsys, monkeypatch, address, message):
+    import time
+
+    import raygen.sweep
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(raygen.sweep.tempfile, "gettempdir", lambda: str(tmp_path))  # no local cluster file
+    t0 = time.monotonic()
+    code, err = run(tmp_path, capsys, BASE, "--address", address)
+    assert code == 2 and message in err, err
+    assert time.monotonic() - t0 < 30
