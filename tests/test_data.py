@@ -1,6 +1,8 @@
 """The data layer on the real MNIST test split (and the two download-free datasets)."""
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 import pytest
 import torch
@@ -90,3 +92,31 @@ def test_image_grid_frames_only_the_flagged_images_in_red(tmp_path):
         assert ring == framed
         assert not red[top:top + 4, left:left + 4].any()  # the image itself untouched
     assert red.sum() == 2 * 20  # two rings of 6x6 - 4x4 pixels, nothing else
+
+
+def test_idx_files_read_with_numpy_match_torchvisions_reader(data_root):
+    import tempfile
+
+    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
+
+    from raygen.data.datasets import read_idx
+
+    for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        path = data_root / "MNIST" / "raw" / f"{stem}.gz"
+        with tempfile.NamedTemporaryFile(suffix=".idx") as tmp:
+            tmp.write(gzip.decompress(path.read_bytes()))
+            tmp.flush()
+            expected = read_sn3_pascalvincent_tensor(tmp.name, strict=False)
+        assert torch.equal(read_idx(path), expected)
+
+
+def test_a_truncated_or_foreign_data_file_is_named_with_the_fix(data_root, tmp_path):
+    from raygen.data.datasets import read_idx
+
+    good = (data_root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    cases = {"cut.gz": good[: len(good) // 2], "garbage.gz": b"not gzip at all" * 10,
+             "short": gzip.decompress(good)[:-100]}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(RaygenError, match=rf"dataset file {tmp_path / name} is damaged .* Fix: delete it"):
+            read_idx(tmp_path / name)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import gzip
 import math
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..errors import DataMissingError
+from ..errors import DataMissingError, RaygenError
 from ..registry import DATASETS
 
 
@@ -43,17 +45,33 @@ _IDX = {
 }
 
 
-def _read_idx(path: Path) -> torch.Tensor:
-    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
+IDX_TYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
-    if path.suffix == ".gz":  # torchvision's reader wants the raw bytes: inflate in memory
-        import tempfile
 
-        with gzip.open(path, "rb") as f, tempfile.NamedTemporaryFile(suffix=".idx") as tmp:
-            tmp.write(f.read())
-            tmp.flush()
-            return read_sn3_pascalvincent_tensor(tmp.name, strict=False)
-    return read_sn3_pascalvincent_tensor(str(path), strict=False)
+def damaged(path: Path, why: str) -> RaygenError:
+    return RaygenError(f"dataset file {path} is damaged ({why}). Fix: delete it (it is downloaded again when "
+                       f"online) or replace it with an intact copy.")
+
+
+def read_idx(path: Path) -> torch.Tensor:
+    """An IDX file (LeCun's MNIST format; gzipped or not) as a tensor, read with numpy: its
+    header's shape must account for every byte, so a truncated or foreign file is named."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:  # truncated gzip, not gzip at all, unreadable
+        raise damaged(path, f"{type(exc).__name__}: {exc}") from None
+    if len(raw) < 4 or raw[0] or raw[1] or raw[2] not in IDX_TYPES:
+        raise damaged(path, "not an IDX file")
+    ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise damaged(path, "its header is cut short")
+    dims = struct.unpack(f">{ndim}i", raw[4:4 + 4 * ndim])
+    dtype = np.dtype(IDX_TYPES[raw[2]])
+    data = raw[4 + 4 * ndim:]
+    if len(data) != math.prod(dims) * dtype.itemsize:
+        expected = math.prod(dims) * dtype.itemsize
+        raise damaged(path, f"{len(data):,} bytes of data where its header says {expected:,}")
+    return torch.from_numpy(np.frombuffer(data, dtype).reshape(dims).astype(dtype.newbyteorder("=")))
 
 
 def _find(folder: Path, stem: str) -> Path | None:
@@ -77,8 +95,8 @@ def _mnist_like(name: str, tv_class: str, root: Path, split: str, download: bool
         paths = [_find(folder, s) for s in stems]
     if None in paths:
         raise missing(name, folder, [s + ".gz" for s in stems])
-    images = _read_idx(paths[0]).float().div_(255.0).unsqueeze(1)  # (N, 1, 28, 28)
-    labels = _read_idx(paths[1]).long()
+    images = read_idx(paths[0]).float().div_(255.0).unsqueeze(1)  # (N, 1, 28, 28)
+    labels = read_idx(paths[1]).long()
     return images, labels
 
 
