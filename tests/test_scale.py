@@ -86,9 +86,15 @@ def test_cluster_yaml_passes_rays_validation_and_a_typo_fails():
     assert cfg["available_node_types"]["gpu_worker"]["min_workers"] == 0
     head_start = " ".join(cfg["head_start_ray_commands"])
     assert "--dashboard-host=127.0.0.1" in head_start
-    ingress = cfg["provider"]["security_group"]["IpPermissions"]
-    assert all(r["CidrIp"] != "0.0.0.0/0" for p in ingress for r in p["IpRanges"])
-    assert any("uv sync" in c for c in cfg["setup_commands"])
+    # a pre-made security group on every node: the autoscaler then opens nothing itself
+    assert "security_group" not in cfg["provider"]
+    assert all(t["node_config"]["SecurityGroupIds"] for t in cfg["available_node_types"].values())
+    # every Ray process demands the cluster's token
+    for commands in (cfg["head_start_ray_commands"], cfg["worker_start_ray_commands"]):
+        assert all("RAY_AUTH_MODE=token" in c for c in commands if "ray start" in c)
+    assert "~/.ray/auth_token" in cfg["file_mounts"]
+    assert any("uv sync --frozen" in c for c in cfg["setup_commands"])
+    assert any("uv==" in c for c in cfg["setup_commands"])  # the installer pinned too
     bad = copy.deepcopy(cfg)
     bad["available_node_types"]["gpu_worker"]["min_worker"] = bad["available_node_types"]["gpu_worker"].pop(
         "min_workers")
