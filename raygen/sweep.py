@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--address", help="Ray cluster to join: auto, ray://host:10001 (default: start a local Ray)")
     p.add_argument("--resume", nargs="?", const="latest", metavar="RUN",
                    help="continue an interrupted run (default: the latest run of this sweep)")
+    p.add_argument("--skip-missing-data", action="store_true",
+                   help="run the sweep although some of its datasets are absent (their trials fail)")
     p.add_argument("--retry-failed", action="store_true",
                    help="with --resume: run again the trials that failed (from their last checkpoint)")
     p.add_argument("--cpus-per-trial", type=float)
@@ -84,7 +86,6 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run_dir_for(storage: str, sweep: str, resume: str | None, smoke: bool) -> tuple[str, str]:
     """(<storage>/<sweep>, run name): a new timestamped run, or the one to resume."""
-    check_writable(storage_uri(storage))
     base = join(storage_uri(storage), sweep)
     if not resume:
         return base, new_run_dir(base, datetime.now().strftime("%Y%m%d-%H%M%S") + ("-smoke" if smoke else ""))
@@ -129,6 +130,32 @@ def check_address(address: str) -> None:
     if not reachable(host, int(port)):
         raise RaygenError(f"--address {address}: nothing answers at {host}:{port} within {CONNECT_TIMEOUT_S:g} s; "
                           f"is the cluster up (`ray status` on its head) and the port open to this machine?")
+
+
+def check_data(sweep: Sweep, args: argparse.Namespace, sets: dict) -> None:
+    """Load each dataset the sweep trains on once (downloading it if it can): absent data, or
+    a truncated or garbage file, is one line before Ray starts. ``--skip-missing-data``: the
+    trials of an absent dataset run and fail on their own (recorded, not retried)."""
+    from .config import split_config
+    from .data import data_root, load_data
+    from .errors import DataMissingError
+
+    root = data_root(args.data_root)
+    seen = set()
+    configs = sweep.grid(args.smoke, sets) if sweep.search == "grid" else []
+    for cfg in configs:
+        train, _, model_cfg = split_config(cfg)
+        key = (train.dataset, train.split, train.eval_split, train.holdout)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            load_data(train.dataset, split=train.split, eval_split=train.eval_split, holdout=train.holdout,
+                      root=root, data_range=model_cfg.data_range, quiet=True)
+        except DataMissingError as exc:
+            if not args.skip_missing_data:
+                raise RaygenError(f"{exc} (or run the other trials with --skip-missing-data)") from None
+            print(f"note: {train.dataset} is missing; its trials will fail (--skip-missing-data)", flush=True)
 
 
 def start_ray(address: str | None, num_cpus: int | None, uv_env: bool = False):
@@ -244,8 +271,11 @@ def run(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.name)
     sets = overrides(args.set)
     sweep.check(args.smoke, sets)
+    check_writable(storage_uri(args.storage))
     if args.address:
         check_address(args.address)
+    else:  # the data is where this machine's workers read it: look before anything starts
+        check_data(sweep, args, sets)
     base, run_name = run_dir_for(args.storage, sweep.name, args.resume, args.smoke)
     run_dir = os.path.join(base, run_name)
     ray, started = start_ray(args.address, args.num_cpus, args.uv_env)

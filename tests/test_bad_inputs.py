@@ -176,3 +176,17 @@ def test_an_unreachable_cluster_fails_within_seconds(tmp_path, capsys, monkeypat
     code, err = run(tmp_path, capsys, BASE, "--address", address)
     assert code == 2 and message in err, err
     assert time.monotonic() - t0 < 30
+
+
+def test_absent_or_damaged_data_is_one_line_before_ray(tmp_path, capsys, data_root):
+    code, err = run(tmp_path, capsys, BASE.replace("dataset: mnist", "dataset: omniglot"),
+                    "--data-root", str(tmp_path / "empty"))
+    assert code == 2 and "dataset 'omniglot': files not found" in err and "--skip-missing-data" in err, err
+    assert err.count("\n") == 1
+    damaged = tmp_path / "data" / "MNIST" / "raw"
+    damaged.mkdir(parents=True)
+    good = data_root / "MNIST" / "raw"
+    (damaged / "t10k-images-idx3-ubyte.gz").write_bytes((good / "t10k-images-idx3-ubyte.gz").read_bytes()[:5000])
+    (damaged / "t10k-labels-idx1-ubyte.gz").write_bytes((good / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    code, err = run(tmp_path, capsys, BASE, "--data-root", str(tmp_path / "data"))
+    assert code == 2 and "t10k-images-idx3-ubyte.gz is damaged" in err and "Fix: delete it" in err, err

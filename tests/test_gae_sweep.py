@@ -57,7 +57,7 @@ variants:
 @pytest.mark.slow
 def test_ko_2024_models_run_on_ray_with_missing_data_recorded(tmp_path, data_root):
     sweep = write_sweep(tmp_path, "gae_paths", SWEEP)
-    run_sweep(sweep, tmp_path / "runs", data_root, "--num-cpus", "2", expect=1)  # cifar10 is missing here
+    run_sweep(sweep, tmp_path / "runs", data_root, "--num-cpus", "2", "--skip-missing-data", expect=1)  # no cifar10
     run_dir = only_run(tmp_path / "runs", "gae_paths")
     df = results(run_dir)
     assert len(df) == 3

@@ -27,7 +27,7 @@ variants:
 
 def test_failed_diverged_and_missing_data_trials_are_recorded_and_the_rest_complete(tmp_path, data_root):
     sweep = write_sweep(tmp_path, "faults", SWEEP)
-    out = run_sweep(sweep, tmp_path / "runs", data_root, "--smoke", "--num-cpus", "2", expect=1)
+    out = run_sweep(sweep, tmp_path / "runs", data_root, "--smoke", "--num-cpus", "2", "--skip-missing-data", expect=1)
     # exit 1: two trials gave no result, each said with its reason, and how to retry
     assert "error: 2 of 5 trials gave no result:" in out.stderr and "--retry-failed" in out.stderr
     assert "fail_at_epoch=1: failing on purpose" in out.stderr and "chardata.mat" in out.stderr

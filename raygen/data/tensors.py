@@ -88,7 +88,7 @@ class Data:
 def load_data(name: str, *, split: str = "train", eval_split: str = "test", holdout: int = 1000,
               root: Path | str | None = None, device: str | torch.device = "cpu",
               data_range: tuple[float, float] | None = (0.0, 1.0), download: bool = True,
-              limit: int | None = None) -> Data:
+              limit: int | None = None, quiet: bool = False) -> Data:
     """Load ``name`` once, scale from [0, 1] to ``data_range`` (None: keep the values, for
     point data such as ``cosine``), move to ``device``.
 
@@ -109,9 +109,10 @@ def load_data(name: str, *, split: str = "train", eval_split: str = "test", hold
     if split == AUTO:
         try:
             xy, split = loader(root, "train", download), "train"
-        except DataMissingError as exc:
-            print(f"raygen: {exc}\nraygen: split=auto -> training on the {eval_split!r} split "
-                  f"with a {holdout}-image holdout for evaluation", flush=True)
+        except DataMissingError:
+            if not quiet:
+                print(f"raygen: {name}: no training split here; split=auto -> training on the {eval_split!r} "
+                      f"split minus a {holdout}-image holdout, evaluating on the holdout", flush=True)
             split = eval_split
     x, y = xy if xy is not None else loader(root, split, download)
     train_label = split
