@@ -190,3 +190,11 @@ def test_absent_or_damaged_data_is_one_line_before_ray(tmp_path, capsys, data_ro
     (damaged / "t10k-labels-idx1-ubyte.gz").write_bytes((good / "t10k-labels-idx1-ubyte.gz").read_bytes())
     code, err = run(tmp_path, capsys, BASE, "--data-root", str(tmp_path / "data"))
     assert code == 2 and "t10k-images-idx3-ubyte.gz is damaged" in err and "Fix: delete it" in err, err
+
+
+def test_run_folders_are_created_atomically_and_never_shared(tmp_path):
+    from raygen.storage import new_run_dir
+
+    names = [new_run_dir(str(tmp_path), "20260101-000000") for _ in range(3)]
+    assert names == ["20260101-000000", "20260101-000000-2", "20260101-000000-3"]
+    assert all((tmp_path / n).is_dir() for n in names)

@@ -98,3 +98,33 @@ def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_t
     assert (hist.groupby("trial_id").epoch.apply(sorted).apply(list) == [[1, 2, 3, 4]] * 4).all()
     with pytest.raises(ProcessLookupError):  # no process of the interrupted driver's group (its Ray) left behind
         os.killpg(proc.pid, 0)
+
+
+def test_a_killed_trial_is_a_failed_row_and_the_others_finish(tmp_path, data_root):
+    """A worker killed outright (as the OS kills one out of memory), with no retries left:
+    that trial's row says so; the driver and the other trials go on."""
+    sweep = write_sweep(tmp_path, "oom", TRIALS.replace("max_failures: 2", "max_failures: 0")
+                        .replace("{grid: [0, 1, 2, 3]}", "{grid: [0, 1, 2]}")
+                        + "variants:\n  - {}\n  - {seed: 9, kill_at_epoch: 2}\n")
+    out = run_sweep(sweep, tmp_path / "runs", data_root, "--num-cpus", "1", expect=1)
+    df = results(only_run(tmp_path / "runs", "oom"))
+    assert len(df) == 4 and sorted(df[df.status == "completed"].seed) == [0, 1, 2]
+    (killed,) = df[df.seed == 9].itertuples()
+    assert killed.status == "failed" and killed.error  # the reason Ray gave (the worker died)
+    assert "1 failed" in out.stderr
+
+
+def test_two_sweeps_started_together_keep_both_runs(tmp_path, data_root):
+    sweep = write_sweep(tmp_path, "twice", TRIALS.replace("{grid: [0, 1, 2, 3]}", "{grid: [0, 1]}")
+                        .replace("epochs: 3", "epochs: 1"))
+    storage = tmp_path / "runs"
+    procs = [subprocess.Popen(sweep_cmd(sweep, storage, data_root, "--num-cpus", "1"), cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=400)
+        assert p.returncode == 0, out[-2000:] + err[-2000:]
+    runs = sorted(d for d in (storage / "twice").iterdir() if d.is_dir())
+    assert len(runs) == 2  # e.g. 20261121-101500 and 20261121-101500-2
+    for run_dir in runs:
+        df = results(run_dir)
+        assert len(df) == 2 and (df.status == "completed").all() and (df.run == run_dir.name).all()
