@@ -13,6 +13,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -296,9 +297,13 @@ def run(args: argparse.Namespace) -> int:
         # for reports of the run in progress
         write_text(join(run_dir, META_FILE), json.dumps(run_metadata(published=sweep.paper)))
         t0 = time.perf_counter()
-        grid, interrupted = fit(tuner)
-        wall = time.perf_counter() - t0
-        results, history = rows_from_grid(grid, sweep.name, run_name, run_dir, interrupted)
+        try:
+            grid, interrupted = fit(tuner)
+            wall = time.perf_counter() - t0
+            results, history = rows_from_grid(grid, sweep.name, run_name, run_dir, interrupted)
+        except (OSError, EOFError, json.JSONDecodeError) as exc:  # Ray's state or a trial's files unwritable
+            raise RaygenError(f"the run could not be completed ({type(exc).__name__}: "
+                              f"{str(exc).strip().splitlines()[0][:300]}){disk_note(base)}") from None
         write_results(results, history, run_dir, sweep.paper)
         slots = max(1, int(min(ray.cluster_resources().get("CPU", 1) // max(res["cpu"], 1e-9),
                                args.max_concurrent or sweep.max_concurrent or 10**6)))
@@ -336,6 +341,17 @@ def fit(tuner):
         return grid, signal.getsignal(signal.SIGINT) is _again
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def disk_note(base: str) -> str:
+    """``; the disk holding BASE is full`` when it is (the usual cause of a failed write)."""
+    if is_remote(base):
+        return ""
+    try:
+        free = shutil.disk_usage(base).free
+    except OSError:
+        return ""
+    return f"; the disk holding {base} is full ({free / 2**20:.0f} MB free): free space there" if free < 2**27 else ""
 
 
 def exit_status(results, run_dir: str) -> int:
