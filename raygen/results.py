@@ -47,7 +47,17 @@ def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike, inter
         rows.append(row)
         keys.update(cfg)
         hist.append(history_frame(row["trial_id"], metrics, res.metrics_dataframe))
-    return results_frame(rows, keys), stack_history(hist)
+    return typed(results_frame(rows, keys)), stack_history(hist)
+
+
+def typed(results: pd.DataFrame) -> pd.DataFrame:
+    """Every declared metric a float64 column, present even when nothing measured it (an
+    all-null column would be Arrow's null type, and runs with and without it would not stack)."""
+    for c in declared_columns():
+        if c.better is not None:
+            results[c.name] = pd.to_numeric(results[c.name], errors="coerce").astype("float64") \
+                if c.name in results else pd.Series(float("nan"), index=results.index, dtype="float64")
+    return results
 
 
 def run_metadata(results: pd.DataFrame | None = None, published: dict | None = None) -> dict[str, Any]:

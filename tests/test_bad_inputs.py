@@ -198,3 +198,13 @@ def test_run_folders_are_created_atomically_and_never_shared(tmp_path):
     names = [new_run_dir(str(tmp_path), "20260101-000000") for _ in range(3)]
     assert names == ["20260101-000000", "20260101-000000-2", "20260101-000000-3"]
     assert all((tmp_path / n).is_dir() for n in names)
+
+
+def test_metric_columns_are_float64_even_when_nothing_measured_them():
+    import pandas as pd
+
+    from raygen.results import typed
+
+    df = typed(pd.DataFrame({"trial_id": ["a", "b"], "fid": [None, None], "recon_mse": [0.1, None]}))
+    assert df["fid"].dtype == "float64" and df["recon_mse"].dtype == "float64"
+    assert df["cls_fid"].dtype == "float64" and df["cls_fid"].isna().all()  # declared, absent: still a column
