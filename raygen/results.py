@@ -7,6 +7,7 @@ restored Tuner), so they can be rebuilt at any time and never count a trial twic
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict
 from typing import Any
@@ -48,6 +49,30 @@ def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike, inter
         keys.update(cfg)
         hist.append(history_frame(row["trial_id"], metrics, res.metrics_dataframe))
     return typed(results_frame(rows, keys)), stack_history(hist)
+
+
+def add_unstarted(results: pd.DataFrame, configs: list[dict], sweep: str, run: str, status: str) -> pd.DataFrame:
+    """A row for each of the sweep's configurations that has no trial: a grid generates its
+    trials as slots free up, so after Ctrl-C some never existed. ``status``: ``interrupted``."""
+    def signature(values: dict, keys: tuple) -> str:
+        return json.dumps({k: native(values.get(k)) for k in keys}, sort_keys=True, default=str)
+
+    seen: dict[tuple, set] = {}
+    extra = []
+    for i, cfg in enumerate(configs):
+        keys = tuple(sorted(cfg))
+        if keys not in seen:
+            seen[keys] = {signature(row, keys) for row in results.to_dict("records")}
+        if signature(cfg, keys) in seen[keys]:
+            seen[keys].discard(signature(cfg, keys))  # one trial stands for one configuration
+            continue
+        extra.append({"sweep": sweep, "run": run, "trial_id": f"unstarted_{i:05d}", "status": status, "error": None,
+                      **{k: native(v) for k, v in resolved_config(cfg).items()}})
+    if not extra:
+        return results
+    out = pd.concat([results, pd.DataFrame(extra)], ignore_index=True)
+    out.attrs = dict(results.attrs)
+    return out
 
 
 def typed(results: pd.DataFrame) -> pd.DataFrame:

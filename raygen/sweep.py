@@ -284,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
         from ray import tune
 
         from .data import data_root
-        from .results import benchmark_line, best_trial, rows_from_grid, run_metadata, write_results
+        from .results import add_unstarted, benchmark_line, best_trial, rows_from_grid, run_metadata, write_results
         from .rows import META_FILE
         from .trainable import GenerativeTrainable
 
@@ -301,6 +301,8 @@ def run(args: argparse.Namespace) -> int:
             grid, interrupted = fit(tuner)
             wall = time.perf_counter() - t0
             results, history = rows_from_grid(grid, sweep.name, run_name, run_dir, interrupted)
+            if interrupted and sweep.search == "grid" and not args.resume:
+                results = add_unstarted(results, sweep.grid(args.smoke, sets), sweep.name, run_name, "interrupted")
         except (OSError, EOFError, json.JSONDecodeError) as exc:  # Ray's state or a trial's files unwritable
             raise RaygenError(f"the run could not be completed ({type(exc).__name__}: "
                               f"{str(exc).strip().splitlines()[0][:300]}){disk_note(base)}") from None

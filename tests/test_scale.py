@@ -30,7 +30,10 @@ def test_two_node_cluster_places_trials_on_both_nodes(tmp_path, data_root):
 
     from raygen.sweep import main
 
-    sweep = write_sweep(tmp_path, "two_nodes", SMALL.format(desc="two nodes") + "  seed: {grid: [0, 1, 2, 3]}\n")
+    # trials of some seconds each, so that the second node's worker starts before the first has run them all
+    text = SMALL.format(desc="two nodes").replace("max_batches: 5", "max_batches: 60")
+    text += "  seed: {grid: [0, 1, 2, 3]}\n"
+    sweep = write_sweep(tmp_path, "two_nodes", text)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     try:
         cluster.add_node(num_cpus=1)
