@@ -6,7 +6,6 @@ valid ones. Values are coerced to the field's type (YAML reads ``1e-3`` as a str
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import typing
 from dataclasses import dataclass, fields
@@ -121,10 +120,6 @@ def split_config(flat: dict[str, Any]):
     model_cfg = from_dict(model_cls.Config, {k: v for k, v in flat.items() if k in model_keys},
                           f"model {model_cls.registry_name!r} config")
     return train, model_cls, model_cfg
-
-
-def asdict(cfg: Any) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
 
 
 # Ray Tune walks into list values of a config as nested search spaces, which breaks the
