@@ -51,9 +51,11 @@ def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike, inter
     return typed(results_frame(rows, keys)), stack_history(hist)
 
 
-def add_unstarted(results: pd.DataFrame, configs: list[dict], sweep: str, run: str, status: str) -> pd.DataFrame:
+def add_unstarted(results: pd.DataFrame, configs: list[dict], sweep: str, run: str, status: str,
+                  error: str | None = None) -> pd.DataFrame:
     """A row for each of the sweep's configurations that has no trial: a grid generates its
-    trials as slots free up, so after Ctrl-C some never existed. ``status``: ``interrupted``."""
+    trials as slots free up, so after Ctrl-C some never existed (``interrupted``); a run
+    resumed from an older copy of Ray's state may have lost some (``failed``, ``error``)."""
     def signature(values: dict, keys: tuple) -> str:
         return json.dumps({k: native(values.get(k)) for k in keys}, sort_keys=True, default=str)
 
@@ -66,7 +68,7 @@ def add_unstarted(results: pd.DataFrame, configs: list[dict], sweep: str, run: s
         if signature(cfg, keys) in seen[keys]:
             seen[keys].discard(signature(cfg, keys))  # one trial stands for one configuration
             continue
-        extra.append({"sweep": sweep, "run": run, "trial_id": f"unstarted_{i:05d}", "status": status, "error": None,
+        extra.append({"sweep": sweep, "run": run, "trial_id": f"unstarted_{i:05d}", "status": status, "error": error,
                       **{k: native(v) for k, v in resolved_config(cfg).items()}})
     if not extra:
         return results

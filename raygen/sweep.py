@@ -10,28 +10,23 @@ cluster whose nodes lack raygen.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
 import signal
-import socket
 import sys
-import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
-from typing import Any
-
-import yaml
 
 from .config import to_tune
 from .errors import RaygenError
+from .preflight import check_address, check_args, check_data, overrides
 from .storage import check_writable, is_remote, join, list_runs, new_run_dir, storage_uri, write_text
 from .sweepfile import Sweep, available, load_sweep
 
 DEFAULT_STORAGE = "results"
 RESULT_STATUSES = ("completed", "diverged", "stopped")  # a trial that ended in one of these gave its result
+LOST = "its trial was lost with Ray's damaged experiment state (a full disk?): run the sweep again to measure it"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,30 +56,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def overrides(pairs: list[str]) -> dict[str, Any]:
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise RaygenError(f"--set takes KEY=VALUE, got {pair!r}")
-        k, v = pair.split("=", 1)
-        try:
-            out[k.strip()] = yaml.safe_load(v)
-        except yaml.YAMLError as exc:
-            first = str(exc).splitlines()[0]
-            raise RaygenError(f"--set {pair!r}: the value is not valid YAML ({first}); e.g. --set epochs=3, "
-                              f"--set 'hidden=[64, 64]'") from None
-    return out
-
-
-def check_args(args: argparse.Namespace) -> None:
-    """The command line's numbers, before anything starts."""
-    for name, low, strict in (("cpus_per_trial", 0, True), ("gpus_per_trial", 0, False), ("max_concurrent", 0, False),
-                              ("num_cpus", 0, True)):
-        v = getattr(args, name)
-        if v is not None and (v <= low if strict else v < low):
-            raise RaygenError(f"--{name.replace('_', '-')} {v:g} must be {'>' if strict else '>='} {low}")
-
-
 def run_dir_for(storage: str, sweep: str, resume: str | None, smoke: bool) -> tuple[str, str]:
     """(<storage>/<sweep>, run name): a new timestamped run, or the one to resume."""
     base = join(storage_uri(storage), sweep)
@@ -98,65 +69,6 @@ def run_dir_for(storage: str, sweep: str, resume: str | None, smoke: bool) -> tu
     if resume not in runs:
         raise RaygenError(f"--resume: no run {resume!r} under {base}; runs there: {', '.join(runs) or '(none)'}")
     return base, resume
-
-
-CONNECT_TIMEOUT_S = 10.0
-
-
-def reachable(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def check_address(address: str) -> None:
-    """Fail within seconds, with one line, when ``--address`` names no reachable cluster (Ray
-    itself would wait for minutes)."""
-    target = address
-    if address == "auto":
-        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
-        target = os.environ.get("RAY_ADDRESS") or (current.read_text().strip() if current.exists() else "")
-        if not target:
-            raise RaygenError("--address auto: no Ray cluster is running on this machine; start one with "
-                              "`ray start --head`, give --address HOST:PORT, or leave --address out for a local Ray")
-    if target.startswith("ray://") and importlib.util.find_spec("grpc") is None:
-        raise RaygenError(f"--address {address}: ray:// needs Ray's client (grpcio), which is not installed here; "
-                          f"run `uv sync` with this project's lock, or `pip install 'ray[client]'`")
-    hostport = target.split("://", 1)[-1].rsplit("/", 1)[0]
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise RaygenError(f"--address {address}: give auto, HOST:PORT or ray://HOST:10001")
-    if not reachable(host, int(port)):
-        raise RaygenError(f"--address {address}: nothing answers at {host}:{port} within {CONNECT_TIMEOUT_S:g} s; "
-                          f"is the cluster up (`ray status` on its head) and the port open to this machine?")
-
-
-def check_data(sweep: Sweep, args: argparse.Namespace, sets: dict) -> None:
-    """Load each dataset the sweep trains on once (downloading it if it can): absent data, or
-    a truncated or garbage file, is one line before Ray starts. ``--skip-missing-data``: the
-    trials of an absent dataset run and fail on their own (recorded, not retried)."""
-    from .config import split_config
-    from .data import data_root, load_data
-    from .errors import DataMissingError
-
-    root = data_root(args.data_root)
-    seen = set()
-    configs = sweep.grid(args.smoke, sets) if sweep.search == "grid" else []
-    for cfg in configs:
-        train, _, model_cfg = split_config(cfg)
-        key = (train.dataset, train.split, train.eval_split, train.holdout)
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            load_data(train.dataset, split=train.split, eval_split=train.eval_split, holdout=train.holdout,
-                      root=root, data_range=model_cfg.data_range, quiet=True)
-        except DataMissingError as exc:
-            if not args.skip_missing_data:
-                raise RaygenError(f"{exc} (or run the other trials with --skip-missing-data)") from None
-            print(f"note: {train.dataset} is missing; its trials will fail (--skip-missing-data)", flush=True)
 
 
 def start_ray(address: str | None, num_cpus: int | None, uv_env: bool = False):
@@ -197,6 +109,8 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
     from ray import tune
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
+    from .runstate import KeepState
+
     path = os.path.join(base, run)
     if resume:
         if not tune.Tuner.can_restore(path):
@@ -231,7 +145,7 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
         tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=n,
                                     max_concurrent_trials=max_conc or None, reuse_actors=True),
         run_config=tune.RunConfig(
-            name=run, storage_path=base, verbose=1,
+            name=run, storage_path=base, verbose=1, callbacks=[KeepState(path)],
             checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=2),
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             sync_config=tune.SyncConfig(sync_artifacts=True)),
@@ -279,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
         check_data(sweep, args, sets)
     base, run_name = run_dir_for(args.storage, sweep.name, args.resume, args.smoke)
     run_dir = os.path.join(base, run_name)
+    repaired = repair_state(run_dir) if args.resume else []
     ray, started = start_ray(args.address, args.num_cpus, args.uv_env)
     try:
         from ray import tune
@@ -286,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         from .data import data_root
         from .results import add_unstarted, benchmark_line, best_trial, rows_from_grid, run_metadata, write_results
         from .rows import META_FILE
+        from .runstate import STOPPED
         from .trainable import GenerativeTrainable
 
         res = resources(sweep, args, ray.cluster_resources())
@@ -301,12 +217,14 @@ def run(args: argparse.Namespace) -> int:
             grid, interrupted = fit(tuner)
             wall = time.perf_counter() - t0
             results, history = rows_from_grid(grid, sweep.name, run_name, run_dir, interrupted)
-            if interrupted and sweep.search == "grid" and not args.resume:
-                results = add_unstarted(results, sweep.grid(args.smoke, sets), sweep.name, run_name, "interrupted")
+            if sweep.search == "grid" and (interrupted or repaired):
+                results = add_unstarted(results, sweep.grid(args.smoke, sets), sweep.name, run_name,
+                                        *(["interrupted"] if interrupted else ["failed", LOST]))
+            write_results(results, history, run_dir, sweep.paper)
         except (OSError, EOFError, json.JSONDecodeError) as exc:  # Ray's state or a trial's files unwritable
+            again = f"python -m raygen.sweep {args.name} --resume {run_name} --retry-failed"
             raise RaygenError(f"the run could not be completed ({type(exc).__name__}: "
-                              f"{str(exc).strip().splitlines()[0][:300]}){disk_note(base)}") from None
-        write_results(results, history, run_dir, sweep.paper)
+                              f"{str(exc).strip().splitlines()[0][:300]}){disk_note(base, again)}") from None
         slots = max(1, int(min(ray.cluster_resources().get("CPU", 1) // max(res["cpu"], 1e-9),
                                args.max_concurrent or sweep.max_concurrent or 10**6)))
         print(benchmark_line(results, wall, slots, resumed=bool(args.resume)))
@@ -323,10 +241,26 @@ def run(args: argparse.Namespace) -> int:
             ray.shutdown()
     if interrupted:
         left = int(results["status"].eq("interrupted").sum()) if len(results) else 0
+        if run_dir in STOPPED:
+            print(f"stopped: {STOPPED[run_dir]}; {left} trial(s) unfinished, the rest written above. Free space "
+                  f"there, then: python -m raygen.sweep {args.name} --resume {run_name}", file=sys.stderr)
+            return 1
         print(f"interrupted: {left} trial(s) unfinished, the rest written above. Continue from their last "
               f"checkpoints with: python -m raygen.sweep {args.name} --resume {run_name}", file=sys.stderr)
         return 130
     return exit_status(results, run_dir)
+
+
+def repair_state(run_dir: str) -> list[str]:
+    """Put back the last good copy of Ray's state files a full disk damaged (local runs)."""
+    from .runstate import repair
+
+    if is_remote(run_dir) or not os.path.isdir(run_dir):
+        return []
+    names = repair(run_dir)
+    for name in names:
+        print(f"raygen: {name} was damaged (a full disk?); put back its last good copy", file=sys.stderr)
+    return names
 
 
 def _again(sig, frame):  # a second Ctrl-C while the results of the first are being written
@@ -345,15 +279,18 @@ def fit(tuner):
         signal.signal(signal.SIGINT, previous)
 
 
-def disk_note(base: str) -> str:
-    """``; the disk holding BASE is full`` when it is (the usual cause of a failed write)."""
+def disk_note(base: str, again: str) -> str:
+    """``; the disk holding BASE is full ...`` when it is (the usual cause of a failed write),
+    with the command (``again``) that finishes the run once there is space."""
     if is_remote(base):
         return ""
     try:
         free = shutil.disk_usage(base).free
     except OSError:
         return ""
-    return f"; the disk holding {base} is full ({free / 2**20:.0f} MB free): free space there" if free < 2**27 else ""
+    if free >= 2**27:
+        return ""
+    return f"; the disk holding {base} is full ({free / 2**20:.0f} MB free): free space there, then: {again}"
 
 
 def exit_status(results, run_dir: str) -> int:

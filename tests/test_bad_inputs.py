@@ -168,10 +168,10 @@ def test_best_json_is_strict_json_with_native_types():
 def test_an_unreachable_cluster_fails_within_seconds(tmp_path, capsys, monkeypatch, address, message):
     import time
 
-    import raygen.sweep
+    import raygen.preflight
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    monkeypatch.setattr(raygen.sweep.tempfile, "gettempdir", lambda: str(tmp_path))  # no local cluster file
+    monkeypatch.setattr(raygen.preflight.tempfile, "gettempdir", lambda: str(tmp_path))  # no local cluster file
     t0 = time.monotonic()
     code, err = run(tmp_path, capsys, BASE, "--address", address)
     assert code == 2 and message in err, err

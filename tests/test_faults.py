@@ -128,3 +128,59 @@ def test_two_sweeps_started_together_keep_both_runs(tmp_path, data_root):
     for run_dir in runs:
         df = results(run_dir)
         assert len(df) == 2 and (df.status == "completed").all() and (df.run == run_dir.name).all()
+
+
+def _mount_tmpfs(path, size: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+def test_a_disk_filling_up_stops_the_sweep_cleanly_and_resume_finishes_it(tmp_path, data_root):
+    """Storage on a 60 MB tmpfs; each checkpoint of this model is about 12.5 MB and Ray keeps
+    two per trial, so the disk fills during the second trial."""
+    disk = tmp_path / "disk"
+    if not _mount_tmpfs(disk, "60M"):
+        pytest.skip("cannot mount a tmpfs here (needs root); test_a_half_written_ray_state_is_repaired covers it")
+    try:
+        sweep = write_sweep(tmp_path, "full", TRIALS.replace("max_batches: 5", "max_batches: 60"))
+        out = run_sweep(sweep, disk, data_root, "--num-cpus", "1", expect=1)
+        assert "stopped: the disk holding" in out.stderr and "--resume" in out.stderr
+        assert "Traceback" not in out.stderr.split("stopped:")[-1]
+        run_dir = only_run(disk, "full")
+        first = results(run_dir)
+        assert len(first) == 4 and "interrupted" in set(first.status)
+        subprocess.run(["mount", "-o", "remount,size=400M", str(disk)], check=True)  # space freed
+        run_sweep(sweep, disk, data_root, "--num-cpus", "1", "--resume", run_dir.name)
+        df = results(run_dir)
+        assert len(df) == 4 and (df.status == "completed").all() and sorted(df.seed) == [0, 1, 2, 3]
+        hist = pd.read_parquet(run_dir / "history.parquet")
+        assert (hist.groupby("trial_id").epoch.apply(sorted).apply(list) == [[1, 2, 3]] * 4).all()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_a_half_written_ray_state_is_repaired_before_resume(tmp_path, data_root):
+    """A write that failed half-way (what a full disk leaves) simulated: the driver killed
+    mid-sweep, then Ray's experiment state cut in half."""
+    sweep = write_sweep(tmp_path, "torn", TRIALS)
+    storage = tmp_path / "runs"
+    proc = subprocess.Popen(sweep_cmd(sweep, storage, data_root, "--num-cpus", "1"), cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while _finished_trials(storage / "torn") < 2:
+        assert proc.poll() is None and time.time() < deadline, "the sweep ended before it could be interrupted"
+        time.sleep(0.5)
+    time.sleep(3)  # past the next copy of Ray's state
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    run_dir = only_run(storage, "torn")
+    (state,) = run_dir.glob("experiment_state-*.json")
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    out = run_sweep(sweep, storage, data_root, "--num-cpus", "1", "--resume")
+    assert "was damaged (a full disk?); put back its last good copy" in out.stderr
+    df = results(run_dir)
+    assert len(df) == 4 and sorted(df.seed) == [0, 1, 2, 3] and df.trial_id.is_unique
+    assert set(df.status) <= {"completed", "failed"} and (df.status == "completed").sum() >= 2
+    lost = df[df.status == "failed"]
+    assert lost.error.str.contains("lost with Ray's damaged experiment state").all()

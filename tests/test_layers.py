@@ -12,7 +12,7 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "raygen"
 UPPER = ("raygen.metrics", "raygen.report", "raygen.trial", "raygen.trainable", "raygen.sweep",
-         "raygen.sweepfile", "raygen.results", "raygen.config")
+         "raygen.sweepfile", "raygen.results", "raygen.config", "raygen.preflight", "raygen.runstate")
 # package (or module) -> what it must not import
 RULES = {
     "raygen.data": ("raygen.models", *UPPER),
