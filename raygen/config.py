@@ -2,7 +2,9 @@
 settings (``TrainConfig``) and the model's own dataclass ``Config``.
 
 Every key must belong to one of the two; an unknown key is an error that lists the
-valid ones. Values are coerced to the field's type (YAML reads ``1e-3`` as a string).
+valid ones. Keys that start with ``_`` are internal (the test suite's fault injection,
+``trial.Faults``): never a setting, never a results column. Values are coerced to the
+field's type (YAML reads ``1e-3`` as a string).
 """
 from __future__ import annotations
 
@@ -36,9 +38,6 @@ class TrainConfig:
     fid_weights: str = ""  # absolute path of pytorch-fid's Inception weights; else $RAYGEN_FID_WEIGHTS, hub cache
     eval_every: int = setting(0, ge=0)  # also evaluate every K epochs (0: only at the end)
     report_every: int = setting(1, ge=1)  # epochs per Ray Tune step (one report and checkpoint each)
-    fail_at_epoch: int = 0  # testing aid: raise at this epoch (0: never)
-    nan_at_epoch: int = 0  # testing aid: report a NaN loss at this epoch (0: never)
-    kill_at_epoch: int = 0  # testing aid: SIGKILL the worker once, at this epoch (0: never)
 
 
 def _coerce(value: Any, typ: Any, key: str, where: str) -> Any:
@@ -107,6 +106,7 @@ def split_config(flat: dict[str, Any]):
     """flat trial config -> (TrainConfig, model class, model Config). Raises RaygenError."""
     from .registry import MODELS
 
+    flat = {k: v for k, v in flat.items() if not k.startswith("_")}
     train_keys = {f.name for f in fields(TrainConfig)}
     model_cls = MODELS.get(str(flat.get("model", TrainConfig.model)))
     model_keys = {f.name for f in fields(model_cls.Config)}

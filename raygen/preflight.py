@@ -94,7 +94,7 @@ def check_data(sweep: Sweep, args: argparse.Namespace, sets: dict) -> None:
         seen.add(key)
         try:
             load_data(train.dataset, split=train.split, eval_split=train.eval_split, holdout=train.holdout,
-                      root=root, data_range=model_cfg.data_range, quiet=True)
+                      root=root, data_range=model_cfg.data_range, quiet=False)
         except DataMissingError as exc:
             if not args.skip_missing_data:
                 raise RaygenError(f"{exc} (or run the other trials with --skip-missing-data)") from None

@@ -19,7 +19,7 @@ from .columns import to_json
 from .config import split_config
 from .errors import RaygenError
 from .metrics.evaluate import declared_columns
-from .rows import history_frame, results_frame, stack_history, trial_row
+from .rows import history_frame, label_history, results_frame, stack_history, trial_row
 from .storage import join, write_parquet
 
 
@@ -48,7 +48,8 @@ def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike, inter
         rows.append(row)
         keys.update(cfg)
         hist.append(history_frame(row["trial_id"], metrics, res.metrics_dataframe))
-    return typed(results_frame(rows, keys)), stack_history(hist)
+    results = typed(results_frame(rows, keys))
+    return results, label_history(stack_history(hist), results)
 
 
 def add_unstarted(results: pd.DataFrame, configs: list[dict], sweep: str, run: str, status: str,

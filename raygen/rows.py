@@ -100,3 +100,20 @@ def stack_history(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if "epoch" in history:
         history = history.drop_duplicates(["trial_id", "epoch"], keep="last").reset_index(drop=True)
     return history
+
+
+def label_history(history: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """The history with each trial's model and the configuration values that vary across
+    the run (what was swept, seed included) beside ``trial_id``: plottable without a join."""
+    if not len(history) or "trial_id" not in history or "trial_id" not in results:
+        return history
+    config = results.attrs.get("config_columns", [])
+    keys = [k for k in ["model", *config] if k in results and k not in history
+            and (k == "model" or results[k].astype(str).nunique() > 1)]
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return history
+    labels = results[["trial_id", *keys]].drop_duplicates("trial_id")
+    out = history.merge(labels, on="trial_id", how="left")
+    return out[["trial_id", *keys, *[c for c in history.columns if c != "trial_id"]]]
+

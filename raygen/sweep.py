@@ -53,6 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value in every trial (YAML value), e.g. --set epochs=3")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also print Ray's own output: its status boxes, warnings and the workers' prints")
     return p.parse_args(argv)
 
 
@@ -71,26 +73,32 @@ def run_dir_for(storage: str, sweep: str, resume: str | None, smoke: bool) -> tu
     return base, resume
 
 
-def start_ray(address: str | None, num_cpus: int | None, uv_env: bool = False):
+def start_ray(address: str | None, num_cpus: int | None, uv_env: bool = False, verbose: bool = False):
     # Must be set before Ray is imported: Ray reads it into a module constant.
     os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "1" if (uv_env and address) else "0"
     # Quality metrics (recon_mse, FID, ...) arrive with a trial's last epoch, not every
     # epoch; Tune's strict check would reject the per-epoch results that lack them. A trial
     # ASHA stops early then reaches Optuna without the metric, which records it as pruned.
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+    if not verbose:  # Ray Tune's newer console prints its own boxes even at verbose=0
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     import ray
 
+    from .console import quiet_ray
+
+    quiet_ray(verbose)
     if ray.is_initialized():
         return ray, False
     if address:
         try:
-            ray.init(address=address)
+            ray.init(address=address, log_to_driver=verbose)
         except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:  # Ray's "Failed to connect to GCS"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RaygenError(f"--address {address}: could not join the cluster ({first}); is it up "
                               f"(`ray status` on its head) and its port open to this machine?") from None
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, configure_logging=True, logging_level="WARNING")
+        ray.init(num_cpus=num_cpus, include_dashboard=False, configure_logging=True, log_to_driver=verbose,
+                 logging_level="WARNING" if verbose else "ERROR")
     return ray, True
 
 
@@ -109,6 +117,7 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
     from ray import tune
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
+    from .console import Console
     from .runstate import KeepState
 
     path = os.path.join(base, run)
@@ -145,11 +154,22 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
         tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=n,
                                     max_concurrent_trials=max_conc or None, reuse_actors=True),
         run_config=tune.RunConfig(
-            name=run, storage_path=base, verbose=1, callbacks=[KeepState(path)],
+            name=run, storage_path=base, verbose=1 if args.verbose else 0,
+            callbacks=[KeepState(path), Console(trial_keys(sweep, smoke, sets), sweep.metric, n)],
             checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=2),
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             sync_config=tune.SyncConfig(sync_artifacts=True)),
     )
+
+
+def trial_keys(sweep: Sweep, smoke: bool, sets: dict) -> list[str]:
+    """What tells the sweep's trials apart: the model and every swept key."""
+    from .console import swept_keys
+
+    if sweep.search == "grid":
+        return swept_keys(sweep.grid(smoke, sets))
+    space = sweep.param_space(smoke, sets)
+    return ["model", *[k for k, v in space.items() if hasattr(v, "sample") and k != "model"]]
 
 
 def _final_metric_optuna():
@@ -194,10 +214,11 @@ def run(args: argparse.Namespace) -> int:
     base, run_name = run_dir_for(args.storage, sweep.name, args.resume, args.smoke)
     run_dir = os.path.join(base, run_name)
     repaired = repair_state(run_dir) if args.resume else []
-    ray, started = start_ray(args.address, args.num_cpus, args.uv_env)
+    ray, started = start_ray(args.address, args.num_cpus, args.uv_env, args.verbose)
     try:
         from ray import tune
 
+        from .console import best_words
         from .data import data_root
         from .results import add_unstarted, benchmark_line, best_trial, rows_from_grid, run_metadata, write_results
         from .rows import META_FILE
@@ -232,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"results: {join(run_dir, 'results.parquet')}  ({len(results)} trials: {counts})")
         best = best_trial(results, sweep.metric, sweep.mode)
         if best is not None:
-            print(f"best ({sweep.mode} {sweep.metric}): {best}")
+            print(best_words(best, trial_keys(sweep, args.smoke, sets)))
             write_text(join(run_dir, "best.json"), json.dumps(best, indent=2, allow_nan=False))
         if not args.no_report and not is_remote(run_dir):
             _report(run_dir)
@@ -313,7 +334,7 @@ def _report(run_dir: str) -> None:
 
     try:
         path = write_report(run_dir)
-        print(f"report: {path}")
+        print(f"report: {path}  (and {os.path.join(os.path.dirname(path), 'report.md')})")
     except Exception as exc:  # a report problem must never lose the results already written
         print(f"warning: report failed ({type(exc).__name__}: {exc}); results are intact", file=sys.stderr)
 

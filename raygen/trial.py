@@ -10,6 +10,7 @@ import os
 import random
 import signal
 import time
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,19 @@ def device_name(device: torch.device) -> str:
     return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
 
 
+@dataclass(frozen=True)
+class Faults:
+    """Faults injected on purpose, for the test suite only: internal config keys ``_fail_at_epoch``
+    (raise), ``_nan_at_epoch`` (a NaN loss), ``_kill_at_epoch`` (SIGKILL the worker once); 0: never."""
+    fail_at_epoch: int = 0
+    nan_at_epoch: int = 0
+    kill_at_epoch: int = 0
+
+    @classmethod
+    def of(cls, config: dict[str, Any]) -> Faults:
+        return cls(**{f.name: int(config.get(f"_{f.name}") or 0) for f in fields(cls)})
+
+
 class Trial:
     """Build, train and evaluate one configuration."""
 
@@ -54,6 +68,7 @@ class Trial:
                  sweep_dir: str | os.PathLike | None = None):
         self.cfg: TrainConfig
         self.cfg, model_cls, model_cfg = split_config(flat_config(config))
+        self.faults = Faults.of(config)
         self.device = torch.device(device)
         self.out_dir = Path(out_dir) if out_dir else None
         seed_everything(self.cfg.seed)
@@ -92,10 +107,10 @@ class Trial:
 
     def _train_epoch(self) -> dict[str, Any]:
         self.epoch += 1
-        c, model = self.cfg, self.model
-        if c.fail_at_epoch == self.epoch:
-            raise RuntimeError(f"fail_at_epoch={c.fail_at_epoch}: failing on purpose (testing aid)")
-        if c.kill_at_epoch == self.epoch:
+        c, model, faults = self.cfg, self.model, self.faults
+        if faults.fail_at_epoch == self.epoch:
+            raise RuntimeError(f"_fail_at_epoch={faults.fail_at_epoch}: failing on purpose (testing aid)")
+        if faults.kill_at_epoch == self.epoch:
             self._kill_once()
         model.train()
         t0 = time.perf_counter()
@@ -112,7 +127,7 @@ class Trial:
         dt = time.perf_counter() - t0
         self.train_time += dt
         result: dict[str, Any] = {k: float(v) / max(n, 1) for k, v in sums.items()}
-        if c.nan_at_epoch == self.epoch:
+        if faults.nan_at_epoch == self.epoch:
             result["loss"] = float("nan")
         result.update(start, **extra)
         result.update(epoch=self.epoch, batches=n, epoch_time_s=dt, train_time_s=self.train_time,

@@ -47,7 +47,14 @@ CONFIG_CASES = [
     ("eval_samples: 100000000000", "eval_samples=100000000000 is not allowed"),
     ("lr: .nan", "lr=nan is not a valid float"),
     ("hidden: []", "hidden=[] is empty"),
+    ("kill_at_epoch: 2", "unknown config key(s) kill_at_epoch"),  # the test suite's fault injection is no setting
 ]
+
+
+def test_the_valid_keys_listed_hold_no_testing_aids(tmp_path, capsys):
+    code, err = run(tmp_path, capsys, BASE + "  epoch: 3\n")
+    assert code == 2 and "Did you mean 'epochs'?" in err and "Trainer keys: batch_size," in err
+    assert "at_epoch" not in err and "_fail" not in err
 
 
 SWEEP_CASES = [

@@ -19,8 +19,8 @@ config:
   epochs: 2
 variants:
   - {seed: {grid: [0, 1]}}
-  - {fail_at_epoch: 1}
-  - {nan_at_epoch: 1}
+  - {_fail_at_epoch: 1}
+  - {_nan_at_epoch: 1}
   - {dataset: omniglot}  # absent on the test machines (and not downloadable offline)
 """
 
@@ -30,11 +30,12 @@ def test_failed_diverged_and_missing_data_trials_are_recorded_and_the_rest_compl
     out = run_sweep(sweep, tmp_path / "runs", data_root, "--smoke", "--num-cpus", "2", "--skip-missing-data", expect=1)
     # exit 1: two trials gave no result, each said with its reason, and how to retry
     assert "error: 2 of 5 trials gave no result:" in out.stderr and "--retry-failed" in out.stderr
-    assert "fail_at_epoch=1: failing on purpose" in out.stderr and "chardata.mat" in out.stderr
+    assert "_fail_at_epoch=1: failing on purpose" in out.stderr and "chardata.mat" in out.stderr
     assert "benchmark: 5 trials" in out.stdout
     run_dir = only_run(tmp_path / "runs", "faults")
     df = results(run_dir)
     assert len(df) == 5 and df["trial_id"].is_unique
+    assert not {c for c in df.columns if c.endswith(("fail_at_epoch", "nan_at_epoch"))}  # testing aids are no columns
     ok = df[df.status == "completed"]
     assert sorted(ok.seed) == [0, 1] and ok.recon_mse.notna().all() and (ok.epoch == 1).all()
     failed = df[df.status == "failed"]
@@ -45,5 +46,8 @@ def test_failed_diverged_and_missing_data_trials_are_recorded_and_the_rest_compl
     assert len(diverged) == 1 and diverged.diverged_epoch.iloc[0] == 1
     hist = pd.read_parquet(run_dir / "history.parquet")
     assert set(ok.trial_id) <= set(hist.trial_id) and {"epoch", "loss", "epoch_time_s"} <= set(hist.columns)
+    # plottable without a join: each epoch says its trial's model and the values that vary (seed, dataset)
+    assert list(hist.columns[:4]) == ["trial_id", "model", "dataset", "seed"]
+    assert (hist.merge(df[["trial_id", "seed"]], on="trial_id").pipe(lambda h: h.seed_x == h.seed_y)).all()
     for png in ok.samples_png:
         assert (run_dir / png).exists()

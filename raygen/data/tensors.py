@@ -111,7 +111,7 @@ def load_data(name: str, *, split: str = "train", eval_split: str = "test", hold
             xy, split = loader(root, "train", download), "train"
         except DataMissingError:
             if not quiet:
-                print(f"raygen: {name}: no training split here; split=auto -> training on the {eval_split!r} "
+                print(f"note: {name}: no training split here; split=auto -> training on the {eval_split!r} "
                       f"split minus a {holdout}-image holdout, evaluating on the holdout", flush=True)
             split = eval_split
     x, y = xy if xy is not None else loader(root, split, download)

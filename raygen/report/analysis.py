@@ -30,7 +30,7 @@ BOOKKEEPING = {
 }
 # Never a swept parameter: model/dataset are always keys, seeds are what we average over,
 # and the trainer's testing aids only make a trial fail (its failure is listed, not compared).
-NOT_SWEPT = {"model", "dataset", "seed", "fail_at_epoch", "nan_at_epoch"}
+NOT_SWEPT = {"model", "dataset", "seed"}
 OK = ("completed", "stopped", "running")  # statuses whose metrics count
 PROBLEMS = ("failed", "diverged")
 DASH = "—"

@@ -18,7 +18,7 @@ from ..columns import Column, from_json
 from ..errors import RaygenError
 from ..paper import Published
 from ..paper import from_json as paper_from_json
-from ..rows import META_FILE, history_frame, results_frame, stack_history, trial_row
+from ..rows import META_FILE, history_frame, label_history, results_frame, stack_history, trial_row
 from ..storage import read_parquet
 
 
@@ -134,7 +134,8 @@ def from_result_json(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         rows.append(row)
         keys.update(cfg)
         hist.append(history_frame(row["trial_id"], last, pd.DataFrame(lines)))
-    return results_frame(rows, keys), stack_history(hist)
+    results = results_frame(rows, keys)
+    return results, label_history(stack_history(hist), results)
 
 
 def combine(runs: list[Run], out_dir: Path) -> Run:
