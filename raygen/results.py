@@ -88,21 +88,44 @@ def typed(results: pd.DataFrame) -> pd.DataFrame:
     return results
 
 
-def run_metadata(results: pd.DataFrame | None = None, published: dict | None = None) -> dict[str, Any]:
+def shared_metric_errors(results: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Metric errors every evaluated trial shares (Inception without its weights) moved out
+    of the rows, to be said once: (results without them, the shared messages)."""
+    if "metric_errors" not in results or "eval_time_s" not in results:
+        return results, []
+    evaluated = results["eval_time_s"].notna()
+    lines = [set(str(e).splitlines()) if isinstance(e, str) and e else set()
+             for e in results.loc[evaluated, "metric_errors"]]
+    shared = sorted(set.intersection(*lines)) if lines else []
+    if not shared:
+        return results, []
+    out = results.copy()
+    out["metric_errors"] = [("\n".join(ln for ln in str(e).splitlines() if ln not in shared) or None)
+                            if isinstance(e, str) else e for e in results["metric_errors"]]
+    out.attrs = dict(results.attrs)
+    return out, shared
+
+
+def run_metadata(results: pd.DataFrame | None = None, published: dict | None = None,
+                 notes: list[str] = ()) -> dict[str, Any]:
     """What the report needs to know without raygen's code of today: the metric
-    declarations, which columns are configuration, and the published values the sweep
-    reproduces (its ``paper:`` block)."""
+    declarations, which columns are configuration, the published values the sweep
+    reproduces (its ``paper:`` block), and metric errors every trial shared (``notes``)."""
     config = results.attrs.get("config_columns", []) if results is not None else []
-    meta = {"columns": to_json(declared_columns()), "config_columns": config}
+    meta = {"columns": to_json(declared_columns()), "config_columns": config, "metric_notes": list(notes)}
     if published:
         meta["paper"] = paper.to_json(published)
     return meta
 
 
-def write_results(results: pd.DataFrame, history: pd.DataFrame, run_dir: str, published: dict | None = None) -> None:
-    meta = run_metadata(results, published)
+def write_results(results: pd.DataFrame, history: pd.DataFrame, run_dir: str,
+                  published: dict | None = None) -> list[str]:
+    """results.parquet and history.parquet; the metric errors said once (returned)."""
+    results, notes = shared_metric_errors(results)
+    meta = run_metadata(results, published, notes)
     write_parquet(results, join(run_dir, "results.parquet"), meta)
     write_parquet(history, join(run_dir, "history.parquet"), meta)
+    return notes
 
 
 def best_trial(results: pd.DataFrame, metric: str, mode: str) -> dict[str, Any] | None:

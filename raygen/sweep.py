@@ -241,13 +241,15 @@ def run(args: argparse.Namespace) -> int:
             if sweep.search == "grid" and (interrupted or repaired):
                 results = add_unstarted(results, sweep.grid(args.smoke, sets), sweep.name, run_name,
                                         *(["interrupted"] if interrupted else ["failed", LOST]))
-            write_results(results, history, run_dir, sweep.paper)
+            notes = write_results(results, history, run_dir, sweep.paper)
         except (OSError, EOFError, json.JSONDecodeError) as exc:  # Ray's state or a trial's files unwritable
             again = f"python -m raygen.sweep {args.name} --resume {run_name} --retry-failed"
             raise RaygenError(f"the run could not be completed ({type(exc).__name__}: "
                               f"{str(exc).strip().splitlines()[0][:300]}){disk_note(base, again)}") from None
         slots = max(1, int(min(ray.cluster_resources().get("CPU", 1) // max(res["cpu"], 1e-9),
                                args.max_concurrent or sweep.max_concurrent or 10**6)))
+        for note in notes:
+            print(f"note: not measured in any trial: {note}")
         print(benchmark_line(results, wall, slots, resumed=bool(args.resume)))
         counts = results["status"].value_counts().to_dict() if len(results) else {}
         print(f"results: {join(run_dir, 'results.parquet')}  ({len(results)} trials: {counts})")

@@ -65,8 +65,11 @@ def test_best_follows_the_sweeps_metric_unless_told_otherwise(tmp_path, data_roo
     (run / "best.json").write_text('{"metric": "classifier_acc", "mode": "max", "trial_id": "t000"}')
     write_report(run)
     assert "best means**: classifier acc. (higher is better)" in (run / "report.md").read_text()
-    write_report(run, metric="recon_mse")  # --metric wins
-    assert "best means**: recon. MSE" in (run / "report.md").read_text()
+    own = (run / "report.md").read_text()
+    path = write_report(run, metric="recon_mse")  # --metric wins, in a report of its own
+    assert path == run / "report-by-recon_mse.html" and path.exists()
+    assert "best means**: recon. MSE" in (run / "report-by-recon_mse.md").read_text()
+    assert (run / "report.md").read_text() == own  # the run's own report is not overwritten
     (run / "best.json").write_text('{"metric": "not_a_metric"}')  # a metric the run lacks: the default
     write_report(run)
     assert "best means**: FID" in (run / "report.md").read_text()
@@ -101,6 +104,7 @@ def test_partial_run_is_read_from_rays_result_json(tmp_path, data_root):
 def test_empty_run_says_nothing_has_reported(tmp_path):
     run = tmp_path / "s" / "20250101-000000"
     run.mkdir(parents=True)
+    (run / "raygen.json").write_text("{}")  # what a sweep writes first
     html = write_report(run).read_text()
     assert "no trial has reported" in html and "No trial has reported yet." in html
     write_run(run, [], [])  # a results.parquet with no rows
@@ -148,6 +152,10 @@ def test_cli_and_no_ray_import(tmp_path, capsys):
     assert f"report: {run / 'report.html'}" in out.stdout and (run / "report.md").exists()
     assert main([str(run / "missing")]) == 2
     assert "neither a run folder" in capsys.readouterr().err
+    elsewhere = tmp_path / "notes"
+    elsewhere.mkdir()
+    assert main([str(elsewhere)]) == 2 and list(elsewhere.iterdir()) == []  # no report written into it
+    assert "holds no raygen run" in capsys.readouterr().err
     assert main([str(run), "--metric", "loss"]) == 2
     assert "--metric 'loss' is not a quality metric this run measured; choose one of: fid" in capsys.readouterr().err
 

@@ -12,12 +12,13 @@ from raygen.report.tables import (
     best_param_tables,
     best_per_model_table,
     header_facts,
-    headline,
     model_dataset_tables,
     problems_table,
     summary_table,
     trials_table,
 )
+from raygen.report.verdict import verdict
+from raygen.results import shared_metric_errors
 
 from report_fixtures import analyze, base_row
 
@@ -112,9 +113,46 @@ def test_which_parameter_table_names_the_best_value_per_model(lay):
                                            "latent size tried": "2, 10"}]
 
 
-def test_headline_names_the_winner(lay):
-    (line,) = headline(lay, summarize(lay))
-    assert line.startswith("Best by FID ↓: gan_dcgan") and "19.00 ± 1.00 over 3 seeds" in line
+def test_the_verdict_names_the_winner_the_runner_up_and_whether_the_margin_is_real(lay):
+    said = verdict(lay, summarize(lay))
+    best, runner_up = said.lines
+    assert best.startswith("Best by FID ↓: gan_dcgan") and "19.00 ± 1.00 over 3 seeds" in best
+    # the runner-up is the best of another model; difference 10, t(2) = 4.303: 10 ± 4.303 * sqrt(2/3)
+    assert runner_up.startswith("Runner-up: vae_conv (latent size=10), 29.00 ± 1.00; margin 10.00 (")
+    assert "95% interval of the difference [6.487, 13.51]" in runner_up and "not separable" not in runner_up
+    assert not said.bad and not said.banner
+
+
+def test_a_margin_within_the_seeds_noise_is_not_separable():
+    rows = [base_row(i, model=m, seed=s, fid=f) for i, (m, s, f) in enumerate(
+        [("vae", 0, 30.0), ("vae", 1, 34.0), ("wae", 0, 31.0), ("wae", 1, 35.0)])]
+    (_, runner_up) = verdict(analyze(pd.DataFrame(rows)), summarize(analyze(pd.DataFrame(rows)))).lines
+    assert "margin 1" in runner_up and runner_up.endswith("not separable with the seeds run).")
+    one = [base_row(0, model="vae", fid=30.0), base_row(1, model="wae", fid=31.0)]
+    lay = analyze(pd.DataFrame(one))
+    assert "cannot be told" in verdict(lay, summarize(lay)).lines[1]
+
+
+def test_a_smoke_run_says_so_and_is_no_comparison(lay):
+    lay.results["run"] = "20261121-101500-smoke"
+    lay.results["max_batches"], lay.results["eval_samples"], lay.results["epoch"] = 2, 200, 1
+    said = verdict(lay, summarize(lay))
+    assert said.banner.startswith("Smoke run (--smoke): 1 epoch(s) of at most 2 batches per trial, 200 evaluation")
+    assert said.lines[0].startswith("Smoke run: not a comparison. Best by")
+
+
+def test_a_metric_error_every_trial_shares_is_said_once():
+    rows = gan_vs_vae_rows()
+    for i, r in enumerate(rows):
+        r["eval_time_s"] = None if r["status"] == "failed" else 1.0
+        r["metric_errors"] = None if r["status"] == "failed" else "inception: WeightsMissing: not found" + (
+            "\nclassifier: boom" if i == 5 else "")
+    out, notes = shared_metric_errors(pd.DataFrame(rows))
+    assert notes == ["inception: WeightsMissing: not found"]
+    assert out["metric_errors"].tolist().count("classifier: boom") == 1 and out["metric_errors"].notna().sum() == 1
+    t = problems_table(analyze(out))
+    assert t.title == "Failed and diverged trials (1) and metric errors (1 trial)"
+    assert any("not measured: inception" in v for k, v in header_facts(analyze(out), "r", "s", notes))
 
 
 def test_failed_and_diverged_trials_are_listed_with_their_errors():
@@ -156,8 +194,11 @@ def test_all_failed_run_gives_tables_without_numbers_and_never_raises():
     assert len(best_per_model_table(lay, summ).frame) == 0
     assert summary_table(lay, summ).row_class == ["failed"]
     assert len(problems_table(lay).frame) == 3
-    assert "No quality metric" in headline(lay, summ)[0]
+    said = verdict(lay, summ)
+    assert said.bad and said.lines[0].startswith("Every trial failed or diverged (3 of 3)")
     assert ("trials", "3: 3 failed") in header_facts(lay, "run", "test")
+    same = analyze(pd.DataFrame([base_row(i, status="failed", error="OOM", seed=i) for i in range(3)]))
+    assert verdict(same, summarize(same)).lines[1:] == ["3 trials: OOM"]  # identical errors collapsed
 
 
 def test_empty_and_column_poor_results_do_not_crash():
@@ -169,9 +210,9 @@ def test_empty_and_column_poor_results_do_not_crash():
         summ = summarize(lay)
         assert best_param_tables(lay, summ) == [] and model_dataset_tables(lay, summ) == []
         assert len(trials_table(lay).frame) == len(df)
-        problems_table(lay), header_facts(lay, "r", "s"), headline(lay, summ), summary_table(lay, summ)
+        problems_table(lay), header_facts(lay, "r", "s"), verdict(lay, summ), summary_table(lay, summ)
         assert best_per_model_table(lay, summ).title == "Best configuration per model"
-    assert headline(analyze(pd.DataFrame()), summarize(analyze(pd.DataFrame()))) == ["No trial has reported yet."]
+    assert verdict(analyze(pd.DataFrame()), summarize(analyze(pd.DataFrame()))).lines == ["No trial has reported yet."]
 
 
 def test_model_by_dataset_tables_in_seed_004_form():

@@ -137,8 +137,9 @@ def evaluate(model, data, ev: Eval) -> dict:
                 out.update(fam.fn(model, data, ev))
             except Exception as exc:  # a metric that cannot run must not lose the trial
                 out.update(dict.fromkeys(c.name for c in fam.columns))
-                errors.append(f"{name}: {type(exc).__name__}: {exc}")
-    out["metric_errors"] = "; ".join(errors) if errors else None
+                first = (str(exc).strip().splitlines() or [""])[0]
+                errors.append(f"{name}: {type(exc).__name__}: {first}")
+    out["metric_errors"] = "\n".join(errors) if errors else None  # one line per family
     out["eval_samples"] = ev.n
     out["eval_split"] = data.eval_split
     out["train_split"] = data.train_split

@@ -23,12 +23,12 @@ from .tables import (
     best_param_tables,
     best_per_model_table,
     header_facts,
-    headline,
     model_dataset_tables,
     problems_table,
     summary_table,
     trials_table,
 )
+from .verdict import Verdict, verdict
 
 # --- the page -------------------------------------------------------------------------
 
@@ -43,7 +43,9 @@ nav{font-size:13px;margin:6px 0 14px;color:#5b6573} nav a{margin-right:12px;colo
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:1px 18px;font-size:13px;margin:10px 0}
 .facts dt{color:#5b6573} .facts dd{margin:0}
 .verdict{background:#eaf6ec;border-left:6px solid #2e7d32;padding:10px 16px;font-size:17px;margin:12px 0}
-.verdict p{margin:4px 0} .warnbox{background:#fdecec;border-left:6px solid #c62828;padding:8px 14px}
+.verdict p{margin:4px 0} .verdict.bad{background:#fdecec;border-left-color:#c62828}
+.banner{background:#fff4d6;border:2px solid #e0a800;padding:8px 14px;font-weight:600;margin:8px 0}
+.warnbox{background:#fdecec;border-left:6px solid #c62828;padding:8px 14px}
 table{border-collapse:collapse;margin:6px 0 2px;font-size:13px}
 th,td{padding:4px 10px;border-bottom:1px solid #e3e6ea;white-space:nowrap;vertical-align:top}
 th{background:#f0f2f5;text-align:left} td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -133,7 +135,7 @@ class Contents:
     """Everything the page and the Markdown file show, computed once."""
 
     facts: list[tuple[str, str]]
-    verdict: list[str]
+    verdict: Verdict
     glance: list[Table]
     problems: Table
     published: list[Table]  # the paper's values beside raygen's (the sweep's paper: block)
@@ -164,7 +166,9 @@ def contents(run: Run, metric: str | None = None) -> Contents:
              for p in lay.swept]
     plots += [("fig-pareto", "Quality against training time (Pareto view)", figs.pareto(lay)),
               ("fig-loss", "Training loss per epoch", figs.loss_curves(lay))]
-    return Contents(header_facts(lay, run.run_dir, run.source), headline(lay, summ) + tradeoff.headline(lay, summ),
+    said = verdict(lay, summ)
+    said.lines += tradeoff.headline(lay, summ)
+    return Contents(header_facts(lay, run.run_dir, run.source, run.notes), said,
                     glance, problems_table(lay), paper_tables(lay, summ, run.paper),
                     model_dataset_tables(lay, summ),
                     summary_table(lay, summ) if len(summ) else None, trials_table(lay),
@@ -178,7 +182,8 @@ GRID_CAPTION = ('<p class="caption">Top row: the fixed test inputs. Each cell: t
 
 def sections(c: Contents) -> list[tuple[str, str, str]]:
     """(anchor, title, HTML) of each section of the page, in order."""
-    out = [("glance", "At a glance", '<div class="verdict">' + "".join(f"<p>{escape(s)}</p>" for s in c.verdict)
+    box = "verdict bad" if c.verdict.bad else "verdict"
+    out = [("glance", "At a glance", f'<div class="{box}">' + "".join(f"<p>{escape(s)}</p>" for s in c.verdict.lines)
             + "</div>" + "".join(table_html(t) for t in c.glance))]
     if len(c.problems.frame):
         out.append(("problems", c.problems.title, '<div class="warnbox">' + table_html(c.problems, title=False)
@@ -207,15 +212,17 @@ def html_page(c: Contents) -> str:
     dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in c.facts)
     body = "".join(f'<section><h2 id="{anchor(k)}">{escape(t)}</h2>{h}</section>' for k, t, h in parts)
     title = escape(c.sweep)
+    banner = f'<div class="banner">{escape(c.verdict.banner)}</div>' if c.verdict.banner else ""
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>raygen report: {title}'
             f'</title><meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
-            f'<body><main><h1>raygen report: {title}</h1><dl class="facts">{dl}</dl><nav>{nav}</nav>'
+            f'<body><main><h1>raygen report: {title}</h1>{banner}<dl class="facts">{dl}</dl><nav>{nav}</nav>'
             f"{body}</main></body></html>")
 
 
 def markdown(c: Contents) -> str:
-    md = [f"# raygen report: {c.sweep}", ""] + [f"- **{k}**: {v}" for k, v in c.facts] + ["", "## At a glance", ""]
-    md += [f"> {s}" for s in c.verdict] + [""]
+    md = [f"# raygen report: {c.sweep}", ""] + ([f"**{c.verdict.banner}**", ""] if c.verdict.banner else [])
+    md += [f"- **{k}**: {v}" for k, v in c.facts] + ["", "## At a glance", ""]
+    md += [f"> {s}" for s in c.verdict.lines] + [""]
     tables = [*c.glance, c.problems, *c.published, *c.paper, *([c.configs] if c.configs is not None else []), c.trials]
     md += [table_md(t) for t in tables]
     md += ["Figures and images: see report.html beside this file."]
@@ -231,7 +238,9 @@ def build(run: Run, metric: str | None = None) -> tuple[str, str]:
 def write_report(run_dir: str | os.PathLike | list, metric: str | None = None,
                  out: str | os.PathLike | None = None) -> Path:
     """Write ``report.html`` and ``report.md`` into the run folder (several runs: into
-    ``out``, default ``<the first run's sweep folder>/combined``); returns the HTML path."""
+    ``out``, default ``<the first run's sweep folder>/combined``); returns the HTML path.
+    With another ``metric`` and no ``out``: ``report-by-<metric>.html`` beside the run's own
+    report, which stays as the sweep wrote it."""
     paths = list(run_dir) if isinstance(run_dir, (list, tuple)) else [run_dir]
     runs = [load_run(p) for p in paths]
     if len(runs) == 1 and out is None:
@@ -241,7 +250,9 @@ def write_report(run_dir: str | os.PathLike | list, metric: str | None = None,
         out_dir.mkdir(parents=True, exist_ok=True)
         run = combine(runs, out_dir)
     html, md = build(run, metric)
-    out = run.run_dir / "report.html"
-    for path, text in ((out, html), (run.run_dir / "report.md", md)):
+    stem = f"report-by-{re.sub(r'[^A-Za-z0-9_.-]', '_', metric)}" if metric and len(runs) == 1 and out is None \
+        else "report"
+    out = run.run_dir / f"{stem}.html"
+    for path, text in ((out, html), (run.run_dir / f"{stem}.md", md)):
         atomic_write(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
     return out

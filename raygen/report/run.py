@@ -32,10 +32,12 @@ class Run:
     columns: dict[str, Column] = field(default_factory=dict)  # declared metric columns
     paper: tuple[str, dict, list[Published]] | None = None  # citation, protocol, published values
     roots: tuple[Path, ...] = ()  # the run folders whose images it may embed (default: run_dir)
+    notes: list[str] = field(default_factory=list)  # metric errors every trial shared, said once
 
 
 def is_run(p: Path) -> bool:
-    return (p / "results.parquet").exists() or (p / "tuner.pkl").exists() or any(p.glob("*/result.json"))
+    return (p / "results.parquet").exists() or (p / "tuner.pkl").exists() or (p / META_FILE).exists() \
+        or any(p.glob("*/result.json"))
 
 
 def locate(path: str | os.PathLike) -> Path:
@@ -48,6 +50,9 @@ def locate(path: str | os.PathLike) -> Path:
         runs = sorted(c for c in p.iterdir() if c.is_dir() and is_run(c))
         if runs:
             return runs[-1]
+        raise RaygenError(f"{p} holds no raygen run (no results.parquet, tuner.pkl or trial folders, nor a run "
+                          f"folder inside). Pass e.g. results/gan_vs_vae or results/gan_vs_vae/20250101-120000 "
+                          f"(the 'results:' line a sweep prints names it).")
     if p.is_dir():
         return p
     raise RaygenError(f"{p} is neither a run folder, a sweep's folder nor a results.parquet file. Pass e.g. "
@@ -88,7 +93,8 @@ def load_run(path: str | os.PathLike) -> Run:
         history = _read_parquet(hist_path)[0] if hist_path.exists() else pd.DataFrame()
         when = datetime.fromtimestamp(res_path.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
         return Run(run_dir, results, history, f"results.parquet (written {when})", metric,
-                   from_json(meta.get("columns")), paper_from_json(meta.get("paper")))
+                   from_json(meta.get("columns")), paper_from_json(meta.get("paper")),
+                   notes=[str(n) for n in meta.get("metric_notes") or []])
     results, history = from_result_json(run_dir)
     if len(results):
         src = (f"Ray's per-trial result.json files ({len(results)} trials): results.parquet is not written yet, "

@@ -244,8 +244,9 @@ def problems_table(lay: Analysis) -> Table:
     return t
 
 
-def header_facts(lay: Analysis, run_dir, source: str) -> list[tuple[str, str]]:
-    """(label, value) lines for the page header: what ran, where, when, how long, measured how."""
+def header_facts(lay: Analysis, run_dir, source: str, notes: list[str] = ()) -> list[tuple[str, str]]:
+    """(label, value) lines for the page header: what ran, where, when, how long, measured how;
+    ``notes``: metric families that could not run in any trial (said once)."""
     res, hist = lay.results, lay.history
 
     def uniq(col: str, frame: pd.DataFrame = res) -> str:
@@ -281,6 +282,7 @@ def header_facts(lay: Analysis, run_dir, source: str) -> list[tuple[str, str]]:
         settings.append(f"evaluated on {ev}")
     if uniq("train_split"):
         settings.append(f"trained on {uniq('train_split')}")
+    settings += [f"not measured: {n}" for n in notes]
     facts.append(("metric settings", "; ".join(settings) or "not recorded"))
     if lay.primary:
         direction = "lower" if lay.lower(lay.primary) else "higher"
@@ -294,28 +296,3 @@ def _run_start(run: str) -> str:
         return pd.to_datetime(run[:15], format="%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M:%S")
     except (ValueError, TypeError):
         return ""
-
-
-def headline(lay: Analysis, summ: pd.DataFrame) -> list[str]:
-    """The answer in a sentence or two: the best configuration overall, and which models
-    the chosen metric could not rank."""
-    m = lay.primary
-    if not len(lay.results):
-        return ["No trial has reported yet."]
-    if not m or not len(summ) or not summ[m].notna().any():
-        ranked = ", ".join(c.name for c in lay.columns.values() if c.rank) or "the declared metrics"
-        return [f"No quality metric was measured (none of {ranked}); see the tables for losses and times."]
-    i = getattr(summ[m], lay.better(m))()
-    b = summ.loc[i]
-    model_rows = lay.results[lay.results["model"] == b["model"]] if "model" in b else lay.results
-    where = lay.config_label(b, ([k for k in ("dataset",) if len(lay.datasets()) > 1]) + lay.swept_in(model_rows))
-    n = int(b["n_ok"])
-    out = [f"Best by {lay.label(m)}{lay.arrow(m)}: {b.get('model', 'the best configuration')}"
-           + (f" ({where})" if where else "") + f", {lay.label(m)} {fmt_ms(b[m], b.get(m + '_std'), n)}"
-           + (f" over {n} seeds." if n > 1 else " (one seed).")]
-    if "model" in summ:
-        ranked = set(summ.loc[summ[m].notna(), "model"].dropna().astype(str))
-        unranked = sorted(set(summ["model"].dropna().astype(str)) - ranked)
-        if unranked:
-            out.append(f"Not ranked by {lay.label(m)} (no value): {', '.join(unranked)}.")
-    return out
