@@ -39,10 +39,15 @@ def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike, inter
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per trial; after Ctrl-C (``interrupted``), unfinished trials are ``interrupted``."""
     rows, keys, hist = [], set(), []
+    # A trial that never reported has no config in its Result (Ray takes it from the last
+    # result); its Trial object has it.
+    analysis = getattr(grid, "_experiment_analysis", None)
+    planned = {str(t.path): t.config for t in getattr(analysis, "trials", None) or []}
     for res in grid:
         metrics = dict(res.metrics or {})
         trial_dir = os.path.relpath(str(res.path), str(run_dir))
-        row, cfg = trial_row(sweep=sweep, run=run, trial_dir=trial_dir, config=res.config, metrics=metrics,
+        config = res.config or planned.get(str(res.path)) or {}
+        row, cfg = trial_row(sweep=sweep, run=run, trial_dir=trial_dir, config=config, metrics=metrics,
                              error=None if res.error is None else str(res.error) or type(res.error).__name__,
                              unfinished="interrupted" if interrupted else "stopped", resolve=resolved_config)
         rows.append(row)

@@ -74,7 +74,8 @@ def test_killed_driver_resumes_with_one_row_per_trial(tmp_path, data_root):
 
 
 def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_the_checkpoint(tmp_path, data_root):
-    sweep = write_sweep(tmp_path, "ctrlc", TRIALS.replace("epochs: 3", "epochs: 4"))
+    # no max_concurrent: Ray makes every trial at once, the ones waiting for the CPU pending
+    sweep = write_sweep(tmp_path, "ctrlc", TRIALS.replace("epochs: 3", "epochs: 4").replace("max_concurrent: 1\n", ""))
     storage = tmp_path / "runs"
     proc = subprocess.Popen(sweep_cmd(sweep, storage, data_root, "--num-cpus", "1"), cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -89,6 +90,7 @@ def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_t
     run_dir = only_run(storage, "ctrlc")
     df = results(run_dir)
     assert len(df) == 4 and "interrupted" in set(df.status) and "stopped" not in set(df.status)
+    assert sorted(df.seed) == [0, 1, 2, 3]  # pending trials keep their configuration
     assert not set(df.status) - {"completed", "interrupted"}
     out = run_sweep(sweep, storage, data_root, "--num-cpus", "1", "--resume")
     df = results(run_dir)
