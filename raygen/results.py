@@ -83,13 +83,24 @@ def add_unstarted(results: pd.DataFrame, configs: list[dict], sweep: str, run: s
     return out
 
 
+TIMES = ("train_time_s", "eval_time_s", "wall_time_s")
+COUNTS = ("epoch", "batches", "num_params", "diverged_epoch", "delta_epoch", "resumed_from_epoch")
+
+
 def typed(results: pd.DataFrame) -> pd.DataFrame:
-    """Every declared metric a float64 column, present even when nothing measured it (an
-    all-null column would be Arrow's null type, and runs with and without it would not stack)."""
-    for c in declared_columns():
-        if c.better is not None:
-            results[c.name] = pd.to_numeric(results[c.name], errors="coerce").astype("float64") \
-                if c.name in results else pd.Series(float("nan"), index=results.index, dtype="float64")
+    """Every declared metric and time a float64 column and the errors strings, present even
+    when nothing measured them (an all-null column would be Arrow's null type, and runs with
+    and without it would not stack); counts integers."""
+    floats = [c.name for c in declared_columns() if c.better is not None] + list(TIMES)
+    for name in floats:
+        results[name] = pd.to_numeric(results[name], errors="coerce").astype("float64") \
+            if name in results else pd.Series(float("nan"), index=results.index, dtype="float64")
+    for name in COUNTS:  # integers, with <NA> where a trial has none
+        if name in results:
+            results[name] = pd.to_numeric(results[name], errors="coerce").round().astype("Int64")
+    for name in ("error", "metric_errors"):
+        results[name] = results[name].astype("string") if name in results else pd.Series(
+            pd.NA, index=results.index, dtype="string")
     return results
 
 

@@ -67,7 +67,9 @@ class Trial:
                  data_root: str | None = None, out_dir: str | os.PathLike | None = None,
                  sweep_dir: str | os.PathLike | None = None):
         self.cfg: TrainConfig
-        self.cfg, model_cls, model_cfg = split_config(flat_config(config))
+        self.config = flat_config(config)  # as given (lists decoded), for ``save``
+        self.result: dict[str, Any] = {}  # the last epoch's numbers, set by ``raygen.train``
+        self.cfg, model_cls, model_cfg = split_config(self.config)
         self.faults = Faults.of(config)
         self.device = torch.device(device)
         self.out_dir = Path(out_dir) if out_dir else None
@@ -146,6 +148,40 @@ class Trial:
         if last:
             result.update(status="completed", done=True)
         return result
+
+    def fit(self, log: bool = False) -> dict[str, Any]:
+        """Train the remaining epochs (and evaluate at the end); the last epoch's result."""
+        while True:
+            result = self.train_epoch()
+            if log:
+                print(f"epoch {result['epoch']}: loss {result.get('loss', float('nan')):.4g}"
+                      + (f" ({result['status']})" if result.get("status") else ""), flush=True)
+            if result.get("done"):
+                return result
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """The configuration and everything resuming needs, in one file ``load`` reads back."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"raygen_trial": 1, "config": self.config, "state": self.state()}, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu",
+             data_root: str | None = None) -> Trial:
+        """A trial saved by ``save``: the same model, optimizers, epoch and history. Read with
+        ``weights_only=True``: a file from elsewhere cannot run code."""
+        from .errors import RaygenError
+
+        try:
+            saved = torch.load(path, map_location=device, weights_only=True)
+        except Exception as exc:
+            raise RaygenError(f"{path} is not a saved raygen trial ({type(exc).__name__}: {exc})") from None
+        if not isinstance(saved, dict) or saved.get("raygen_trial") != 1 or "config" not in saved:
+            raise RaygenError(f"{path} is not a saved raygen trial (use Trial.save / raygen.train(...).save)")
+        trial = cls(saved["config"], device=device, data_root=data_root)
+        trial.load_state(saved["state"])
+        return trial
 
     def _kill_once(self) -> None:
         """Testing aid for fault tolerance: the worker dies as if its node had gone away."""

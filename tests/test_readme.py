@@ -76,7 +76,19 @@ def test_readme_commands_and_snippet_run(tmp_path, data_root):
         assert out.returncode == 0, f"{cmd}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
     html = (runs[-1] / "report.html").read_text()
     assert "GAN vs VAE (Chaturvedula form)" in html and html.count("<img ") >= 24  # 24 trials' samples at least
-    (snippet,) = blocks("python")
+    (snippet,) = [b for b in blocks("python") if "read_parquet" in b]
     out = subprocess.run(["python", "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "vae_conv" in out.stdout and "recon_mse" in out.stdout
+
+
+def test_readme_python_api_snippet_runs(tmp_path, data_root):
+    """The "Use raygen from Python" block, verbatim but for the data folder, without Ray."""
+    (snippet,) = [b for b in blocks("python") if "raygen.train" in b]
+    snippet = snippet.replace('"../shared/datasets"', repr(str(data_root)))
+    code = snippet + ("\nimport sys; assert 'ray' not in sys.modules, 'Ray was imported'"
+                      "\nprint(again.result, sorted(scores))")
+    out = subprocess.run(["python", "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "vae_mlp.pt").exists() and "recon_mse" in out.stdout

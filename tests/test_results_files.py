@@ -1,0 +1,74 @@
+"""Results files load cleanly everywhere: typed columns that stack across runs (also a run
+whose metric failed and one where every trial failed), strict JSON in best.json, and the
+README's pandas snippet on any run."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from raygen.results import best_trial, typed, write_results
+
+from conftest import REPO
+
+
+def rows(run: str, failed: bool = False, fid: bool = True) -> pd.DataFrame:
+    out = []
+    for i, (model, latent) in enumerate([("vae_conv", 2), ("vae_conv", 10), ("gan_dcgan", 100)]):
+        row = {"sweep": "gan_vs_vae", "run": run, "trial_id": f"{run}_{i}", "model": model, "latent_dim": latent,
+               "seed": np.int64(i), "epochs": 2}
+        if failed:
+            row.update(status="failed", error="RuntimeError: boom")
+        else:
+            row.update(status="completed", error=None, epoch=2, batches=np.int64(70), recon_mse=0.01 * (i + 1),
+                       cls_fid=40.0 + i, train_time_s=3.5, eval_time_s=1.0, wall_time_s=5.0,
+                       fid=12.0 + i if fid else None, metric_errors=None if fid else "inception: weights missing")
+        out.append(row)
+    df = pd.DataFrame(out)
+    df.attrs["config_columns"] = ["epochs", "latent_dim", "model", "seed"]
+    return typed(df)
+
+
+def test_runs_with_and_without_a_metric_and_all_failed_stack_with_one_schema(tmp_path):
+    dirs = []
+    for name, kw in [("a", {}), ("b", {"fid": False}), ("c", {"failed": True})]:
+        d = tmp_path / name
+        d.mkdir()
+        write_results(rows(name, **kw), pd.DataFrame({"trial_id": [f"{name}_0"], "epoch": [1], "loss": [1.0]}), str(d))
+        dirs.append(d)
+    frames = [pd.read_parquet(d / "results.parquet") for d in dirs]
+    for f in frames:
+        assert f["fid"].dtype == "float64" and f["cls_fid"].dtype == "float64" and f["train_time_s"].dtype == "float64"
+        assert str(f["error"].dtype) == "string"
+    assert str(frames[0]["epoch"].dtype) == "Int64" and str(frames[0]["batches"].dtype) == "Int64"
+    both = pd.concat(frames, ignore_index=True)
+    assert both["fid"].dtype == "float64" and both["fid"].notna().sum() == 3 and len(both) == 9
+    schemas = [pq.read_schema(d / "results.parquet") for d in dirs]
+    assert all(str(s.field("fid").type) == "double" for s in schemas)  # never Arrow's null type
+
+
+def test_best_json_is_strict_json_with_native_types(tmp_path):
+    df = rows("a")
+    best = best_trial(df, "cls_fid", "min")
+    text = json.dumps(best, allow_nan=False)
+    def refuse(token):
+        raise AssertionError(f"non-standard JSON constant {token}")
+    parsed = json.loads(text, parse_constant=refuse)
+    assert parsed["seed"] == 0 and isinstance(parsed["seed"], int) and parsed["cls_fid"] == 40.0
+    assert "np." not in repr(best)
+
+
+def test_readme_pandas_snippet_runs_on_a_run_where_every_trial_failed(tmp_path):
+    readme = (REPO / "README.md").read_text()
+    (snippet,) = [b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "read_parquet" in b]
+    run = tmp_path / "results" / "gan_vs_vae" / "20260101-000000"
+    run.mkdir(parents=True)
+    write_results(rows("r", failed=True), pd.DataFrame(columns=["trial_id", "epoch"]), str(run))
+    out = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "recon_mse" in out.stdout and "train_time_s" in out.stdout
