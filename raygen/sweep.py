@@ -18,11 +18,13 @@ import sys
 import time
 from datetime import datetime
 
+from . import trackers
 from .config import to_tune
 from .errors import RaygenError
 from .preflight import check_address, check_args, check_data, overrides
 from .storage import check_writable, is_remote, join, list_runs, new_run_dir, storage_uri, write_text
 from .sweepfile import Sweep, available, load_sweep
+from .trackers import TRACKERS
 
 DEFAULT_STORAGE = "results"
 RESULT_STATUSES = ("completed", "diverged", "stopped")  # a trial that ended in one of these gave its result
@@ -30,7 +32,15 @@ LOST = "its trial was lost with Ray's damaged experiment state (a full disk?): r
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m raygen.sweep", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m raygen.sweep", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run a sweep of generative models on Ray Tune: every trial a row in results.parquet,\n"
+                    "every epoch a row in history.parquet, and a report.html comparing them. On the cluster\n"
+                    "--address names, else on a local Ray; CPU-only when no GPU is found.",
+        epilog="examples:\n  python -m raygen.sweep --list\n  python -m raygen.sweep gan_vs_vae --smoke\n"
+               "  python -m raygen.sweep savae_beta --set epochs=20 --storage s3://bucket/runs\n"
+               "  python -m raygen.sweep gan_vs_vae --resume            # the latest run, after Ctrl-C or a crash\n"
+               "  python -m raygen.sweep gan_vs_vae --address auto      # on the running Ray cluster")
     p.add_argument("name", nargs="?", help="a sweep in sweeps/ (see --list) or a path to a sweep YAML")
     p.add_argument("--list", action="store_true", help="list the sweeps and exit")
     p.add_argument("--smoke", action="store_true", help="shrink every trial (1 epoch, a few batches)")
@@ -44,15 +54,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="run the sweep although some of its datasets are absent (their trials fail)")
     p.add_argument("--retry-failed", action="store_true",
                    help="with --resume: run again the trials that failed (from their last checkpoint)")
-    p.add_argument("--cpus-per-trial", type=float)
+    p.add_argument("--cpus-per-trial", type=float, help="CPUs each trial reserves (default: the sweep file's)")
     p.add_argument("--gpus-per-trial", type=float, help="may be fractional: 0.25 packs 4 trials per GPU")
-    p.add_argument("--max-concurrent", type=int)
+    p.add_argument("--max-concurrent", type=int, help="at most this many trials at once (default: as many as fit)")
     p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
     p.add_argument("--uv-env", action="store_true",
                    help="have Ray rebuild this uv environment on cluster workers (nodes without raygen)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value in every trial (YAML value), e.g. --set epochs=3")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument("--track", action="append", default=[], choices=sorted(TRACKERS), metavar="TRACKER",
+                   help="also log every trial to mlflow or wandb (an optional extra; settings: the sweep "
+                        "file's track: block)")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="also print Ray's own output: its status boxes, warnings and the workers' prints")
     return p.parse_args(argv)
@@ -155,7 +168,8 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
                                     max_concurrent_trials=max_conc or None, reuse_actors=True),
         run_config=tune.RunConfig(
             name=run, storage_path=base, verbose=1 if args.verbose else 0,
-            callbacks=[KeepState(path), Console(trial_keys(sweep, smoke, sets), sweep.metric, n)],
+            callbacks=[KeepState(path), Console(trial_keys(sweep, smoke, sets), sweep.metric, n),
+                       *trackers.callbacks(trackers.merged(sweep.track, args.track), sweep.name)],
             checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=2),
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             sync_config=tune.SyncConfig(sync_artifacts=True)),
@@ -206,6 +220,7 @@ def run(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.name)
     sets = overrides(args.set)
     sweep.check(args.smoke, sets)
+    trackers.check(trackers.merged(sweep.track, args.track), f"sweep {sweep.name!r}")
     check_writable(storage_uri(args.storage))
     if args.address:
         check_address(args.address)

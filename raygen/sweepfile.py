@@ -62,6 +62,7 @@ class Sweep:
     variants: list[dict[str, Any]] = field(default_factory=list)
     smoke: dict[str, Any] = field(default_factory=dict)
     paper: dict[str, Any] | None = None  # the published values this sweep reproduces (raygen.paper)
+    track: dict[str, Any] | None = None  # experiment trackers (raygen.trackers): {mlflow: {...}, wandb: {...}}
     path: str = ""
 
     # --- configs -----------------------------------------------------------------------

@@ -60,6 +60,20 @@ class Faults:
         return cls(**{f.name: int(config.get(f"_{f.name}") or 0) for f in fields(cls)})
 
 
+def tensorboard_images(folder: Path, pngs: dict[str, str], step: int) -> None:
+    """The trial's image grids beside the scalars Ray Tune's TensorBoard logger writes into
+    the same folder (tensorboardX comes with Ray Tune; without it, nothing)."""
+    try:
+        from PIL import Image
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        return
+    with SummaryWriter(str(folder), filename_suffix=".images") as writer:
+        for key, name in pngs.items():
+            with Image.open(folder / name) as im:
+                writer.add_image(key.removesuffix("_png"), np.asarray(im.convert("RGB")), step, dataformats="HWC")
+
+
 class Trial:
     """Build, train and evaluate one configuration."""
 
@@ -214,6 +228,7 @@ class Trial:
         out = self._image_grids() if len(self.data.shape) == 3 else {}
         out.update(self.model.artifacts(self.data, self.out_dir))
         self.model.train()
+        tensorboard_images(self.out_dir, {k: v for k, v in out.items() if k.endswith("_png")}, self.epoch)
         return out
 
     def _image_grids(self) -> dict[str, str]:

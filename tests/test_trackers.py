@@ -1,0 +1,90 @@
+"""Trackers: a sweep's ``track:`` block (or --track) logs every trial to MLflow for real (a
+local file store: no server, no network); mistakes are one line before Ray starts."""
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+from raygen.errors import RaygenError
+from raygen.sweep import main
+from raygen.trackers import check, merged
+
+from sweep_helpers import only_run, results, run_sweep, write_sweep
+
+SWEEP = """
+description: tracked
+config:
+  model: vae_mlp
+  dataset: mnist
+  split: test
+  epochs: 2
+  max_batches: 3
+  eval_samples: 100
+  seed: {grid: [0, 1]}
+"""
+
+
+def test_track_names_merge_with_the_sweep_files_block():
+    assert merged({"mlflow": {"experiment": "x"}}, ["mlflow", "wandb"]) == {"mlflow": {"experiment": "x"},
+                                                                         "wandb": {}}
+
+
+@pytest.mark.parametrize("track, message", [
+    ({"neptune": {}}, "'neptune' is not a tracker raygen knows; use one of mlflow, wandb"),
+    ({"mlflow": {"experimnt": "x"}}, "track: mlflow: unknown key(s) experimnt; valid: tracking_uri, experiment"),
+    ({"mlflow": "yes"}, "track: mlflow takes a mapping of settings"),
+])
+def test_a_bad_track_block_is_one_line(track, message):
+    with pytest.raises(RaygenError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check(track, "sweep 'x'")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed here")
+def test_a_tracker_without_its_package_says_which_extra_to_install(tmp_path, capsys):
+    path = write_sweep(tmp_path, "w", SWEEP + "track: {wandb: {project: raygen, mode: offline}}\n")
+    assert main([str(path), "--storage", str(tmp_path / "runs"), "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert "track: wandb needs the wandb package, an optional extra: `uv sync --extra wandb`" in err
+    assert err.count("\n") == 1 and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_mlflow_logs_every_trial_to_a_local_file_store(tmp_path, data_root, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    store = (tmp_path / "mlruns").as_uri()
+    sweep = write_sweep(tmp_path, "tracked", SWEEP + "track: {mlflow: {experiment: raygen-test}}\n")
+    run_sweep(sweep, tmp_path / "runs", data_root, "--num-cpus", "1",
+              env={**os.environ, "MLFLOW_TRACKING_URI": store})
+    df = results(only_run(tmp_path / "runs", "tracked"))
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # what raygen set in the sweep's process
+    client = MlflowClient(tracking_uri=store)
+    exp = client.get_experiment_by_name("raygen-test")
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 2 == len(df)
+    for r in runs:
+        assert r.data.params["model"] == "vae_mlp" and r.data.params["seed"] in ("0", "1")
+        assert "loss" in r.data.metrics and "recon_mse" in r.data.metrics
+        assert len(client.get_metric_history(r.info.run_id, "loss")) == 2  # one point per epoch
+
+
+def test_tensorboard_gets_the_trials_image_grids(tmp_path, data_root):
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    import raygen
+
+    raygen.train({"model": "vae_mlp", "dataset": "mnist", "split": "test", "epochs": 1, "max_batches": 2,
+                  "eval_samples": 64}, data_root=str(data_root), out_dir=str(tmp_path))
+    (events,) = tmp_path.glob("events.out.tfevents.*")
+    data, i, images = events.read_bytes(), 0, {}
+    while i < len(data):  # TFRecord: length, its crc, the event, its crc
+        (n,) = struct.unpack("Q", data[i:i + 8])
+        event = event_pb2.Event()
+        event.ParseFromString(data[i + 12:i + 12 + n])
+        i += 16 + n
+        images.update({v.tag: (event.step, v.image.height) for v in event.summary.value if v.HasField("image")})
+    assert images == {"samples": (1, 242), "reconstructions": (1, 242)}  # 8 x 8 grids of 28-pixel images
