@@ -62,14 +62,17 @@ def test_best_follows_the_sweeps_metric_unless_told_otherwise(tmp_path, data_roo
     run = tmp_path / "savae_beta" / "r1"
     savae_run(run, data_root, betas=(0.0, 0.1), gammas=(0.0,), latents=(2,), seeds=(1,))
     assert "best means**: FID" in (write_report(run), (run / "report.md").read_text())[1]
-    (run / "best.json").write_text('{"metric": "classifier_acc", "mode": "max", "trial_id": "t000"}')
+    (run / "best.json").write_text('{"metric": "recon_mse", "mode": "min", "trial_id": "t000"}')
     write_report(run)
-    assert "best means**: classifier acc. (higher is better)" in (run / "report.md").read_text()
+    assert "best means**: recon. MSE (lower is better)" in (run / "report.md").read_text()
     own = (run / "report.md").read_text()
-    path = write_report(run, metric="recon_mse")  # --metric wins, in a report of its own
-    assert path == run / "report-by-recon_mse.html" and path.exists()
-    assert "best means**: recon. MSE" in (run / "report-by-recon_mse.md").read_text()
+    path = write_report(run, metric="fid")  # --metric wins, in a report of its own
+    assert path == run / "report-by-fid.html" and path.exists()
+    assert "best means**: FID" in (run / "report-by-fid.md").read_text()
     assert (run / "report.md").read_text() == own  # the run's own report is not overwritten
+    (run / "best.json").write_text('{"metric": "classifier_acc", "mode": "max", "trial_id": "t000"}')
+    write_report(run)  # the evaluator's own accuracy, the same in every trial: never what "best" means
+    assert "best means**: FID" in (run / "report.md").read_text()
     (run / "best.json").write_text('{"metric": "not_a_metric"}')  # a metric the run lacks: the default
     write_report(run)
     assert "best means**: FID" in (run / "report.md").read_text()

@@ -238,3 +238,15 @@ def test_unknown_metric_is_a_clear_error():
     lay = analyze(pd.DataFrame(gan_vs_vae_rows()), metric="recon_mse")
     assert lay.primary == "recon_mse"
     assert not math.isnan(summarize(lay)["recon_mse"].min())
+
+
+def test_plots_leave_a_model_off_an_axis_it_does_not_vary_and_pareto_points_are_configurations(lay):
+    from raygen.report import plots
+
+    assert plots.lacks(lay, "gan_dcgan", "latent_dim") and not plots.lacks(lay, "vae_conv", "latent_dim")
+    lay.results["train_time_s"] = [10.0 + i for i in range(len(lay.results))]
+    summ = summarize(lay)
+    assert summ["train_time_s"].notna().all() and len(summ) == 4  # 12 seeds' trials -> 4 configurations
+    png = plots.pareto(lay, summ)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plots.pareto(lay, summ.drop(columns=["train_time_s"])) is None

@@ -63,7 +63,8 @@ CLASSIFIER_NAMES = {"fid": "cls_fid", "is": "cls_is", "kid": "kid", "precision":
     Column("cls_fid", "FID (domain classifier)", LOWER, rank=2),
     Column("cls_is", "IS (domain classifier)", HIGHER, rank=7),
     Column("kid", "KID", LOWER, rank=3), Column("precision", "precision", HIGHER), Column("recall", "recall", HIGHER),
-    Column("classifier_acc", "classifier acc.", HIGHER),
+    # the evaluator's own accuracy on real images: the same in every trial, never "best"
+    Column("classifier_acc", "classifier acc.", HIGHER, compare=False),
     Column("cls_coverage", "classes covered", HIGHER, compare=False),
     Column("cls_entropy", "class entropy (nats)", HIGHER, compare=False),
     Column("cls_fid_recon", "recon. FID (domain classifier)", LOWER, compare=False),

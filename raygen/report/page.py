@@ -164,8 +164,9 @@ def contents(run: Run, metric: str | None = None) -> Contents:
     focus = tradeoff.figure_metrics(lay)
     plots = [(f"fig-{p}", f"Metrics against {lay.label(p)}", figs.metric_vs_param(lay, summ, p, focus))
              for p in lay.swept]
-    plots += [("fig-pareto", "Quality against training time (Pareto view)", figs.pareto(lay)),
-              ("fig-loss", "Training loss per epoch", figs.loss_curves(lay))]
+    plots += [("fig-pareto", "Quality against training time (Pareto view)", figs.pareto(lay, summ)),
+              ("fig-loss", "Training loss per epoch: each model's own objective (not comparable across "
+                           "models), averaged over the epoch's batches", figs.loss_curves(lay))]
     said = verdict(lay, summ)
     said.lines += tradeoff.headline(lay, summ)
     return Contents(header_facts(lay, run.run_dir, run.source, run.notes), said,

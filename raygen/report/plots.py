@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 
-from .analysis import OK, Analysis, fmt_key, trial_order
+from .analysis import OK, Analysis, fmt, fmt_key, trial_order
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f", "#393b79", "#ad494a", "#637939", "#e7969c", "#7b4173", "#3182bd"]
@@ -52,6 +52,12 @@ def _grid(n: int, width: float = 4.6, height: float = 3.4) -> tuple[Figure, list
     return fig, axes
 
 
+def lacks(lay: Analysis, model, param: str) -> bool:
+    """``model`` never varies ``param`` in this run: a default it carries (GANs' latent size
+    100), not a value the sweep chose for it."""
+    return model is not None and param not in lay.swept_in(lay.results[lay.results["model"] == model])
+
+
 def metric_vs_param(lay: Analysis, summ: pd.DataFrame, param: str, metrics: list[str] | None = None,
                     max_metrics: int = 3) -> bytes | None:
     """Quality metrics (mean ± std over seeds; ``metrics``, else the primary and the next
@@ -71,9 +77,10 @@ def metric_vs_param(lay: Analysis, summ: pd.DataFrame, param: str, metrics: list
         shown = []
         for i, (key, part) in enumerate(groups):
             part = part[part[m].notna() & part[param].notna()].sort_values(param)
-            if not len(part):
-                continue
             key = key if isinstance(key, tuple) else (key,)
+            model = key[others.index("model")] if "model" in others else None
+            if not len(part) or (len(groups) > 1 and lacks(lay, model, param)):
+                continue  # e.g. GANs, whose latent size is fixed at 100, on a latent-size plot
             name = ", ".join(f"{lay.label(k)}={fmt_key(v)}" if k != "model" else str(v)
                              for k, v in zip(others, key)) or m
             xs = part[param].to_numpy(float) if numeric else np.array([cats.index(str(v)) for v in part[param]])
@@ -98,43 +105,46 @@ def metric_vs_param(lay: Analysis, summ: pd.DataFrame, param: str, metrics: list
     return png(fig)
 
 
-def pareto(lay: Analysis) -> bytes | None:
-    """Quality against training time, one point per trial; the line joins the trials no
-    other trial beats on both (faster and better)."""
+def pareto(lay: Analysis, summ: pd.DataFrame) -> bytes | None:
+    """Quality against training time, one point per configuration (mean ± std over its
+    seeds); the line joins the configurations no other beats on both (faster and better).
+    Front points are numbered and named in a key below the axes, so no label overlaps."""
     m = lay.primary
-    ok = lay.ok
-    if not m or "train_time_s" not in ok:
+    if not m or m not in summ or "train_time_s" not in summ:
         return None
-    pts = ok[ok[m].notna() & ok["train_time_s"].notna()]
+    pts = summ[(summ["n_ok"] > 0) & summ[m].notna() & summ["train_time_s"].notna()]
     if not len(pts):
         return None
     colors = model_colors(lay)
-    fig = Figure(figsize=(7.5, 4.6))
+    fig = Figure(figsize=(7.5, 5.2), layout="constrained")
     ax = fig.add_subplot()
-    for model, part in (pts.groupby("model") if "model" in pts else [("trials", pts)]):
-        ax.scatter(part["train_time_s"], part[m], s=36, color=colors.get(str(model), PALETTE[0]), label=str(model),
-                   alpha=0.85, edgecolor="white", linewidth=0.5)
+    for model, part in (pts.groupby("model") if "model" in pts else [("configurations", pts)]):
+        ax.errorbar(part["train_time_s"], part[m], yerr=part[m + "_std"].fillna(0) if m + "_std" in part else None,
+                    xerr=part["train_time_s_std"].fillna(0) if "train_time_s_std" in part else None, fmt="o",
+                    markersize=6, color=colors.get(str(model), PALETTE[0]), label=str(model), alpha=0.85, capsize=2)
     lower = lay.lower(m)
     front, best = [], None
     for _, r in pts.sort_values(["train_time_s", m], ascending=[True, lower]).iterrows():
         if best is None or (r[m] < best if lower else r[m] > best):
             front.append(r)
             best = r[m]
-    fx = [r["train_time_s"] for r in front]
-    fy = [r[m] for r in front]
-    ax.step(fx, fy, where="post", color="black", linewidth=1, alpha=0.6, label="Pareto front")
-    # label the fastest, the best and a few in between (all of them would overlap)
-    picks = sorted({0, len(front) - 1, *np.linspace(0, len(front) - 1, 5).round().astype(int).tolist()})
-    for r in (front[i] for i in picks):
+    ax.step([r["train_time_s"] for r in front], [r[m] for r in front], where="post", color="black", linewidth=1,
+            alpha=0.6, label="Pareto front")
+    key = []
+    for i, r in enumerate(front, 1):
+        ax.annotate(str(i), (r["train_time_s"], r[m]), textcoords="offset points", xytext=(4, 4), fontsize=8,
+                    fontweight="bold")
         model_rows = lay.results[lay.results["model"] == r.get("model")] if "model" in r else lay.results
-        seed = f"seed {r['seed']}" if "seed" in r and pd.notna(r["seed"]) else ""
-        text = " ".join(filter(None, [str(r.get("model", "")), lay.config_label(r, lay.swept_in(model_rows)), seed]))
-        ax.annotate(text, (r["train_time_s"], r[m]), textcoords="offset points", xytext=(5, 4), fontsize=7.5)
-    ax.set_xlabel("training time per trial (s)")
-    ax.set_ylabel(lay.label(m) + lay.arrow(m))
+        where = lay.config_label(r, lay.swept_in(model_rows))
+        key.append(f"{i}: {r.get('model', '')}{f' ({where})' if where else ''}  {fmt(r[m])}, "
+                   f"{fmt(r['train_time_s'])} s")
+    ax.set_xlabel("training time per configuration (s, mean over seeds)")
+    ax.set_ylabel(lay.label(m) + lay.arrow(m) + " (mean over seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
     ax.set_title(f"{lay.label(m)} against training time")
+    shown = key[:12] + ([f"... {len(key) - 12} more on the front"] if len(key) > 12 else [])
+    fig.text(0.01, -0.01, "Pareto front: " + "   ".join(shown), fontsize=7.5, ha="left", va="top", wrap=True)
     return png(fig)
 
 
@@ -171,7 +181,7 @@ def loss_curves(lay: Analysis, max_legend: int = 10) -> bytes | None:
             ax.set_xticks(epochs)
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(col)
+        ax.set_ylabel(f"{col} (mean over the epoch's batches)")
         ax.grid(alpha=0.3)
         if seen and keys:
             ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
