@@ -11,6 +11,7 @@ import logging
 import math
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from ray.tune import Callback
@@ -60,6 +61,23 @@ def best_words(best: dict[str, Any], keys: list[str]) -> str:
            f"(trial {best['trial_id']})"
 
 
+STATES = {"TERMINATED": "done", "ERROR": "failed"}  # Ray's trial states in the words of the rest
+
+
+def error_of(trial) -> str:
+    """Why a trial failed: Ray's error file beside the driver's copy of the trial (written
+    before this callback; the pickled error reaches storage only later)."""
+    path = getattr(trial, "error_file", None)
+    try:
+        text = Path(path).read_text(errors="replace").strip() if path else ""
+    except OSError:
+        text = ""
+    if not text and hasattr(trial, "get_error"):
+        err = trial.get_error()
+        text = str(err) if err is not None else ""
+    return text or "the trial failed (no message)"
+
+
 class Console(Callback):
     """The sweep's console: ``keys`` name each trial, ``metric``/``mode`` say how it did."""
 
@@ -102,8 +120,7 @@ class Console(Callback):
         self._finished(trial, None)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        err = trial.get_error() if hasattr(trial, "get_error") else None
-        self._finished(trial, str(err) if err is not None else "error")
+        self._finished(trial, error_of(trial))
 
     def on_step_end(self, iteration, trials, **info):
         now = time.monotonic()
@@ -128,7 +145,8 @@ class Console(Callback):
     def progress(self, trials) -> str:
         counts: dict[str, int] = {}
         for t in trials:
-            counts[t.status.lower()] = counts.get(t.status.lower(), 0) + 1
+            state = STATES.get(t.status, t.status.lower())
+            counts[state] = counts.get(state, 0) + 1
         states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         return f"progress: {self._done}/{self.total} finished; {states}"
 

@@ -2,6 +2,8 @@
 fails, one that diverges and one whose data is missing, while the rest complete."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -32,6 +34,9 @@ def test_failed_diverged_and_missing_data_trials_are_recorded_and_the_rest_compl
     assert "error: 2 of 5 trials gave no result:" in out.stderr and "--retry-failed" in out.stderr
     assert "_fail_at_epoch=1: failing on purpose" in out.stderr and "chardata.mat" in out.stderr
     assert "benchmark: 5 trials" in out.stdout
+    # the console: one line per trial, with its reason when it failed or diverged
+    assert re.search(r"^\[\d/5\] failed    vae_mlp .*_fail_at_epoch=1: failing on purpose", out.stdout, re.M)
+    assert re.search(r"^\[\d/5\] diverged  vae_mlp .*non-finite", out.stdout, re.M)
     run_dir = only_run(tmp_path / "runs", "faults")
     df = results(run_dir)
     assert len(df) == 5 and df["trial_id"].is_unique
