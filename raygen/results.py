@@ -167,15 +167,22 @@ def native(v: Any) -> Any:
     return [native(x) for x in v] if isinstance(v, (list, tuple)) else v
 
 
-def benchmark_line(results: pd.DataFrame, wall_s: float, slots: int, resumed: bool = False) -> str:
-    """trials, wall time, and how much of it went to training vs. everything else."""
+def benchmark_line(results: pd.DataFrame, wall_s: float, slots: int, resumed: bool = False,
+                   ray_start_s: float | None = None) -> str:
+    """trials, wall time, and how much of it went to training, the latent sampler's fit and
+    evaluation vs. everything else; ``ray_start_s``: Ray's own start, paid once before the wall."""
     n = len(results)
-    train = float(results["train_time_s"].fillna(0).sum()) if "train_time_s" in results else 0.0
-    evals = float(results["eval_time_s"].fillna(0).sum()) if "eval_time_s" in results else 0.0
+
+    def total(col: str) -> float:
+        return float(pd.to_numeric(results[col], errors="coerce").fillna(0).sum()) if col in results else 0.0
+
+    train, fit, evals = total("train_time_s"), total("sampler_fit_s"), total("eval_time_s")
+    parts = f"training {train:.1f} s, " + (f"sampler fit {fit:.1f} s, " if fit else "") + f"evaluation {evals:.1f} s"
+    start = f"; Ray's start {ray_start_s:.1f} s before it" if ray_start_s is not None else ""
     if resumed:  # the trials' times span every session, the wall only this one: no overhead to speak of
-        return (f"benchmark: {n} trials, resumed: wall {wall_s:.1f} s this session; training {train:.1f} s, "
-                f"evaluation {evals:.1f} s (trial-seconds, all sessions)")
-    busy = (train + evals) / max(slots, 1)
-    return (f"benchmark: {n} trials, wall {wall_s:.1f} s on {slots} slot(s); training {train:.1f} s, "
-            f"evaluation {evals:.1f} s (trial-seconds); overhead {max(wall_s - busy, 0):.1f} s "
-            f"({100 * max(wall_s - busy, 0) / max(wall_s, 1e-9):.0f}% of wall)")
+        return (f"benchmark: {n} trials, resumed: wall {wall_s:.1f} s this session; {parts} "
+                f"(trial-seconds, all sessions){start}")
+    busy = (train + fit + evals) / max(slots, 1)
+    return (f"benchmark: {n} trials, wall {wall_s:.1f} s on {slots} slot(s); {parts} (trial-seconds); "
+            f"overhead {max(wall_s - busy, 0):.1f} s ({100 * max(wall_s - busy, 0) / max(wall_s, 1e-9):.0f}% of wall)"
+            f"{start}")

@@ -229,7 +229,9 @@ def run(args: argparse.Namespace) -> int:
     base, run_name = run_dir_for(args.storage, sweep.name, args.resume, args.smoke)
     run_dir = os.path.join(base, run_name)
     repaired = repair_state(run_dir) if args.resume else []
+    t_ray = time.perf_counter()
     ray, started = start_ray(args.address, args.num_cpus, args.uv_env, args.verbose)
+    ray_start_s = time.perf_counter() - t_ray
     try:
         from ray import tune
 
@@ -265,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
                                args.max_concurrent or sweep.max_concurrent or 10**6)))
         for note in notes:
             print(f"note: not measured in any trial: {note}")
-        print(benchmark_line(results, wall, slots, resumed=bool(args.resume)))
+        print(benchmark_line(results, wall, slots, resumed=bool(args.resume), ray_start_s=ray_start_s))
         counts = results["status"].value_counts().to_dict() if len(results) else {}
         print(f"results: {join(run_dir, 'results.parquet')}  ({len(results)} trials: {counts})")
         best = best_trial(results, sweep.metric, sweep.mode)

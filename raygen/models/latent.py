@@ -58,6 +58,7 @@ class LatentFit(nn.Module):
 
     def fit(self, z: torch.Tensor) -> dict[str, Any]:
         from sklearn.mixture import GaussianMixture
+        from threadpoolctl import threadpool_limits
 
         codes = z.detach().double().cpu().numpy()
         if len(codes) < 2 * self.components:
@@ -68,8 +69,11 @@ class LatentFit(nn.Module):
         t0 = time.perf_counter()
         # The seed comes from torch's (seeded) RNG, so each trial's fit is repeatable.
         seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
-        gmm = GaussianMixture(self.components, covariance_type="full", reg_covar=1e-6, max_iter=200,
-                              random_state=seed).fit(codes)
+        # BLAS/OpenMP pools held to the trial's share (torch's threads, set from its CPUs):
+        # unbounded, two trials' fits on 2 cores took ten times as long.
+        with threadpool_limits(limits=torch.get_num_threads()):
+            gmm = GaussianMixture(self.components, covariance_type="full", reg_covar=1e-6, max_iter=200,
+                                  random_state=seed).fit(codes)
         for name, value in (("weights", gmm.weights_), ("means", gmm.means_),
                             ("chol", np.linalg.cholesky(gmm.covariances_))):
             getattr(self, name).copy_(torch.from_numpy(value))
