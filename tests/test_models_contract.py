@@ -53,6 +53,11 @@ def test_two_train_steps_give_finite_losses(name, mnist_batch):
     assert changed, "two optimiser steps left every parameter unchanged"
 
 
+def test_optimizers_are_pytorchs_fused_adam_on_the_cpu(name):
+    opts = build(name).configure_optimizers()
+    assert opts and all(isinstance(o, torch.optim.Adam) and o.defaults["fused"] for o in opts.values())
+
+
 def test_samples_have_the_data_shape_and_range(name):
     model = build(name).eval()
     lo, hi = model.cfg.data_range

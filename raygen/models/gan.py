@@ -15,7 +15,7 @@ from torch import nn
 from ..fields import setting
 from ..registry import MODELS
 from . import losses
-from .base import GenerativeModel, ModelConfig, step
+from .base import GenerativeModel, ModelConfig, adam, step
 from .nets import MLP, ConvDecoder, ConvEncoder, Unflatten, numel
 from .nets.blocks import ACTIVATIONS
 
@@ -49,8 +49,8 @@ class GAN(GenerativeModel):
 
     def configure_optimizers(self):
         betas = (self.cfg.beta1, 0.999)
-        return {"gen": torch.optim.Adam(self.generator.parameters(), lr=self.cfg.lr, betas=betas),
-                "dis": torch.optim.Adam(self.discriminator.parameters(), lr=self.cfg.lr, betas=betas)}
+        return {"gen": adam(self.generator.parameters(), lr=self.cfg.lr, betas=betas),
+                "dis": adam(self.discriminator.parameters(), lr=self.cfg.lr, betas=betas)}
 
     def generate(self, n: int) -> torch.Tensor:
         z = torch.randn(n, self.cfg.latent_dim, device=self.device)  # (n, latent)

@@ -16,7 +16,7 @@ from ..errors import RaygenError
 from ..fields import setting
 from ..registry import MODELS
 from . import losses
-from .base import step
+from .base import adam, step
 from .nets import MLP
 from .vae import reparameterize
 from .vae_variants import VAE, VAEConfig
@@ -78,7 +78,7 @@ class VaDE(MixturePriorVAE):
         from sklearn.mixture import GaussianMixture
 
         t0 = time.perf_counter()
-        opt = torch.optim.Adam([*self.encoder.parameters(), *self.decoder.parameters()], lr=self.cfg.lr)
+        opt = adam([*self.encoder.parameters(), *self.decoder.parameters()], lr=self.cfg.lr)
         gen = torch.Generator().manual_seed(ctx.seed)
         for _ in range(self.cfg.pretrain_epochs):
             for x, _ in data.train.batches(100, gen):

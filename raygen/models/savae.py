@@ -44,7 +44,7 @@ from ..errors import RaygenError
 from ..figures import class_region_points, image_grid, latent_scatter
 from ..registry import MODELS
 from . import losses
-from .base import AutoEncoderModel, Context, ModelConfig, batched, step
+from .base import AutoEncoderModel, Context, ModelConfig, adam, batched, step
 from .nets.resnet import Discriminator, ResClassifier, ResNetDecoder, ResNetEncoder
 from .vae import reparameterize
 
@@ -162,9 +162,9 @@ class SAVAE(AutoEncoderModel):
 
     def configure_optimizers(self):
         c, betas = self.cfg, (self.cfg.adam_beta1, 0.999)
-        return {"vec": torch.optim.Adam([*self.encoder.parameters(), *self.classifier.parameters()], lr=c.phase1_lr),
-                "dec": torch.optim.Adam(self.decoder.parameters(), lr=c.lr, betas=betas),
-                "dis": torch.optim.Adam(self.discriminator.parameters(), lr=c.lr, betas=betas)}
+        return {"vec": adam([*self.encoder.parameters(), *self.classifier.parameters()], lr=c.phase1_lr),
+                "dec": adam(self.decoder.parameters(), lr=c.lr, betas=betas),
+                "dis": adam(self.discriminator.parameters(), lr=c.lr, betas=betas)}
 
     def train_step(self, x, y, opts):
         return {1: self.vec_step, 2: self.decoder_step}[self.phase](x, y, opts)
@@ -220,7 +220,7 @@ class SAVAE(AutoEncoderModel):
         with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(seed)
             train = TensorData(data.train.x, semi_supervised_labels(data.train.y, c.label_fraction, seed))
-            opt = torch.optim.Adam([*self.encoder.parameters(), *self.classifier.parameters()], lr=c.phase1_lr)
+            opt = adam([*self.encoder.parameters(), *self.classifier.parameters()], lr=c.phase1_lr)
             gen = torch.Generator().manual_seed(seed)
             self.set_phase(1)
             self.train()

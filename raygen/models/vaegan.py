@@ -26,6 +26,7 @@ from torch import nn
 
 from ..registry import MODELS
 from . import losses
+from .base import adam
 from .nets import build_encoder
 from .vae_variants import VAE, VAEConfig
 
@@ -70,7 +71,7 @@ class VAEGAN(VAE):
                 "dis": list(self.discriminator.parameters())}
 
     def configure_optimizers(self):
-        return {k: torch.optim.Adam(ps, lr=self.cfg.lr) for k, ps in self.groups().items()}
+        return {k: adam(ps, lr=self.cfg.lr) for k, ps in self.groups().items()}
 
     def train_step(self, x, y, opts):
         z, mu, logvar = self.encode_sample(x)
