@@ -169,6 +169,7 @@ def contents(run: Run, metric: str | None = None) -> Contents:
                            "models), averaged over the epoch's batches", figs.loss_curves(lay))]
     said = verdict(lay, summ)
     said.lines += tradeoff.headline(lay, summ)
+    said.notes = list(run.notes)
     return Contents(header_facts(lay, run.run_dir, run.source, run.notes), said,
                     glance, problems_table(lay), paper_tables(lay, summ, run.paper),
                     model_dataset_tables(lay, summ),
@@ -184,8 +185,9 @@ GRID_CAPTION = ('<p class="caption">Top row: the fixed test inputs. Each cell: t
 def sections(c: Contents) -> list[tuple[str, str, str]]:
     """(anchor, title, HTML) of each section of the page, in order."""
     box = "verdict bad" if c.verdict.bad else "verdict"
+    notes = "".join(f'<p class="caption">Not measured in any trial: {escape(n)}</p>' for n in c.verdict.notes)
     out = [("glance", "At a glance", f'<div class="{box}">' + "".join(f"<p>{escape(s)}</p>" for s in c.verdict.lines)
-            + "</div>" + "".join(table_html(t) for t in c.glance))]
+            + "</div>" + notes + "".join(table_html(t) for t in c.glance))]
     if len(c.problems.frame):
         out.append(("problems", c.problems.title, '<div class="warnbox">' + table_html(c.problems, title=False)
                     + "</div>"))
@@ -224,6 +226,7 @@ def markdown(c: Contents) -> str:
     md = [f"# raygen report: {c.sweep}", ""] + ([f"**{c.verdict.banner}**", ""] if c.verdict.banner else [])
     md += [f"- **{k}**: {v}" for k, v in c.facts] + ["", "## At a glance", ""]
     md += [f"> {s}" for s in c.verdict.lines] + [""]
+    md += [f"Not measured in any trial: {n}" for n in c.verdict.notes] + ([""] if c.verdict.notes else [])
     tables = [*c.glance, c.problems, *c.published, *c.paper, *([c.configs] if c.configs is not None else []), c.trials]
     md += [table_md(t) for t in tables]
     md += ["Figures and images: see report.html beside this file."]

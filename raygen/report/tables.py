@@ -244,6 +244,11 @@ def problems_table(lay: Analysis) -> Table:
     return t
 
 
+def short(text: str, limit: int = 140) -> str:
+    """``text`` cut at a word before ``limit`` characters."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
 def header_facts(lay: Analysis, run_dir, source: str, notes: list[str] = ()) -> list[tuple[str, str]]:
     """(label, value) lines for the page header: what ran, where, when, how long, measured how;
     ``notes``: metric families that could not run in any trial (said once)."""
@@ -282,7 +287,7 @@ def header_facts(lay: Analysis, run_dir, source: str, notes: list[str] = ()) -> 
         settings.append(f"evaluated on {ev}")
     if uniq("train_split"):
         settings.append(f"trained on {uniq('train_split')}")
-    settings += [f"not measured: {n}" for n in notes]
+    settings += [f"not measured: {short(n)}" for n in notes]  # in full under "At a glance"
     facts.append(("metric settings", "; ".join(settings) or "not recorded"))
     if lay.primary:
         direction = "lower" if lay.lower(lay.primary) else "higher"
