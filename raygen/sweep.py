@@ -235,11 +235,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         from ray import tune
 
-        from .console import best_words
         from .data import data_root
-        from .results import add_unstarted, benchmark_line, best_trial, rows_from_grid, run_metadata, write_results
+        from .results import add_unstarted, benchmark_line, rows_from_grid, run_metadata, write_results
         from .rows import META_FILE
-        from .runstate import STOPPED
         from .trainable import GenerativeTrainable
 
         res = resources(sweep, args, ray.cluster_resources())
@@ -265,30 +263,47 @@ def run(args: argparse.Namespace) -> int:
                               f"{str(exc).strip().splitlines()[0][:300]}){disk_note(base, again)}") from None
         slots = max(1, int(min(ray.cluster_resources().get("CPU", 1) // max(res["cpu"], 1e-9),
                                args.max_concurrent or sweep.max_concurrent or 10**6)))
-        for note in notes:
-            print(f"note: not measured in any trial: {note}")
-        print(benchmark_line(results, wall, slots, resumed=bool(args.resume), ray_start_s=ray_start_s))
-        counts = results["status"].value_counts().to_dict() if len(results) else {}
-        print(f"results: {join(run_dir, 'results.parquet')}  ({len(results)} trials: {counts})")
-        best = best_trial(results, sweep.metric, sweep.mode)
-        if best is not None:
-            print(best_words(best, trial_keys(sweep, args.smoke, sets)))
-            write_text(join(run_dir, "best.json"), json.dumps(best, indent=2, allow_nan=False))
-        if not args.no_report and not is_remote(run_dir):
-            _report(run_dir)
+        line = benchmark_line(results, wall, slots, resumed=bool(args.resume), ray_start_s=ray_start_s)
+        say_results(args, sweep, sets, results, notes, run_dir, line)
     finally:
         if started:
             ray.shutdown()
-    if interrupted:
-        left = int(results["status"].eq("interrupted").sum()) if len(results) else 0
-        if run_dir in STOPPED:
-            print(f"stopped: {STOPPED[run_dir]}; {left} trial(s) unfinished, the rest written above. Free space "
-                  f"there, then: python -m raygen.sweep {args.name} --resume {run_name}", file=sys.stderr)
-            return 1
-        print(f"interrupted: {left} trial(s) unfinished, the rest written above. Continue from their last "
-              f"checkpoints with: python -m raygen.sweep {args.name} --resume {run_name}", file=sys.stderr)
-        return 130
-    return exit_status(results, run_dir)
+    return ending(args, results, run_dir, run_name, interrupted)
+
+
+def say_results(args, sweep: Sweep, sets: dict, results, notes: list[str], run_dir: str, line: str) -> None:
+    """The end of a sweep on the console: notes, the benchmark line, where the results are,
+    the best configuration in plain words (and best.json), the report."""
+    from .console import best_words
+    from .results import best_trial
+
+    for note in notes:
+        print(f"note: not measured in any trial: {note}")
+    print(line)
+    counts = results["status"].value_counts().to_dict() if len(results) else {}
+    print(f"results: {join(run_dir, 'results.parquet')}  ({len(results)} trials: {counts})")
+    best = best_trial(results, sweep.metric, sweep.mode)
+    if best is not None:
+        print(best_words(best, trial_keys(sweep, args.smoke, sets)))
+        write_text(join(run_dir, "best.json"), json.dumps(best, indent=2, allow_nan=False))
+    if not args.no_report and not is_remote(run_dir):
+        _report(run_dir)
+
+
+def ending(args, results, run_dir: str, run_name: str, interrupted: bool) -> int:
+    """The exit status, with what to do next when the run is not complete."""
+    from .runstate import STOPPED
+
+    if not interrupted:
+        return exit_status(results, run_dir)
+    left = int(results["status"].eq("interrupted").sum()) if len(results) else 0
+    if run_dir in STOPPED:
+        print(f"stopped: {STOPPED[run_dir]}; {left} trial(s) unfinished, the rest written above. Free space "
+              f"there, then: python -m raygen.sweep {args.name} --resume {run_name}", file=sys.stderr)
+        return 1
+    print(f"interrupted: {left} trial(s) unfinished, the rest written above. Continue from their last "
+          f"checkpoints with: python -m raygen.sweep {args.name} --resume {run_name}", file=sys.stderr)
+    return 130
 
 
 def repair_state(run_dir: str) -> list[str]:

@@ -82,6 +82,7 @@ def test_readme_commands_and_snippet_run(tmp_path, data_root):
     assert "vae_conv" in out.stdout and "recon_mse" in out.stdout
 
 
+@pytest.mark.slow
 def test_readme_python_api_snippet_runs(tmp_path, data_root):
     """The "Use raygen from Python" block, verbatim but for the data folder, without Ray."""
     (snippet,) = [b for b in blocks("python") if "raygen.train" in b]
