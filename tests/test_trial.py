@@ -15,6 +15,10 @@ def test_training_improves_reconstruction_on_real_mnist(data_root, tmp_path):
     assert result["recon_mse"] < 0.8 * untrained, (untrained, result["recon_mse"])
     assert (tmp_path / "samples.png").exists() and (tmp_path / "reconstructions.png").exists()
     assert result["train_split"] == "test[minus holdout 1000]" and result["eval_split"] == "test[holdout 1000]"
+    # every phase timed in its own column: the metric families add up to the evaluation
+    families = {k: v for k, v in result.items() if k.startswith("eval_") and k.endswith("_s") and k != "eval_time_s"}
+    assert {"eval_classifier_s", "eval_reconstruction_s"} <= set(families)
+    assert sum(families.values()) <= result["eval_time_s"] <= 1.5 * sum(families.values()) + 0.5
 
 
 def test_non_finite_loss_is_recorded_as_diverged(data_root):

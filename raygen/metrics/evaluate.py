@@ -133,12 +133,14 @@ def evaluate(model, data, ev: Eval) -> dict:
     errors = []
     with torch.random.fork_rng():
         for name, fam in FAMILIES.items():
+            t_fam = time.perf_counter()
             try:
                 out.update(fam.fn(model, data, ev))
             except Exception as exc:  # a metric that cannot run must not lose the trial
                 out.update(dict.fromkeys(c.name for c in fam.columns))
                 first = (str(exc).strip().splitlines() or [""])[0]
                 errors.append(f"{name}: {type(exc).__name__}: {first}")
+            out[f"eval_{name}_s"] = time.perf_counter() - t_fam  # each family's share of eval_time_s
     out["metric_errors"] = "\n".join(errors) if errors else None  # one line per family
     out["eval_samples"] = ev.n
     out["eval_split"] = data.eval_split
