@@ -60,3 +60,12 @@ def test_runs_without_the_two_measures_get_no_verdict():
     assert tradeoff.figure_metrics(lay) is None
     lay, summ = layout([r for r in rows() if r["beta"] == 0.01])  # β not swept
     assert tradeoff.regime_table(lay, summ) is None
+
+
+def test_epsilon2_is_not_placed_at_the_grids_end_when_no_beta_lost_the_class():
+    from raygen.report.tradeoff import CLASS, SHARP, threshold
+
+    kept = pd.DataFrame({"beta": [0.0, 0.005], SHARP: [0.56, 0.56], CLASS: [0.947, 0.951]})
+    assert threshold(kept, "epsilon2") is None and threshold(kept, "epsilon1") is None
+    lost = pd.DataFrame({"beta": [0.0, 0.005, 0.1], SHARP: [0.56, 0.56, 0.8], CLASS: [0.95, 0.95, 0.6]})
+    assert threshold(lost, "epsilon2") == 0.005 and threshold(lost, "epsilon1") == 0.1

@@ -74,7 +74,9 @@ def threshold(trials: pd.DataFrame, name: str) -> float | None:
         return float(sharper["beta"].iloc[0]) if len(sharper) else None
     keeps = part[part[CLASS] >= float(part[CLASS].iloc[0]) - TOLERANCE]
     lost = part[part[CLASS] < float(part[CLASS].iloc[0]) - TOLERANCE]
-    before = keeps[keeps["beta"] < lost["beta"].iloc[0]] if len(lost) else keeps
+    if not len(lost):  # no β tried lost the class: ε2 lies beyond the grid, not at its last β
+        return None
+    before = keeps[keeps["beta"] < lost["beta"].iloc[0]]
     return float(before["beta"].iloc[-1]) if len(before) else None
 
 
