@@ -69,6 +69,7 @@ def test_phase1_then_phase2_trains_only_decoder_and_discriminator(tmp_path, data
     assert 0 <= r["latent_class_consistency"] <= 1 and 0 <= r["recon_class_acc"] <= 1 and r["recon_mse"] > 0
 
 
+@pytest.mark.slow  # trains both phases end to end
 def test_second_trial_loads_phase1_and_continues_exactly_like_the_first(tmp_path, data_root):
     first = trial(tmp_path, data_root, "a")
     r1 = first.train_epoch()
@@ -87,6 +88,7 @@ def test_second_trial_loads_phase1_and_continues_exactly_like_the_first(tmp_path
         assert t.model.phase1_spec(t.data, t.cfg.seed) != first.model.phase1_spec(first.data, 0), other
 
 
+@pytest.mark.slow  # trains both phases end to end
 def test_resume_after_the_phase_switch_continues_exactly(tmp_path, data_root):
     cfg = {"epochs": 2}
     straight = trial(tmp_path, data_root, "a", **cfg)
@@ -106,6 +108,7 @@ def test_resume_after_the_phase_switch_continues_exactly(tmp_path, data_root):
     assert r["classifier_acc_phase1"] == r_straight["classifier_acc_phase1"] and "phase1_cached" in r
 
 
+@pytest.mark.slow  # trains both phases end to end
 def test_trial_writes_the_fixed_40_images_and_the_2d_latent_figures(tmp_path, data_root):
     t = trial(tmp_path, data_root, "a", latent_dim=2, phase1_epochs=1)  # pictures, not quality: one epoch
     r = t.train_epoch()
@@ -154,6 +157,7 @@ def _build_slowly(path: str, marker: str) -> bool:
     return cached
 
 
+@pytest.mark.slow  # trains both phases end to end
 def test_concurrent_trials_build_the_cache_once(tmp_path):
     path, marker = tmp_path / "c" / "x.pt", tmp_path / "built.txt"
     with mp.get_context("spawn").Pool(3) as pool:
