@@ -51,17 +51,24 @@ def _finished_trials(run_root):
     return done
 
 
-def test_killed_driver_resumes_with_one_row_per_trial(tmp_path, data_root):
-    sweep = write_sweep(tmp_path, "driver", TRIALS)
-    storage = tmp_path / "runs"
+def kill_driver_after(sweep, storage, data_root, finished: int, settle_s: float = 0.0) -> None:
+    """Start the sweep, wait until ``finished`` trials are done, then SIGKILL the driver and the
+    local Ray it started, mid-sweep."""
     proc = subprocess.Popen(sweep_cmd(sweep, storage, data_root, "--num-cpus", "1"), cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
-    while _finished_trials(storage / "driver") < 1:
+    while _finished_trials(storage / sweep.stem) < finished:
         assert proc.poll() is None and time.time() < deadline, "the sweep ended before it could be interrupted"
         time.sleep(0.5)
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the local Ray it started, mid-sweep
+    time.sleep(settle_s)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def test_killed_driver_resumes_with_one_row_per_trial(tmp_path, data_root):
+    sweep = write_sweep(tmp_path, "driver", TRIALS)
+    storage = tmp_path / "runs"
+    kill_driver_after(sweep, storage, data_root, finished=1)
     run_dir = only_run(storage, "driver")
     assert not (run_dir / "results.parquet").exists()
     out = run_sweep(sweep, storage, data_root, "--num-cpus", "1", "--resume")
@@ -167,15 +174,7 @@ def test_a_half_written_ray_state_is_repaired_before_resume(tmp_path, data_root)
     mid-sweep, then Ray's experiment state cut in half."""
     sweep = write_sweep(tmp_path, "torn", TRIALS)
     storage = tmp_path / "runs"
-    proc = subprocess.Popen(sweep_cmd(sweep, storage, data_root, "--num-cpus", "1"), cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 300
-    while _finished_trials(storage / "torn") < 2:
-        assert proc.poll() is None and time.time() < deadline, "the sweep ended before it could be interrupted"
-        time.sleep(0.5)
-    time.sleep(3)  # past the next copy of Ray's state
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_driver_after(sweep, storage, data_root, finished=2, settle_s=3)  # past the next copy of Ray's state
     run_dir = only_run(storage, "torn")
     (state,) = run_dir.glob("experiment_state-*.json")
     state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
