@@ -37,7 +37,12 @@ class TrainConfig:
     inception_cpu_samples: int = setting(500, ge=0, le=200_000)
     fid_weights: str = ""  # absolute path of pytorch-fid's Inception weights; else $RAYGEN_FID_WEIGHTS, hub cache
     eval_every: int = setting(0, ge=0)  # also evaluate every K epochs (0: only at the end)
-    report_every: int = setting(1, ge=1)  # epochs per Ray Tune step (one report and checkpoint each)
+    # Bookkeeping by the clock (trainable.py): a Ray Tune step (one report) runs as many epochs as
+    # fit in report_seconds, unless report_every fixes the epochs per step; a checkpoint is written
+    # at most every checkpoint_seconds (0: every step), and always at the end and on a clean stop.
+    report_seconds: float = setting(10.0, ge=0, le=86_400)
+    report_every: int = setting(0, ge=0)  # epochs per Ray Tune step (0: by the clock)
+    checkpoint_seconds: float = setting(60.0, ge=0, le=86_400)
 
 
 def _coerce(value: Any, typ: Any, key: str, where: str) -> Any:

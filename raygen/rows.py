@@ -17,6 +17,7 @@ from .config import from_tune
 RAY_KEYS = frozenset({
     "done", "training_iteration", "timestamp", "date", "time_this_iter_s", "time_since_restore",
     "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "config", "pid", "history_json",
+    "epochs_json",
     "time_total_s", "experiment_tag"})
 ROW_KEYS = ("sweep", "run", "trial_id", "status", "error")  # the first columns of every row
 # The run's metadata (column declarations, published values), written when the sweep starts so
@@ -78,9 +79,15 @@ def results_frame(rows: list[dict[str, Any]], config_keys: set[str]) -> pd.DataF
 
 def history_frame(trial_id: str, last: dict[str, Any], logged: pd.DataFrame | None) -> pd.DataFrame:
     """Every epoch of one trial: the trial's own record, which its last result carries
-    (``history_json``: complete across restarts and ``report_every``), else what Ray logged."""
+    (``history_json``: complete across restarts), else the epochs each Ray step carried
+    (``epochs_json``: a trial stopped before its end), else what Ray logged."""
     own = last.get("history_json")
-    df = pd.DataFrame(json.loads(own)) if isinstance(own, str) and own else logged
+    if isinstance(own, str) and own:
+        df = pd.DataFrame(json.loads(own))
+    elif logged is not None and "epochs_json" in logged:
+        df = pd.DataFrame([e for s in logged["epochs_json"] if isinstance(s, str) for e in json.loads(s)])
+    else:
+        df = logged
     if df is None or not len(df):
         return pd.DataFrame()
     keep = [c for c in df.columns if c not in RAY_KEYS and c not in ROW_KEYS and not c.startswith("config/")

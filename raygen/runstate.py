@@ -128,11 +128,48 @@ def short_of_space(run_dir: str | Path, ckpt: int, running: int) -> str | None:
 class KeepState(Callback):
     """A Tune callback on the driver. After every step: stop the sweep (SIGINT, as Ctrl-C)
     when the disk is about to fill (one ``statvfs``; checkpoint sizes re-measured at most
-    every ``every_s``); every ``every_s`` and at the end: ``backup``."""
+    every ``every_s``); every ``every_s`` and at the end: ``backup``.
 
-    def __init__(self, run_dir: str, every_s: float = 2.0):
-        self.run_dir, self.every_s = run_dir, every_s
+    Checkpoints come by the clock (``trainable.py``), so on Ctrl-C the trials that are running
+    first save one: their next result asks for it, and Ray Tune's own stop follows once each
+    has (at most ``stop_wait_s``; a second Ctrl-C, or a full disk, stops at once)."""
+
+    def __init__(self, run_dir: str, every_s: float = 2.0, stop_wait_s: float = 60.0):
+        self.run_dir, self.every_s, self.stop_wait_s = run_dir, every_s, stop_wait_s
         self._last, self._ckpt = 0.0, 0
+        self._trials: list = []
+        self._stopping: float | None = None  # when Ctrl-C came
+        self._saved: set[str] = set()  # trials that saved a checkpoint since then
+        self._tune_handler = None
+
+    def setup(self, **info):
+        # Ray Tune put its SIGINT handler in place before building the controller that calls this
+        self._tune_handler = signal.getsignal(signal.SIGINT)
+        if callable(self._tune_handler):
+            signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, sig, frame) -> None:
+        running = {t.trial_id for t in self._trials if t.status == "RUNNING"}
+        if self._stopping is not None or not running or self.run_dir in STOPPED:
+            self._stop_now(sig, frame)
+            return
+        self._stopping = time.monotonic()
+        print(f"stopping: {len(running)} running trial(s) save a checkpoint first "
+              f"(up to {self.stop_wait_s:.0f} s; Ctrl-C again to stop now)", flush=True)
+
+    def _stop_now(self, sig=signal.SIGINT, frame=None) -> None:
+        handler, self._tune_handler = self._tune_handler, None
+        if callable(handler):
+            signal.signal(signal.SIGINT, handler)
+            handler(sig, frame)  # sets Tune's stop flag and puts back the handler it found
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if self._stopping is not None and trial.trial_id not in self._saved:
+            result["should_checkpoint"] = True  # read by Ray Tune after the callbacks
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        if self._stopping is not None:
+            self._saved.add(trial.trial_id)
 
     def _check(self, trials=(), end: bool = False) -> None:
         if is_remote(self.run_dir) or not Path(self.run_dir).is_dir():
@@ -145,12 +182,18 @@ class KeepState(Callback):
             why = short_of_space(self.run_dir, self._ckpt, sum(t.status == "RUNNING" for t in trials))
             if why:
                 STOPPED[self.run_dir] = why
-                os.kill(os.getpid(), signal.SIGINT)  # Ray Tune's own clean stop
+                os.kill(os.getpid(), signal.SIGINT)  # Ray Tune's own clean stop, without more checkpoints
         if due:
             backup(self.run_dir)
 
     def on_step_end(self, iteration, trials, **info):
+        self._trials = trials
         self._check(trials)
+        if self._stopping is not None and self._tune_handler is not None:
+            # every trial running now (one may have started on an actor freed since) has saved
+            waiting = {t.trial_id for t in trials if t.status == "RUNNING"} - self._saved
+            if not waiting or time.monotonic() - self._stopping > self.stop_wait_s:
+                self._stop_now()
 
     def on_experiment_end(self, trials, **info):
         self._check(trials, end=True)

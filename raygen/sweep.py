@@ -147,8 +147,9 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
         from ray.tune.schedulers import ASHAScheduler
 
         asha = dict(sweep.scheduler.get("asha", {}))
+        # Rungs, grace_period and max_t count epochs (a Ray step may hold several)
         scheduler = ASHAScheduler(metric=asha.pop("metric", "loss"), mode=asha.pop("mode", "min"),
-                                  time_attr="training_iteration", **asha)
+                                  time_attr="epoch", **asha)
     if sweep.search == "grid":
         # Each grid point is one concrete, already validated config: evaluate them in order.
         # Tune needs every key in the space; a key a variant lacks stays None (= the default).
@@ -170,7 +171,8 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
             name=run, storage_path=base, verbose=1 if args.verbose else 0,
             callbacks=[KeepState(path), Console(trial_keys(sweep, smoke, sets), sweep.metric, n),
                        *trackers.callbacks(trackers.merged(sweep.track, args.track), sweep.name)],
-            checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=1, num_to_keep=2),
+            # the trainable asks for checkpoints itself, by the clock (trainable.py)
+            checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0, num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
             sync_config=tune.SyncConfig(sync_artifacts=True)),
     )

@@ -69,7 +69,10 @@ class Sweep:
     def variant_specs(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> list[dict]:
         specs = [{**self.config, **v} for v in (self.variants or [{}])]
         extra = {**(SMOKE if smoke else {}), **(self.smoke if smoke else {}), **(overrides or {})}
-        return [{**s, **extra} for s in specs]
+        # A scheduler compares trials at the epochs of its rungs: one report per epoch (checkpoints
+        # stay on the clock), unless the sweep fixes report_every itself.
+        sched = {"report_every": 1} if self.scheduler else {}
+        return [{**sched, **s, **extra} for s in specs]
 
     def size(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> int:
         """How many trials the grid holds, counted without expanding it."""

@@ -1,15 +1,21 @@
 """The one Ray Tune trainable that serves every model: a thin class-API wrapper around
-``trial.Trial`` (one ``step`` per epoch, a checkpoint per epoch, actor reuse through
-``reset_config``).
+``trial.Trial``, with actor reuse through ``reset_config``.
+
+Bookkeeping by the clock: a Ray Tune step (one report) runs as many epochs as fit in
+``report_seconds`` and a checkpoint is asked for at most every ``checkpoint_seconds``, always
+at the end (``runstate.KeepState`` also asks for one on Ctrl-C), so a short epoch does not pay
+a report and a checkpoint of its own. Schedulers see ``epoch`` as their time attribute.
 
 A trial whose config or data is bad (a RaygenError) is not retried: it reports
 ``status: failed`` with the message and stops, and the sweep goes on.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
+import time
 from typing import Any
 
 import torch
@@ -20,6 +26,25 @@ from .errors import RaygenError
 from .trial import Trial, pick_device
 
 
+def one_step(trial: Trial) -> dict[str, Any]:
+    """Train the epochs of one Ray Tune step; the last one's result. ``report_every`` epochs when
+    set, else as many as fit in ``report_seconds`` (judged by the last epoch's length, at least
+    one); a step also ends with the trial, and after an epoch that evaluated (so that the
+    step's result, which schedulers and the console see, carries the metrics)."""
+    c, t0 = trial.cfg, time.perf_counter()
+    for n in itertools.count(1):
+        t_epoch = time.perf_counter()
+        result = trial.train_epoch()
+        now = time.perf_counter()
+        if result.get("done") or "eval_time_s" in result:
+            return result
+        if c.report_every and n >= c.report_every:
+            return result
+        if not c.report_every and (now - t0) + (now - t_epoch) > c.report_seconds:
+            return result
+    raise AssertionError("unreachable")
+
+
 class GenerativeTrainable(tune.Trainable):
     def setup(self, config: dict[str, Any], data_root: str | None = None, sweep_dir: str | None = None) -> None:
         self._data_root, self._sweep_dir = data_root, sweep_dir
@@ -27,6 +52,7 @@ class GenerativeTrainable(tune.Trainable):
 
     def _start(self, config: dict[str, Any]) -> None:
         self.trial, self.error = None, None
+        self._saved_at = time.monotonic()  # a trial's first checkpoint comes checkpoint_seconds in
         gpus = float((self.trial_resources.required_resources if self.trial_resources else {}).get("GPU", 0))
         cpus = float((self.trial_resources.required_resources if self.trial_resources else {}).get("CPU", 1))
         torch.set_num_threads(max(1, int(cpus)))
@@ -41,12 +67,18 @@ class GenerativeTrainable(tune.Trainable):
             return {"status": "failed", "error": self.error, "done": True}
         import ray
 
-        for _ in range(max(1, self.trial.cfg.report_every)):  # e.g. 2000 cosine epochs: a report per 50
-            result = self.trial.train_epoch()
-            if result.get("done"):
-                result["history_json"] = json.dumps(self.trial.history)  # every epoch (see Trial.history)
-                break
-        return {**result, "node_id": ray.get_runtime_context().get_node_id()}
+        first = len(self.trial.history)
+        result = one_step(self.trial)
+        out = {**result, "node_id": ray.get_runtime_context().get_node_id(),
+               # this step's epochs: a trial stopped or interrupted before its end keeps every epoch
+               "epochs_json": json.dumps(self.trial.history[first:])}
+        if result.get("done"):
+            out["history_json"] = json.dumps(self.trial.history)  # every epoch, across restarts
+        now = time.monotonic()
+        if result.get("done") or now - self._saved_at >= self.trial.cfg.checkpoint_seconds:
+            out["should_checkpoint"] = True  # Ray Tune then calls save_checkpoint
+            self._saved_at = now
+        return out
 
     def save_checkpoint(self, checkpoint_dir: str) -> dict | None:
         if self.trial is not None:

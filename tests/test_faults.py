@@ -28,6 +28,8 @@ config:
   max_batches: 5
   eval_samples: 100
   seed: {grid: [0, 1, 2, 3]}
+  report_every: 1         # a Ray step and a checkpoint per epoch: faults land between checkpoints
+  checkpoint_seconds: 0
 """
 
 
@@ -49,6 +51,15 @@ def _finished_trials(run_root):
         lines = [json.loads(ln) for ln in result_json.read_text().splitlines() if ln.strip()]
         done += any(r.get("done") for r in lines)
     return done
+
+
+def _reported_unfinished(run_root) -> bool:
+    """Whether a trial has reported an epoch and is not done yet."""
+    for result_json in run_root.glob("*/*/result.json"):
+        lines = [json.loads(ln) for ln in result_json.read_text().splitlines() if ln.strip()]
+        if lines and not any(r.get("done") for r in lines):
+            return True
+    return False
 
 
 def kill_driver_after(sweep, storage, data_root, finished: int, settle_s: float = 0.0) -> None:
@@ -81,19 +92,25 @@ def test_killed_driver_resumes_with_one_row_per_trial(tmp_path, data_root):
 
 
 def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_the_checkpoint(tmp_path, data_root):
-    # no max_concurrent: Ray makes every trial at once, the ones waiting for the CPU pending
-    sweep = write_sweep(tmp_path, "ctrlc", TRIALS.replace("epochs: 3", "epochs: 4").replace("max_concurrent: 1\n", ""))
+    # no max_concurrent: Ray makes every trial at once, the ones waiting for the CPU pending.
+    # No checkpoint by the clock (checkpoint_seconds: 600): the one the trial resumes from is
+    # the one Ctrl-C asked for.
+    text = TRIALS.replace("epochs: 3", "epochs: 20").replace("max_concurrent: 1\n", "").replace(
+        "max_batches: 5", "max_batches: 40")  # epochs long enough to be interrupted between two
+    sweep = write_sweep(tmp_path, "ctrlc", text.replace("checkpoint_seconds: 0", "checkpoint_seconds: 600"))
     storage = tmp_path / "runs"
     proc = subprocess.Popen(sweep_cmd(sweep, storage, data_root, "--num-cpus", "1"), cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 300
-    while not list((storage / "ctrlc").glob("*/*/checkpoint_000001")):  # the first trial is past epoch 1
+    while not _reported_unfinished(storage / "ctrlc"):
         assert proc.poll() is None and time.time() < deadline, "the sweep ended before it could be interrupted"
         time.sleep(0.2)
+    assert not list((storage / "ctrlc").glob("*/*/checkpoint_*"))
     proc.send_signal(signal.SIGINT)  # Ctrl-C to the driver
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, out[-2000:] + err[-2000:]
     assert "--resume" in err and "interrupted:" in err
+    assert "running trial(s) save a checkpoint first" in out
     run_dir = only_run(storage, "ctrlc")
     df = results(run_dir)
     assert len(df) == 4 and "interrupted" in set(df.status) and "stopped" not in set(df.status)
@@ -104,7 +121,7 @@ def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_t
     assert (df.status == "completed").all() and len(df) == 4
     assert df.resumed_from_epoch.notna().any()  # the interrupted trial went on from its checkpoint
     hist = pd.read_parquet(run_dir / "history.parquet")
-    assert (hist.groupby("trial_id").epoch.apply(sorted).apply(list) == [[1, 2, 3, 4]] * 4).all()
+    assert (hist.groupby("trial_id").epoch.apply(sorted).apply(list) == [list(range(1, 21))] * 4).all()
     with pytest.raises(ProcessLookupError):  # no process of the interrupted driver's group (its Ray) left behind
         os.killpg(proc.pid, 0)
 
@@ -147,7 +164,7 @@ def _mount_tmpfs(path, size: str) -> bool:
 
 def test_a_disk_filling_up_stops_the_sweep_cleanly_and_resume_finishes_it(tmp_path, data_root):
     """Storage on a 60 MB tmpfs; each checkpoint of this model is about 12.5 MB and Ray keeps
-    two per trial, so the disk fills during the second trial."""
+    one per trial (two while it writes the next), so the disk fills during the third trial."""
     disk = tmp_path / "disk"
     if not _mount_tmpfs(disk, "60M"):
         pytest.skip("cannot mount a tmpfs here (needs root); test_a_half_written_ray_state_is_repaired covers it")

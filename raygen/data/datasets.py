@@ -5,8 +5,10 @@ cannot be fetched, raise the one ``missing`` error: dataset, folder, files, how 
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import math
+import socket
 import struct
 import zlib
 from pathlib import Path
@@ -81,10 +83,28 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
+# Where torchvision downloads them from: when the host's name does not resolve (offline), no
+# download can work, and importing torchvision (seconds: it pulls in torch._dynamo) is skipped.
+_HOSTS = {"MNIST": "ossci-datasets.s3.amazonaws.com",
+          "FashionMNIST": "fashion-mnist.s3-website.eu-central-1.amazonaws.com"}
+
+
+@functools.cache
+def resolves(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
+
+
 def _mnist_like(name: str, tv_class: str, root: Path, split: str, download: bool):
     folder = root / tv_class / "raw"
     stems = _IDX[split]
     paths = [_find(folder, s) for s in stems]
+    if None in paths and download and not resolves(_HOSTS[tv_class]):
+        raise missing(name, folder, [s + ".gz" for s in stems],
+                      f"Download failed ({_HOSTS[tv_class]} does not resolve: offline?).")
     if None in paths and download:
         import torchvision.datasets as tvd
 
