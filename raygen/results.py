@@ -83,8 +83,8 @@ def add_unstarted(results: pd.DataFrame, configs: list[dict], sweep: str, run: s
     return out
 
 
-TIMES = ("train_time_s", "eval_time_s", "wall_time_s")
-COUNTS = ("epoch", "batches", "num_params", "diverged_epoch", "delta_epoch", "resumed_from_epoch")
+TIMES = ("train_time_s", "eval_time_s", "wall_time_s", "startup_s", "checkpoint_mb")
+COUNTS = ("epoch", "batches", "num_params", "diverged_epoch", "delta_epoch", "resumed_from_epoch", "checkpoints")
 
 
 def typed(results: pd.DataFrame) -> pd.DataFrame:
@@ -185,4 +185,29 @@ def benchmark_line(results: pd.DataFrame, wall_s: float, slots: int, resumed: bo
     busy = (train + fit + evals) / max(slots, 1)
     return (f"benchmark: {n} trials, wall {wall_s:.1f} s on {slots} slot(s); {parts} (trial-seconds); "
             f"overhead {max(wall_s - busy, 0):.1f} s ({100 * max(wall_s - busy, 0) / max(wall_s, 1e-9):.0f}% of wall)"
-            f"{start}")
+            f"{start}\n{bookkeeping_line(results)}")
+
+
+def bookkeeping_line(results: pd.DataFrame) -> str:
+    """Per-trial start-up (the first trial on a worker reads the data; later ones reuse the
+    actor) and the checkpoints written to the run's storage this session."""
+    parts = []
+    if "startup_s" in results and results["startup_s"].notna().any():
+        first = results["first_on_worker"].fillna(False).astype(bool) if "first_on_worker" in results else False
+        later = pd.to_numeric(results.loc[~first, "startup_s"], errors="coerce").dropna()
+        firsts = pd.to_numeric(results.loc[first, "startup_s"], errors="coerce").dropna()
+        parts.append(f"trial start-up: at most {later.max() if len(later) else 0:.2f} s on a reused worker, "
+                     f"{firsts.max() if len(firsts) else 0:.1f} s for a worker's first trial")
+    if "checkpoints" in results:
+        count = int(pd.to_numeric(results["checkpoints"], errors="coerce").fillna(0).sum())
+        mb = float(pd.to_numeric(results["checkpoint_mb"], errors="coerce").fillna(0).sum())
+        parts.append(f"checkpoints: {count} written, {mb:.1f} MB ({mb / max(len(results), 1):.1f} MB per trial)")
+    return "bookkeeping: " + ("; ".join(parts) or "nothing recorded")
+
+
+def add_checkpoint_tally(results: pd.DataFrame, written: dict[str, list[int]]) -> pd.DataFrame:
+    """``checkpoints`` and ``checkpoint_mb`` per trial: what it wrote to storage this session."""
+    if len(results) and "trial_id" in results:
+        results["checkpoints"] = results["trial_id"].map(lambda t: written.get(t, [0, 0])[0])
+        results["checkpoint_mb"] = results["trial_id"].map(lambda t: written.get(t, [0, 0])[1] / 2**20)
+    return results

@@ -33,6 +33,8 @@ BACKUP_DIR = ".raygen-state"
 PATTERNS = ("experiment_state-*.json", "basic-variant-state-*.json")
 SLACK = 8 * 2**20  # Ray's own state and the results files, beyond the checkpoints
 STOPPED: dict[str, str] = {}  # run folder -> why the guard stopped it (the driver reads it after fit)
+# run folder -> trial id -> [checkpoints, bytes] written to the run's storage this session
+WRITTEN: dict[str, dict[str, list[int]]] = {}
 
 
 def _whole(data: bytes) -> bool:
@@ -168,6 +170,10 @@ class KeepState(Callback):
             result["should_checkpoint"] = True  # read by Ray Tune after the callbacks
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        tally = WRITTEN.setdefault(self.run_dir, {}).setdefault(trial.trial_id, [0, 0])
+        tally[0] += 1
+        if not is_remote(self.run_dir):  # Ray staged it in its session folder first: twice on a local disk
+            tally[1] += _size(Path(checkpoint.path))
         if self._stopping is not None:
             self._saved.add(trial.trial_id)
 

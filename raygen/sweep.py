@@ -238,8 +238,16 @@ def run(args: argparse.Namespace) -> int:
         from ray import tune
 
         from .data import data_root
-        from .results import add_unstarted, benchmark_line, rows_from_grid, run_metadata, write_results
+        from .results import (
+            add_checkpoint_tally,
+            add_unstarted,
+            benchmark_line,
+            rows_from_grid,
+            run_metadata,
+            write_results,
+        )
         from .rows import META_FILE
+        from .runstate import WRITTEN
         from .trainable import GenerativeTrainable
 
         res = resources(sweep, args, ray.cluster_resources())
@@ -258,6 +266,7 @@ def run(args: argparse.Namespace) -> int:
             if sweep.search == "grid" and (interrupted or repaired):
                 results = add_unstarted(results, sweep.grid(args.smoke, sets), sweep.name, run_name,
                                         *(["interrupted"] if interrupted else ["failed", LOST]))
+            results = add_checkpoint_tally(results, WRITTEN.get(run_dir, {}))
             notes = write_results(results, history, run_dir, sweep.paper)
         except (OSError, EOFError, json.JSONDecodeError) as exc:  # Ray's state or a trial's files unwritable
             again = f"python -m raygen.sweep {args.name} --resume {run_name} --retry-failed"

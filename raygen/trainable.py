@@ -45,13 +45,19 @@ def one_step(trial: Trial) -> dict[str, Any]:
     raise AssertionError("unreachable")
 
 
+FINAL = "model.pt"
+_STARTED = 0  # trials started in this worker process
+
+
 class GenerativeTrainable(tune.Trainable):
     def setup(self, config: dict[str, Any], data_root: str | None = None, sweep_dir: str | None = None) -> None:
         self._data_root, self._sweep_dir = data_root, sweep_dir
         self._start(config)
 
     def _start(self, config: dict[str, Any]) -> None:
-        self.trial, self.error = None, None
+        global _STARTED
+        t0 = time.perf_counter()
+        self.trial, self.error, self.finished = None, None, False
         self._saved_at = time.monotonic()  # a trial's first checkpoint comes checkpoint_seconds in
         gpus = float((self.trial_resources.required_resources if self.trial_resources else {}).get("GPU", 0))
         cpus = float((self.trial_resources.required_resources if self.trial_resources else {}).get("CPU", 1))
@@ -61,6 +67,10 @@ class GenerativeTrainable(tune.Trainable):
                                sweep_dir=self._sweep_dir)
         except RaygenError as exc:
             self.error = str(exc)
+        # the trial's start-up in this process (the data, the model), and whether it came
+        # first here (imports, data read from disk) or on a reused actor (everything kept)
+        self.startup = {"startup_s": time.perf_counter() - t0, "first_on_worker": _STARTED == 0}
+        _STARTED += 1
 
     def step(self) -> dict[str, Any]:
         if self.error:
@@ -69,11 +79,12 @@ class GenerativeTrainable(tune.Trainable):
 
         first = len(self.trial.history)
         result = one_step(self.trial)
-        out = {**result, "node_id": ray.get_runtime_context().get_node_id(),
+        out = {**result, **self.startup, "node_id": ray.get_runtime_context().get_node_id(),
                # this step's epochs: a trial stopped or interrupted before its end keeps every epoch
                "epochs_json": json.dumps(self.trial.history[first:])}
         if result.get("done"):
             out["history_json"] = json.dumps(self.trial.history)  # every epoch, across restarts
+            self.finished = True
         now = time.monotonic()
         if result.get("done") or now - self._saved_at >= self.trial.cfg.checkpoint_seconds:
             out["should_checkpoint"] = True  # Ray Tune then calls save_checkpoint
@@ -81,7 +92,13 @@ class GenerativeTrainable(tune.Trainable):
         return out
 
     def save_checkpoint(self, checkpoint_dir: str) -> dict | None:
-        if self.trial is not None:
+        """``state.pt`` (what resuming needs), or for a trial that is over ``model.pt``: the
+        trained model alone, which ``raygen.load`` reads back."""
+        if self.trial is None:
+            return None
+        if self.finished:
+            self.trial.save(os.path.join(checkpoint_dir, FINAL), final=True)
+        else:
             torch.save(self.trial.state(), os.path.join(checkpoint_dir, "state.pt"))
         return None
 

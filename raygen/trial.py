@@ -5,6 +5,7 @@ A non-finite loss stops the trial as ``status: diverged`` with the epoch it happ
 """
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import random
@@ -87,6 +88,10 @@ class Trial:
         self.faults = Faults.of(config)
         self.device = torch.device(device)
         self.out_dir = Path(out_dir) if out_dir else None
+        # torch.optim's step imports torch._dynamo on its first call (seconds, once per process):
+        # here, in the trial's start-up, rather than inside the first epoch's timer
+        importlib.import_module("torch._dynamo")
+
         seed_everything(self.cfg.seed)
         self.data = self._load(model_cfg.data_range, data_root)
         self.model = model_cls(model_cfg, self.data.shape, self.data.num_classes).to(self.device)
@@ -173,11 +178,12 @@ class Trial:
             if result.get("done"):
                 return result
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """The configuration and everything resuming needs, in one file ``load`` reads back."""
+    def save(self, path: str | os.PathLike, final: bool = False) -> Path:
+        """The configuration and everything resuming needs, in one file ``load`` reads back;
+        ``final``: the trained model only (``state(final=True)``), for a trial that is over."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"raygen_trial": 1, "config": self.config, "state": self.state()}, path)
+        torch.save({"raygen_trial": 1, "config": self.config, "state": self.state(final)}, path)
         return path
 
     @classmethod
@@ -246,9 +252,14 @@ class Trial:
     STATE_KEYS = ("model", "opts", "epoch", "train_time", "history", "batch_rng", "torch_rng", "numpy_rng",
                   "python_rng")
 
-    def state(self) -> dict[str, Any]:
+    def state(self, final: bool = False) -> dict[str, Any]:
         """What resuming needs, as tensors, numbers and containers only (checkpoints are read
-        back with ``weights_only=True``: a crafted file cannot run code)."""
+        back with ``weights_only=True``: a crafted file cannot run code). ``final``: a trial
+        that is over resumes nothing: its weights, epoch and history, without the optimizers'
+        moments and the random streams (a third of the bytes for Adam)."""
+        if final:
+            return {"model": self.model.state_dict(), "epoch": self.epoch, "train_time": self.train_time,
+                    "history": list(self.history)}
         _, keys, pos, has_gauss, cached = np.random.get_state()
         return {"model": self.model.state_dict(), "opts": {k: o.state_dict() for k, o in self.opts.items()},
                 "epoch": self.epoch, "train_time": self.train_time, "history": list(self.history),
@@ -260,11 +271,13 @@ class Trial:
 
     def load_state(self, s: dict[str, Any]) -> None:
         self.model.load_state_dict(s["model"])
-        for k, o in self.opts.items():
-            o.load_state_dict(s["opts"][k])
         self.epoch, self.train_time = s["epoch"], s["train_time"]
         self.resumed_from_epoch = self.epoch
         self.history = list(s.get("history", []))
+        if "opts" not in s:  # a final state (``state(final=True)``): the model as trained
+            return
+        for k, o in self.opts.items():
+            o.load_state_dict(s["opts"][k])
         self.batch_rng.set_state(s["batch_rng"])
         torch.set_rng_state(s["torch_rng"])
         n = s["numpy_rng"]

@@ -41,6 +41,8 @@ def test_killed_worker_is_retried_from_its_last_checkpoint(tmp_path, data_root):
     assert row.status == "completed" and row.epoch == 3
     assert row.resumed_from_epoch == 1  # restored from epoch 1's checkpoint, not from scratch
     assert (run_dir / row.trial_dir / ".killed_once").read_text() == "2"
+    (ckpt,) = (run_dir / row.trial_dir).glob("checkpoint_*")  # Ray keeps one: the final, the model alone
+    assert (ckpt / "model.pt").is_file() and not (ckpt / "state.pt").exists()
     hist = pd.read_parquet(run_dir / "history.parquet")
     assert sorted(hist.epoch) == [1, 2, 3]
 
