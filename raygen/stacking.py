@@ -302,9 +302,11 @@ class StackedTrial:
         ended = False
         for i, (k, t) in enumerate(zip(list(self.active), trials)):
             losses = {key: v[i] / max(n, 1) for key, v in means.items()}
-            if _uses_model(t, losses, extras[i]):
+            if _uses_model(t, losses, extras[i]):  # its hooks and evaluation see its weights and RNG streams
                 self._write_back(only=k, params_only=True)
-            with self._as_member(k):
+                with self._as_member(k):
+                    result = t.end_epoch(losses, n, dt, {}, extras[i])
+            else:
                 result = t.end_epoch(losses, n, dt, {}, extras[i])
             result["stacked"] = len(self.members)  # how many trials shared the model
             results[k] = t.record(result)
