@@ -133,7 +133,9 @@ def _finished(m: Trial) -> bool:
 
 
 class StackedTrial:
-    """K ``Trial``s trained as one vectorised model (see the module docstring)."""
+    """K ``Trial``s trained as one vectorised model (see the module docstring). The stacked
+    parameters are the live ones: a member's own model holds its weights after ``state()``,
+    an evaluation or its end."""
 
     def __init__(self, configs: list[dict[str, Any]], device: torch.device | str = "cpu",
                  data_root: str | None = None, out_dirs: list[str | os.PathLike | None] | None = None,

@@ -1,6 +1,6 @@
 """Stacked vs one-after-another training, side by side in one run::
 
-    python -m raygen.stacking_bench [--epochs 2000] [--device cpu|cuda] [--k 4 8] [--batches 20]
+    python -m raygen.stacking_bench [--epochs 2000] [--device cpu|cuda] [--k 4 8] [--batches 20] [--threads N]
 
 (a) the cosine experiment (sweeps/gae_cosine.yaml: vae_mlp and gae x seeds 0..4): its ten
 trials trained one after another as Trials vs as two StackedTrials of five; training
@@ -70,7 +70,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batches", type=int, default=20, help="Table 3 batches timed per trial")
     p.add_argument("--data-root", default=None)
     p.add_argument("--skip", choices=("cosine", "table3"), default=None)
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     if a.device == "cpu":
         print(f"torch threads: {torch.get_num_threads()}", flush=True)
     if a.skip != "cosine":
