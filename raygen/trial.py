@@ -121,18 +121,25 @@ class Trial:
     # --- one epoch -------------------------------------------------------------------
     def train_epoch(self) -> dict[str, Any]:
         """One epoch (and, when it is due, an evaluation): its result, also kept in ``history``."""
-        result = self._train_epoch()
+        return self.record(self._train_epoch())
+
+    def record(self, result: dict[str, Any]) -> dict[str, Any]:
+        """Keep an epoch's numbers in ``history``."""
         numbers = {k: v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         self.history.append(numbers)
         return result
 
-    def _train_epoch(self) -> dict[str, Any]:
+    def begin_epoch(self) -> None:
         self.epoch += 1
-        c, model, faults = self.cfg, self.model, self.faults
+        faults = self.faults
         if faults.fail_at_epoch == self.epoch:
             raise RuntimeError(f"_fail_at_epoch={faults.fail_at_epoch}: failing on purpose (testing aid)")
         if faults.kill_at_epoch == self.epoch:
             self._kill_once()
+
+    def _train_epoch(self) -> dict[str, Any]:
+        self.begin_epoch()
+        c, model = self.cfg, self.model
         model.train()
         t0 = time.perf_counter()
         start = model.on_train_start(self.data, self.ctx) if self.epoch == 1 else {}
@@ -146,8 +153,15 @@ class Trial:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
+        return self.end_epoch({k: float(v) / max(n, 1) for k, v in sums.items()}, n, dt, start, extra)
+
+    def end_epoch(self, losses: dict[str, float], n: int, dt: float, start: dict[str, Any],
+                  extra: dict[str, Any]) -> dict[str, Any]:
+        """An epoch's result from its mean losses over ``n`` batches, trained in ``dt`` seconds:
+        divergence, the end of training (hooks, evaluation, images) or an evaluation when due."""
+        c, model, faults = self.cfg, self.model, self.faults
         self.train_time += dt
-        result: dict[str, Any] = {k: float(v) / max(n, 1) for k, v in sums.items()}
+        result: dict[str, Any] = dict(losses)
         if faults.nan_at_epoch == self.epoch:
             result["loss"] = float("nan")
         result.update(start, **extra)

@@ -53,14 +53,19 @@ class TensorData:
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Shuffled mini-batches by index slicing on the device (last partial batch dropped
         unless the set is smaller than one batch)."""
+        for idx in self.batch_indices(batch_size, generator, max_batches):
+            yield self.x[idx], self.y[idx]
+
+    def batch_indices(self, batch_size: int, generator: torch.Generator, max_batches: int | None = None
+                      ) -> Iterator[torch.Tensor]:
+        """The indices of ``batches``' mini-batches, each (B,) on the device."""
         n = len(self.x)
         perm = torch.randperm(n, generator=generator).to(self.x.device)
         stop = max(n - n % batch_size, min(n, batch_size))
         for i, start in enumerate(range(0, stop, batch_size)):
             if max_batches is not None and i >= max_batches:
                 return
-            idx = perm[start:start + batch_size]
-            yield self.x[idx], self.y[idx]
+            yield perm[start:start + batch_size]
 
 
 @dataclass

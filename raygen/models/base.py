@@ -58,6 +58,13 @@ class GenerativeModel(nn.Module):
     has_encoder: ClassVar[bool] = False
     # Columns ``extra_metrics`` fills: label, direction (see raygen.columns).
     metric_columns: ClassVar[tuple[Column, ...]] = ()
+    # Stacked training (raygen.stacking) vectorises K trials of one architecture into one model:
+    # a model allows it when its step is one optimizer over ``loss`` and every random draw of the
+    # loss goes through ``noise``. ``stack_weights``: float config keys that may differ between
+    # the stacked trials (loss weights). ``stack_refusal``: why not, in one line.
+    stackable: ClassVar[bool] = False
+    stack_weights: ClassVar[tuple[str, ...]] = ()
+    stack_refusal: ClassVar[str] = "declares no stacked training"
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...], num_classes: int = 10):
         super().__init__()

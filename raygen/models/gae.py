@@ -54,13 +54,11 @@ class GAE(AE):
         # The first epoch whose error was below delta (0: not yet); a buffer, so checkpoints keep it.
         self.register_buffer("delta_epoch", torch.zeros((), dtype=torch.long))
 
-    def train_step(self, x, y, opts):
-        out = super().train_step(x, y, opts)
+    def observe_step(self, out):
         per_dim = 1 if self.cfg.recon_reduction == "mean" else numel(self.shape)
         err = out["recon_loss"] / per_dim  # stays on the device: no host sync per step
         self._err_sum = err if self._err_sum is None else self._err_sum + err
         self._err_batches += 1
-        return out
 
     def on_epoch_end(self, epoch: int, data) -> dict[str, Any]:
         if not self._err_batches:

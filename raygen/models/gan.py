@@ -39,6 +39,7 @@ class GAN(GenerativeModel):
     """A generator and a discriminator trained by alternation; subclasses build the two."""
 
     Config = GANConfig
+    stack_refusal = "alternates two optimizers (discriminator, generator)"
 
     def __init__(self, cfg: GANConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)

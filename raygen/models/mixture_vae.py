@@ -30,6 +30,8 @@ class MixtureConfig(VAEConfig):
 
 class MixturePriorVAE(VAE):
     Config = MixtureConfig
+    stackable = False
+    stack_refusal = "has a mixture prior whose training is not vectorised"
 
     def __init__(self, cfg: MixtureConfig, shape, num_classes: int = 10):
         if cfg.components < 1:
@@ -55,6 +57,7 @@ class VaDE(MixturePriorVAE):
     (eq. 17). pi, mu_c and var_c are parameters trained with the networks."""
 
     Config = VaDEConfig
+    stack_refusal = "pretrains an autoencoder and fits a GMM in on_train_start"
 
     def __init__(self, cfg: VaDEConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)
@@ -115,6 +118,7 @@ class GMVAE(MixturePriorVAE):
     + max(lambda, KL(p(c|z,w) || p(c))) (eq. 5, with the information constraint of section 3.2)."""
 
     Config = GMVAEConfig
+    stack_refusal = "draws its loss's noise outside the noise hook (two reparameterisations; not vectorised yet)"
 
     def __init__(self, cfg: GMVAEConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)
@@ -179,6 +183,7 @@ class VampVAE(MixturePriorVAE):
     choice), or uniform noise in the data range before training."""
 
     Config = VampVAEConfig
+    stack_refusal = "copies data into its pseudo-inputs in on_train_start and changes its KL weight on_epoch_end"
 
     def __init__(self, cfg: VampVAEConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)

@@ -98,6 +98,7 @@ class SAVAE(AutoEncoderModel):
     """Encoder, classifier (phase 1); decoder, discriminator (phase 2): see the module doc."""
 
     Config = SAVAEConfig
+    stack_refusal = "trains in two phases (a pretraining in on_train_start, then two optimizers)"
     metric_columns = (Column("latent_class_consistency", "latent class consistency", HIGHER),
                       Column("recon_class_acc", "recon. class acc.", HIGHER),
                       Column("classifier_acc_phase1", "phase-1 classifier acc.", HIGHER, compare=False))

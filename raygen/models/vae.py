@@ -9,6 +9,7 @@ or the training step (``vae_variants.py``, ``mixture_vae.py``, ``vaegan.py``, ``
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -47,14 +48,18 @@ RECON = {
 REDUCTIONS = ("sum", "mean")
 
 
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
     """z = mu + sigma * eps, eps ~ N(0, I) (Kingma & Welling 2014, section 2.4)."""
-    return mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+    return mu + (torch.randn_like(mu) if eps is None else eps) * (0.5 * logvar).exp()
 
 
 class BaseVAE(AutoEncoderModel):
     Config = BaseVAEConfig
     stochastic: ClassVar[bool] = True  # Gaussian q(z|x) (mean, log-variance); False: deterministic codes
+    stackable = True  # one Adam over ``loss``; its noise comes from ``noise``
+    stack_weights = ("beta",)
+    # Set by raygen.stacking while it vectorises training: (shape, like) -> this member's noise.
+    noise_source: ClassVar[Callable | None] = None
 
     def __init__(self, cfg: BaseVAEConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)
@@ -84,7 +89,14 @@ class BaseVAE(AutoEncoderModel):
         mu, logvar = self.encode_dist(x)
         if logvar is None:
             return mu, mu, None
-        return reparameterize(mu, logvar), mu, logvar
+        return reparameterize(mu, logvar, self.noise(mu.shape, mu)), mu, logvar
+
+    def noise(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        """N(0, I) draws of ``shape`` for the loss, from torch's RNG (as ``torch.randn_like`` would
+        draw them); stacked training substitutes each member's own draws (``noise_source``)."""
+        if self.noise_source is not None:
+            return self.noise_source(shape, like)
+        return torch.randn(shape, dtype=like.dtype, device=like.device)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode_dist(x)[0]
@@ -112,7 +124,13 @@ class BaseVAE(AutoEncoderModel):
     def train_step(self, x, y, opts):
         out = self.loss(x, y)
         step(opts["opt"], out["loss"])
-        return {k: v.detach() for k, v in out.items()}
+        out = {k: v.detach() for k, v in out.items()}
+        self.observe_step(out)
+        return out
+
+    def observe_step(self, out: dict[str, torch.Tensor]) -> None:
+        """Hook after each step with its detached losses, to measure only (GAE's delta); stacked
+        training calls it per member with that member's losses."""
 
     def prior_sample(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.latent_dim, device=self.device)

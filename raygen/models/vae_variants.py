@@ -77,6 +77,7 @@ class InfoVAE(VAE):
     kernel exp(-||z - z'||^2 / C) with C = d^2 (``bandwidth``)."""
 
     Config = InfoVAEConfig
+    stack_weights = ("beta", "info_alpha", "info_lambda")
 
     def __init__(self, cfg: InfoVAEConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)
@@ -86,7 +87,7 @@ class InfoVAE(VAE):
             raise RaygenError(f"bandwidth must be one of {', '.join(BANDWIDTHS)}, got {cfg.bandwidth!r}")
 
     def mmd(self, z: torch.Tensor) -> torch.Tensor:
-        z_prior = self.prior_sample(z.shape[0])  # (B, latent)
+        z_prior = self.noise((z.shape[0], self.cfg.latent_dim), z)  # (B, latent): draws from the N(0, I) prior
         return losses.mmd(z, z_prior, self.cfg.kernel, c=BANDWIDTHS[self.cfg.bandwidth](self.cfg.latent_dim))
 
     def regularizer(self, z, mu, logvar):
@@ -110,6 +111,7 @@ class WAE(InfoVAE):
 
     Config = WAEConfig
     stochastic = False
+    stack_weights = ("beta", "wae_lambda")
 
     def regularizer(self, z, mu, logvar):
         return self.cfg.wae_lambda * self.mmd(z)
@@ -154,6 +156,7 @@ class RAEL2(AE):
     a 10-component Gaussian mixture (their section 4; Ko et al. 2024 uses 10 components too)."""
 
     Config = RAEConfig
+    stack_weights = ("beta", "z_weight", "decoder_l2")
 
     def regularizer(self, z, mu, logvar):
         code = 0.5 * z.pow(2).sum(1).mean()

@@ -61,6 +61,8 @@ class VAEGAN(VAE):
     """Larsen et al. (2016): VAE + GAN with the learned feature-wise reconstruction (see module)."""
 
     Config = VAEGANConfig
+    stackable = False
+    stack_refusal = "alternates three optimizers (encoder, decoder, discriminator)"
 
     def __init__(self, cfg: VAEGANConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)
