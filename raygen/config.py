@@ -140,3 +140,9 @@ def to_tune(config: dict[str, Any]) -> dict[str, Any]:
 def from_tune(config: dict[str, Any]) -> dict[str, Any]:
     return {k: json.loads(v[len(_TUNE_LIST):]) if isinstance(v, str) and v.startswith(_TUNE_LIST) else v
             for k, v in config.items()}
+
+
+def stack_of(config: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """The member configs of a stacked trial (``_stack``, set by the sweep: ``stacking.py``), else None."""
+    raw = (config or {}).get("_stack")
+    return json.loads(raw) if isinstance(raw, str) and raw else None

@@ -19,7 +19,7 @@ from .columns import to_json
 from .config import split_config
 from .errors import RaygenError
 from .metrics.evaluate import declared_columns
-from .rows import history_frame, label_history, results_frame, stack_history, trial_row
+from .rows import label_history, results_frame, stack_history, trial_rows
 from .storage import join, write_parquet
 
 
@@ -47,12 +47,14 @@ def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike, inter
         metrics = dict(res.metrics or {})
         trial_dir = os.path.relpath(str(res.path), str(run_dir))
         config = res.config or planned.get(str(res.path)) or {}
-        row, cfg = trial_row(sweep=sweep, run=run, trial_dir=trial_dir, config=config, metrics=metrics,
-                             error=None if res.error is None else str(res.error) or type(res.error).__name__,
-                             unfinished="interrupted" if interrupted else "stopped", resolve=resolved_config)
-        rows.append(row)
-        keys.update(cfg)
-        hist.append(history_frame(row["trial_id"], metrics, res.metrics_dataframe))
+        for row, cfg, h in trial_rows(
+                sweep=sweep, run=run, trial_dir=trial_dir, config=config, metrics=metrics,
+                error=None if res.error is None else str(res.error) or type(res.error).__name__,
+                unfinished="interrupted" if interrupted else "stopped", logged=res.metrics_dataframe,
+                resolve=resolved_config):
+            rows.append(row)
+            keys.update(cfg)
+            hist.append(h)
     results = typed(results_frame(rows, keys))
     return results, label_history(stack_history(hist), results)
 

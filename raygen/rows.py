@@ -10,14 +10,14 @@ from typing import Any
 
 import pandas as pd
 
-from .config import from_tune
+from .config import from_tune, stack_of
 
 # Ray's own per-result bookkeeping that says nothing about the model (and the trial's
 # history, which becomes history.parquet, not a column).
 RAY_KEYS = frozenset({
     "done", "training_iteration", "timestamp", "date", "time_this_iter_s", "time_since_restore",
     "iterations_since_restore", "checkpoint_dir_name", "should_checkpoint", "config", "pid", "history_json",
-    "epochs_json",
+    "epochs_json", "members_json", "member_epochs_json",
     "time_total_s", "experiment_tag"})
 ROW_KEYS = ("sweep", "run", "trial_id", "status", "error")  # the first columns of every row
 # The run's metadata (column declarations, published values), written when the sweep starts so
@@ -68,6 +68,34 @@ def trial_row(*, sweep: str, run: str, trial_dir: str, config: dict[str, Any], m
     row["wall_time_s"] = metrics.get("time_total_s")
     row["trial_dir"] = trial_dir
     return row, list(cfg)
+
+
+def trial_rows(*, sweep: str, run: str, trial_dir: str, config: dict[str, Any], metrics: dict[str, Any],
+               error: str | None, unfinished: str, logged: pd.DataFrame | None,
+               resolve: Callable[[dict], dict] | None = None) -> list[tuple[dict[str, Any], list[str], pd.DataFrame]]:
+    """(row, config keys, history) of a Ray trial: one, or for a stacked trial (``stacking.py``)
+    one per member, each with its own config, numbers, images (``member_<i>/``) and history,
+    as if it had run alone, plus ``stack_id`` (the Ray trial) and ``stacked`` (its size)."""
+    members = stack_of(config)
+    if not members:
+        row, cfg = trial_row(sweep=sweep, run=run, trial_dir=trial_dir, config=config, metrics=metrics,
+                             error=error, unfinished=unfinished, resolve=resolve)
+        return [(row, cfg, history_frame(row["trial_id"], metrics, logged))]
+    last = json.loads(metrics["members_json"]) if isinstance(metrics.get("members_json"), str) else []
+    whole = json.loads(metrics["history_json"]) if isinstance(metrics.get("history_json"), str) else None
+    steps = [json.loads(s) for s in logged["member_epochs_json"] if isinstance(s, str)] \
+        if logged is not None and "member_epochs_json" in logged else []
+    stack_id = metrics.get("trial_id") or trial_dir.rsplit("/", 1)[-1]
+    ray_keys = {k: v for k, v in metrics.items() if k in RAY_KEYS}
+    out = []
+    for i, member in enumerate(members):
+        own = {**ray_keys, **(last[i] if i < len(last) and last[i] else {}),
+               "trial_id": f"{stack_id}-{i}", "stack_id": stack_id, "stacked": len(members)}
+        row, cfg = trial_row(sweep=sweep, run=run, trial_dir=f"{trial_dir}/member_{i}", config=member, metrics=own,
+                             error=error, unfinished=unfinished, resolve=resolve)
+        epochs = whole[i] if whole else [e for step in steps for e in step[i]]
+        out.append((row, cfg, history_frame(row["trial_id"], {"history_json": json.dumps(epochs)}, None)))
+    return out
 
 
 def results_frame(rows: list[dict[str, Any]], config_keys: set[str]) -> pd.DataFrame:

@@ -62,6 +62,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="have Ray rebuild this uv environment on cluster workers (nodes without raygen)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value in every trial (YAML value), e.g. --set epochs=3")
+    p.add_argument("--stack", metavar="KEYS",
+                   help="train trials that differ only in these keys (comma-separated, e.g. seed or seed,beta; "
+                        "auto: seed and the loss weights) as one stacked model; none: never (default: the sweep "
+                        "file's stack:)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     p.add_argument("--track", action="append", default=[], choices=sorted(TRACKERS), metavar="TRACKER",
                    help="also log every trial to mlflow or wandb (an optional extra; settings: the sweep "
@@ -154,7 +158,14 @@ def build_tuner(sweep: Sweep, args, trainable, base: str, run: str, resume: bool
         # Each grid point is one concrete, already validated config: evaluate them in order.
         # Tune needs every key in the space; a key a variant lacks stays None (= the default).
         # Lists cross as strings (config.to_tune): Ray would walk into them as nested spaces.
-        configs = [to_tune(c) for c in sweep.grid(smoke, sets)]
+        groups, why_not = sweep.stacks(smoke, sets)
+        configs = [to_tune(g[0]) if len(g) == 1 else {**to_tune(g[0]), "_stack": json.dumps([to_tune(c) for c in g])}
+                   for g in groups]
+        if sweep.stack:
+            sizes = sorted({len(g) for g in groups if len(g) > 1})
+            print(f"stack: {sum(len(g) for g in groups)} trials as {len(configs)} Ray trials"
+                  + (f" (stacks of {', '.join(map(str, sizes))})" if sizes else " (none stacked)")
+                  + "".join(f"; not stacked: {w}" for w in why_not), flush=True)
         space = {k: None for c in configs for k in c}
         # Ray honours max_concurrent_trials for a grid only when the generator is told too.
         search_alg = BasicVariantGenerator(points_to_evaluate=configs, max_concurrent=max_conc or 0)
@@ -220,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     check_args(args)
     sweep = load_sweep(args.name)
+    if args.stack is not None:
+        sweep.stack = None if args.stack == "none" else args.stack if args.stack == "auto" else \
+            [k.strip() for k in args.stack.split(",") if k.strip()]
     sets = overrides(args.set)
     sweep.check(args.smoke, sets)
     trackers.check(trackers.merged(sweep.track, args.track), f"sweep {sweep.name!r}")

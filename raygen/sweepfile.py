@@ -24,6 +24,7 @@ keys before Ray starts, so a typo fails in a second, not after a cluster spins u
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,8 @@ from . import paper
 from .config import from_dict, split_config
 from .errors import RaygenError, did_you_mean
 from .fields import setting
-from .registry import DATASETS
+from .registry import DATASETS, MODELS
+from .stacking import stackable
 
 SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
 SEARCH_SPACES = ("uniform", "loguniform", "randint", "choice")
@@ -63,6 +65,9 @@ class Sweep:
     smoke: dict[str, Any] = field(default_factory=dict)
     paper: dict[str, Any] | None = None  # the published values this sweep reproduces (raygen.paper)
     track: dict[str, Any] | None = None  # experiment trackers (raygen.trackers): {mlflow: {...}, wandb: {...}}
+    # Trials that differ only in these keys train as one stacked model (raygen.stacking):
+    # [seed], [seed, beta], or auto (seed and every model's loss weights)
+    stack: list[str] | str | None = None
     path: str = ""
 
     # --- configs -----------------------------------------------------------------------
@@ -93,6 +98,7 @@ class Sweep:
         """Validate the whole sweep without Ray: search kind, value forms, every config."""
         where = f"sweep {self.name!r} ({self.path})"
         self.check_scheduler(where)
+        self.check_stack(where)
         for spec in self.variant_specs(smoke, overrides):
             for k, v in spec.items():
                 if isinstance(v, dict):
@@ -132,6 +138,50 @@ class Sweep:
                         model_cls(model_cfg, data.shape, data.num_classes)
             except RaygenError as exc:
                 raise RaygenError(f"{where}: {exc}") from None
+
+    def stack_keys(self) -> set[str]:
+        if self.stack == "auto":
+            return {"seed", *(w for _, cls in MODELS.items() for w in cls.stack_weights)}
+        return set(self.stack or ())
+
+    def check_stack(self, where: str) -> None:
+        if self.stack is None:
+            return
+        allowed = {"seed", *(w for _, cls in MODELS.items() for w in cls.stack_weights)}
+        keys = self.stack if isinstance(self.stack, list) else None
+        if self.stack != "auto" and (not keys or not all(isinstance(k, str) for k in keys)):
+            raise RaygenError(f"{where}: stack={self.stack!r}: give a list of keys (e.g. [seed]) or auto")
+        bad = sorted(set(keys or ()) - allowed)
+        if bad:
+            raise RaygenError(f"{where}: stack: {', '.join(bad)} cannot differ within a stack (it changes what is "
+                              f"trained); keys that can: {', '.join(sorted(allowed))}")
+        if self.search != "grid" or self.scheduler:
+            raise RaygenError(f"{where}: stack works on grid sweeps without a scheduler (a scheduler would stop "
+                              f"a stack's trials together); remove stack: or scheduler:")
+
+    def stacks(self, smoke: bool = False, overrides: dict[str, Any] | None = None
+               ) -> tuple[list[list[dict]], list[str]]:
+        """The grid's configs grouped into stacks (``stack``: trials equal but for those keys,
+        when ``stacking.stackable`` agrees; one config a group otherwise), and why groups that
+        could not stack did not."""
+        configs = self.grid(smoke, overrides)
+        free = self.stack_keys()
+        if not free:
+            return [[c] for c in configs], []
+        groups: dict[str, list[dict]] = {}
+        for c in configs:
+            groups.setdefault(json.dumps({k: v for k, v in c.items() if k not in free}, sort_keys=True,
+                                         default=str), []).append(c)
+        out, why_not = [], []
+        for group in groups.values():
+            why = stackable(group) if len(group) > 1 else None
+            if len(group) > 1 and why is None:
+                out.append(group)
+            else:
+                out.extend([c] for c in group)
+                if why:
+                    why_not.append(why)
+        return out, sorted(set(why_not))
 
     def check_scheduler(self, where: str) -> None:
         if self.scheduler is None:

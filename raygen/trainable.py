@@ -16,36 +16,49 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from ray import tune
 
+from .config import TrainConfig
 from .diskcache import load_tensors
 from .errors import RaygenError
+from .rows import stack_of
+from .stacking import StackedTrial
 from .trial import Trial, pick_device
 
 
-def one_step(trial: Trial) -> dict[str, Any]:
-    """Train the epochs of one Ray Tune step; the last one's result. ``report_every`` epochs when
-    set, else as many as fit in ``report_seconds`` (judged by the last epoch's length, at least
-    one); a step also ends with the trial, and after an epoch that evaluated (so that the
-    step's result, which schedulers and the console see, carries the metrics)."""
-    c, t0 = trial.cfg, time.perf_counter()
+def one_step(train_epoch: Callable[[], bool], c: TrainConfig) -> None:
+    """Train the epochs of one Ray Tune step: ``report_every`` epochs when set, else as many as
+    fit in ``report_seconds`` (judged by the last epoch's length, at least one). ``train_epoch``
+    trains one and says whether the step must end there: the trial ended, or it evaluated (the
+    step's result, which schedulers and the console see, then carries the metrics)."""
+    t0 = time.perf_counter()
     for n in itertools.count(1):
         t_epoch = time.perf_counter()
-        result = trial.train_epoch()
+        if train_epoch():
+            return
         now = time.perf_counter()
-        if result.get("done") or "eval_time_s" in result:
-            return result
         if c.report_every and n >= c.report_every:
-            return result
+            return
         if not c.report_every and (now - t0) + (now - t_epoch) > c.report_seconds:
-            return result
-    raise AssertionError("unreachable")
+            return
+
+
+def _ends_step(result: dict[str, Any] | None) -> bool:
+    return bool(result) and (bool(result.get("done")) or "eval_time_s" in result)
 
 
 FINAL = "model.pt"
+
+
+def _plain(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A result as JSON can carry it (numbers, strings, flags)."""
+    return None if result is None else {k: v for k, v in result.items()
+                                        if isinstance(v, (int, float, str, bool)) or v is None}
+
 _STARTED = 0  # trials started in this worker process
 
 
@@ -58,13 +71,20 @@ class GenerativeTrainable(tune.Trainable):
         global _STARTED
         t0 = time.perf_counter()
         self.trial, self.error, self.finished = None, None, False
+        members = stack_of(config)
         self._saved_at = time.monotonic()  # a trial's first checkpoint comes checkpoint_seconds in
         gpus = float((self.trial_resources.required_resources if self.trial_resources else {}).get("GPU", 0))
         cpus = float((self.trial_resources.required_resources if self.trial_resources else {}).get("CPU", 1))
         torch.set_num_threads(max(1, int(cpus)))
         try:
-            self.trial = Trial(config, pick_device(gpus), self._data_root, out_dir=self.logdir,
-                               sweep_dir=self._sweep_dir)
+            if members:  # K trials as one vectorised model, each writing into member_<i>/
+                dirs = [os.path.join(self.logdir, f"member_{i}") for i in range(len(members))]
+                self.trial = StackedTrial(members, pick_device(gpus), self._data_root, dirs, self._sweep_dir)
+                self.cfg = self.trial.members[0].cfg
+            else:
+                self.trial = Trial(config, pick_device(gpus), self._data_root, out_dir=self.logdir,
+                                   sweep_dir=self._sweep_dir)
+                self.cfg = self.trial.cfg
         except RaygenError as exc:
             self.error = str(exc)
         # the trial's start-up in this process (the data, the model), and whether it came
@@ -77,18 +97,49 @@ class GenerativeTrainable(tune.Trainable):
             return {"status": "failed", "error": self.error, "done": True}
         import ray
 
-        first = len(self.trial.history)
-        result = one_step(self.trial)
-        out = {**result, **self.startup, "node_id": ray.get_runtime_context().get_node_id(),
-               # this step's epochs: a trial stopped or interrupted before its end keeps every epoch
-               "epochs_json": json.dumps(self.trial.history[first:])}
-        if result.get("done"):
-            out["history_json"] = json.dumps(self.trial.history)  # every epoch, across restarts
-            self.finished = True
+        out = self._stack_step() if isinstance(self.trial, StackedTrial) else self._trial_step()
+        out.update(self.startup, node_id=ray.get_runtime_context().get_node_id())
+        self.finished = bool(out.get("done"))
         now = time.monotonic()
-        if result.get("done") or now - self._saved_at >= self.trial.cfg.checkpoint_seconds:
+        if self.finished or now - self._saved_at >= self.cfg.checkpoint_seconds:
             out["should_checkpoint"] = True  # Ray Tune then calls save_checkpoint
             self._saved_at = now
+        return out
+
+    def _trial_step(self) -> dict[str, Any]:
+        first, last = len(self.trial.history), {}
+
+        def epoch() -> bool:
+            last.update(self.trial.train_epoch())
+            return _ends_step(last)
+
+        one_step(epoch, self.cfg)
+        # this step's epochs: a trial stopped or interrupted before its end keeps every epoch
+        out = {**last, "epochs_json": json.dumps(self.trial.history[first:])}
+        if last.get("done"):
+            out["history_json"] = json.dumps(self.trial.history)  # every epoch, across restarts
+        return out
+
+    def _stack_step(self) -> dict[str, Any]:
+        """One step of K stacked trials: the first member's numbers stand for the stack (the
+        console's line, Ray's own record); each member's last result and epochs travel beside
+        them, and become the member's own row and history (``rows.trial_rows``)."""
+        st = self.trial
+        firsts = [len(m.history) for m in st.members]
+        last: list[dict[str, Any] | None] = [None] * len(st.members)
+
+        def epoch() -> bool:
+            results = st.train_epoch()
+            last[:] = [r if r is not None else old for r, old in zip(results, last)]
+            return st.done or any(_ends_step(r) for r in results if r is not None and not r.get("done"))
+
+        one_step(epoch, self.cfg)
+        numbers = next(r for r in [*last, *[m.history[-1] if m.history else {} for m in st.members]] if r)
+        out = {k: v for k, v in numbers.items() if k not in ("done", "status", "error")}
+        out.update(members_json=json.dumps([_plain(r) for r in last]), done=st.done,
+                   member_epochs_json=json.dumps([m.history[f:] for m, f in zip(st.members, firsts)]))
+        if st.done:
+            out.update(status="completed", history_json=json.dumps([m.history for m in st.members]))
         return out
 
     def save_checkpoint(self, checkpoint_dir: str) -> dict | None:
@@ -96,8 +147,9 @@ class GenerativeTrainable(tune.Trainable):
         trained model alone, which ``raygen.load`` reads back."""
         if self.trial is None:
             return None
-        if self.finished:
-            self.trial.save(os.path.join(checkpoint_dir, FINAL), final=True)
+        if self.finished:  # a stack's members each as if alone: member_<i>.pt
+            for i, t in enumerate(getattr(self.trial, "members", [self.trial])):
+                t.save(os.path.join(checkpoint_dir, FINAL if t is self.trial else f"member_{i}.pt"), final=True)
         else:
             torch.save(self.trial.state(), os.path.join(checkpoint_dir, "state.pt"))
         return None
@@ -108,8 +160,9 @@ class GenerativeTrainable(tune.Trainable):
         path = os.path.join(checkpoint, "state.pt") if isinstance(checkpoint, str) else None
         if self.trial is None or not path or not os.path.exists(path):
             return
+        keys = ("members",) if isinstance(self.trial, StackedTrial) else Trial.STATE_KEYS
         try:
-            self.trial.load_state(load_tensors(path, Trial.STATE_KEYS, "checkpoint"))
+            self.trial.load_state(load_tensors(path, keys, "checkpoint"))
         except (ValueError, KeyError, RuntimeError) as exc:
             print(f"raygen: {exc}; the trial restarts from epoch 0", file=sys.stderr, flush=True)
             self._start(self.config)

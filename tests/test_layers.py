@@ -12,7 +12,8 @@ import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "raygen"
 UPPER = ("raygen.metrics", "raygen.report", "raygen.trial", "raygen.trainable", "raygen.sweep",
-         "raygen.sweepfile", "raygen.results", "raygen.config", "raygen.preflight", "raygen.runstate")
+         "raygen.sweepfile", "raygen.results", "raygen.config", "raygen.preflight", "raygen.runstate",
+         "raygen.stacking")
 # package (or module) -> what it must not import
 RULES = {
     "raygen.data": ("raygen.models", *UPPER),
@@ -21,6 +22,7 @@ RULES = {
     "raygen.metrics": ("raygen.report", "raygen.trial", "raygen.trainable", "raygen.sweep", "raygen.sweepfile",
                        "raygen.results", "raygen.config"),
     "raygen.trial": ("ray", "raygen.report", "raygen.trainable", "raygen.sweep", "raygen.results"),
+    "raygen.stacking": ("ray", "raygen.report", "raygen.trainable", "raygen.sweep", "raygen.results"),
     "raygen.report": ("torch", "ray", "raygen.models", "raygen.metrics", "raygen.data", "raygen.trial",
                       "raygen.trainable", "raygen.sweep", "raygen.results", "raygen.figures"),
 }

@@ -250,3 +250,10 @@ def test_plots_leave_a_model_off_an_axis_it_does_not_vary_and_pareto_points_are_
     png = plots.pareto(lay, summ)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert plots.pareto(lay, summ.drop(columns=["train_time_s"])) is None
+
+
+def test_the_header_says_which_trials_were_stacked():
+    rows = [base_row(i, seed=i, stacked=3 if i < 3 else 1, stack_id="s0" if i < 3 else None) for i in range(4)]
+    facts = dict(header_facts(analyze(pd.DataFrame(rows)), "r", "s"))
+    assert facts["stacked"].startswith("3 of 4 trials trained in 1 stacks")
+    assert "stacked" not in dict(header_facts(analyze(pd.DataFrame([base_row(0)])), "r", "s"))

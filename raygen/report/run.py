@@ -18,7 +18,7 @@ from ..columns import Column, from_json
 from ..errors import RaygenError
 from ..paper import Published
 from ..paper import from_json as paper_from_json
-from ..rows import META_FILE, history_frame, label_history, results_frame, stack_history, trial_row
+from ..rows import META_FILE, label_history, results_frame, stack_history, trial_rows
 from ..storage import read_parquet
 
 
@@ -135,11 +135,12 @@ def from_result_json(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         error = None
         if error_file.exists():
             error = error_file.read_text(errors="replace").strip() or "error.txt is empty"
-        row, cfg = trial_row(sweep=run_dir.parent.name, run=run_dir.name, trial_dir=trial.name, config=config,
-                             metrics={"training_iteration": len(lines), **last}, error=error, unfinished="running")
-        rows.append(row)
-        keys.update(cfg)
-        hist.append(history_frame(row["trial_id"], last, pd.DataFrame(lines)))
+        for row, cfg, h in trial_rows(sweep=run_dir.parent.name, run=run_dir.name, trial_dir=trial.name,
+                                      config=config, metrics={"training_iteration": len(lines), **last}, error=error,
+                                      unfinished="running", logged=pd.DataFrame(lines)):
+            rows.append(row)
+            keys.update(cfg)
+            hist.append(h)
     results = results_frame(rows, keys)
     return results, label_history(stack_history(hist), results)
 

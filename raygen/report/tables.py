@@ -276,6 +276,11 @@ def header_facts(lay: Analysis, run_dir, source: str, notes: list[str] = ()) -> 
             s = pd.to_numeric(res[col], errors="coerce").dropna()
             facts.append((name, (f"total {s.sum():.1f} s over {len(s)} trials; per trial median "
                                  f"{s.median():.1f} s, max {s.max():.1f} s")))
+    if "stacked" in res and pd.to_numeric(res["stacked"], errors="coerce").gt(1).any():
+        on = res[pd.to_numeric(res["stacked"], errors="coerce").gt(1)]
+        facts.append(("stacked", f"{len(on)} of {len(res)} trials trained in {on['stack_id'].nunique()} stacks "
+                                 f"(one vectorised model each, column stack_id; the numbers of separate trials "
+                                 f"up to float rounding; train_time_s is each stack's time shared by its members)"))
     settings = []
     for col, name in (("fid_extractor", "FID extractor"), ("fid_samples", "FID samples"),
                       ("fid_reference", "FID reference"), ("eval_samples", "evaluation samples")):
