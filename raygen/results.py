@@ -210,6 +210,9 @@ def bookkeeping_line(results: pd.DataFrame) -> str:
 def add_checkpoint_tally(results: pd.DataFrame, written: dict[str, list[int]]) -> pd.DataFrame:
     """``checkpoints`` and ``checkpoint_mb`` per trial: what it wrote to storage this session."""
     if len(results) and "trial_id" in results:
-        results["checkpoints"] = results["trial_id"].map(lambda t: written.get(t, [0, 0])[0])
-        results["checkpoint_mb"] = results["trial_id"].map(lambda t: written.get(t, [0, 0])[1] / 2**20)
+        # a stacked trial's members share its checkpoints: each counts them, with its share of the bytes
+        ray_id = results["stack_id"].fillna(results["trial_id"]) if "stack_id" in results else results["trial_id"]
+        size = pd.to_numeric(results["stacked"], errors="coerce").fillna(1) if "stacked" in results else 1
+        results["checkpoints"] = ray_id.map(lambda t: written.get(t, [0, 0])[0])
+        results["checkpoint_mb"] = ray_id.map(lambda t: written.get(t, [0, 0])[1] / 2**20) / size
     return results

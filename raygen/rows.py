@@ -86,7 +86,8 @@ def trial_rows(*, sweep: str, run: str, trial_dir: str, config: dict[str, Any], 
     steps = [json.loads(s) for s in logged["member_epochs_json"] if isinstance(s, str)] \
         if logged is not None and "member_epochs_json" in logged else []
     stack_id = metrics.get("trial_id") or trial_dir.rsplit("/", 1)[-1]
-    ray_keys = {k: v for k, v in metrics.items() if k in RAY_KEYS}
+    # Ray's bookkeeping and the stack's start-up (the members started together) go to every member
+    ray_keys = {k: v for k, v in metrics.items() if k in RAY_KEYS or k in ("startup_s", "first_on_worker")}
     out = []
     for i, member in enumerate(members):
         own = {**ray_keys, **(last[i] if i < len(last) and last[i] else {}),

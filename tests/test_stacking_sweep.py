@@ -77,6 +77,10 @@ def test_a_stacked_sweep_gives_the_rows_of_the_unstacked_one(tmp_path, data_root
     assert (b.stacked == 3).all() and b.stack_id.nunique() == 2 and a.get("stacked", pd.Series()).isna().all()
     for col in ("recon_mse", "loss", "epoch"):
         assert b[col].tolist() == pytest.approx(a[col].tolist(), rel=1e-3, abs=1e-5), col
+    # the bookkeeping: every row has its start-up and its share of the checkpoints written
+    assert b.startup_s.notna().all() and (b.checkpoints >= 1).all() and (a.checkpoints >= 1).all()
+    assert b.checkpoint_mb.sum() == pytest.approx(a.checkpoint_mb.sum(), rel=0.2)
+    assert "bookkeeping: trial start-up" in out.stdout
     for png in b.cosine_png:  # each member's own figure, in its own folder
         assert (run_dir / png).is_file() and "/member_" in png
     hist = pd.read_parquet(run_dir / "history.parquet")
