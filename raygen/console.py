@@ -7,6 +7,7 @@ every ``every_s`` seconds instead, so a log holds one line per trial and a few m
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sys
@@ -16,7 +17,7 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
-from .config import from_tune
+from .config import stack_of
 from .rows import given_config, status_of
 
 CLEAR_LINE = "\x1b[2K"
@@ -99,14 +100,28 @@ class Console(Callback):
 
     # --- what a trial is -------------------------------------------------------------
     def name(self, trial) -> str:
-        cfg = given_config(from_tune(trial.config))
-        return "  ".join(f"{k}={fmt(cfg[k])}" if k != "model" else str(cfg[k]) for k in self.keys if k in cfg)
+        """The swept keys' values; a stacked trial's as ``seed=0,1,2`` where its members differ."""
+        members = [given_config(m) for m in stack_of(trial.config) or [trial.config]]
+
+        def value(k: str) -> str:
+            vals = list(dict.fromkeys(fmt(m[k]) if k != "model" else str(m[k]) for m in members if k in m))
+            return ",".join(vals)
+
+        return "  ".join(f"{k}={value(k)}" if k != "model" else value(k) for k in self.keys if k in members[0])
+
+    def metric_text(self, res: dict) -> str | None:
+        """The sweep's metric; a stack's as its members' range."""
+        members = json.loads(res["members_json"]) if isinstance(res.get("members_json"), str) else None
+        vals = [m[self.metric] for m in members or [res] if m and isinstance(m.get(self.metric), (int, float))]
+        if not vals:
+            return None
+        return f"{self.metric} {fmt(min(vals))}" + (f" to {fmt(max(vals))}" if len(vals) > 1 else "")
 
     def outcome(self, trial, error: str | None = None) -> str:
         res = dict(trial.last_result or {})
         status, err = status_of(res, error, "stopped")
         epoch = res.get("epoch")
-        parts = [f"{self.metric} {fmt(res[self.metric])}" if self.metric in res else None,
+        parts = [self.metric_text(res),
                  f"epoch {epoch}" if epoch else None,
                  f"{res['time_total_s']:.1f} s" if isinstance(res.get("time_total_s"), float) else None]
         text = ", ".join(p for p in parts if p)

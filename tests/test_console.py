@@ -52,6 +52,20 @@ def test_one_line_per_finished_failed_or_diverged_trial():
                      "[3/3] failed    vae  seed=2: worker died: out of memory"]
 
 
+def test_a_stacked_trial_is_named_by_its_members_and_their_range():
+    import json
+
+    from raygen.config import to_tune
+
+    out = io.StringIO()
+    members = [to_tune({"model": "vae_mlp", "seed": s, "hidden": [256]}) for s in (0, 1, 2)]
+    con = Console(["model", "seed"], "recon_mse", total=1, stream=out, live=False)
+    con.on_trial_complete(0, [], fake("TERMINATED", {**members[0], "_stack": json.dumps(members)}, {
+        "status": "completed", "epoch": 25, "recon_mse": 0.5,
+        "members_json": json.dumps([{"recon_mse": 0.43}, {"recon_mse": 0.42}, {"recon_mse": 0.44}])}))
+    assert out.getvalue().splitlines() == ["[1/1] completed vae_mlp  seed=0,1,2  recon_mse 0.42 to 0.44, epoch 25"]
+
+
 def test_best_is_said_in_plain_words():
     best = {"metric": "cls_fid", "mode": "min", "trial_id": "a_00001", "cls_fid": 42.7749, "model": "rae_l2",
             "latent_dim": 10, "seed": 0, "beta": None, "kernel": "imq"}
