@@ -7,6 +7,10 @@ difference; (2) for each extractor, seconds per 1,000 scored images, cold (refer
 features computed and written to the cache as well) and with the reference cached.
 Without pytorch-fid's weights the Inception timing uses the same network with untrained
 weights (same cost; no score from it is ever reported as a metric).
+
+``--table3``: instead, whole evaluations at Ko et al. 2024's Table 3 protocol against one
+training epoch of the same model, the previous implementation beside the current one
+(``bench_protocol``).
 """
 from __future__ import annotations
 
@@ -87,7 +91,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n-inception", type=int, default=0,
                    help="images scored by Inception (0: 1,000 on a GPU, 50 on a CPU)")
     p.add_argument("--skip-frechet", action="store_true")
+    p.add_argument("--table3", action="store_true",
+                   help="evaluation vs one training epoch at the Table 3 protocol, previous vs current")
+    p.add_argument("--rounds", type=int, default=2, help="--table3: processes per implementation")
     args = p.parse_args(argv)
+    if args.table3:
+        from .bench_protocol import table3
+
+        return table3(args.threads or 1, args.rounds, args.data_root)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

@@ -90,7 +90,7 @@ def class_coverage(probs: torch.Tensor, min_share: float = 0.1) -> tuple[int, fl
 
 
 def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: int = 1000,
-        seed: int = 0, chunk: int = 10000) -> float:
+        seed: int = 0, chunk: int = 1000) -> float:
     """Kernel Inception Distance (Bińkowski et al. 2018): the unbiased MMD^2 with the cubic
     polynomial kernel k(x, y) = (x.y / D + 1)^3, averaged over random subsets (50 of 1,000,
     their code's defaults; torch-fidelity takes 100; smaller subsets when there are fewer
@@ -99,7 +99,8 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: 
     Dot products in float32 (their rounding averages out over the m^2 terms), the kernel
     and sums in float64. When every subset holds all the real samples (1,000 or fewer,
     the usual held-out set), their kernel terms are summed once: k(real, real) as a whole
-    and k(real, y) per generated sample, so each subset costs one m x m kernel, not two."""
+    and k(real, y) per generated sample (in ``chunk``s of generated samples, which stay in
+    the CPU's caches), so each subset costs one m x m kernel, not two."""
     m = min(subset_size, len(real), len(fake))
     if m < 2:
         raise ValueError(f"KID needs at least 2 samples per side, got {len(real)} real and {len(fake)} fake")
