@@ -72,6 +72,7 @@ def test_evaluate_gives_the_previous_implementations_numbers(data_root):
         assert close(got[k], want[k]), (k, got[k], want[k])
 
 
+@pytest.mark.slow  # builds and loads InceptionV3 (about 30 s on a loaded CPU)
 def test_the_inception_family_gives_the_previous_numbers(data_root, tmp_path):
     from test_inception import write_weights
 
