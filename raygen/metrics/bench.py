@@ -23,7 +23,7 @@ import torch
 
 from ..data import load_data
 from . import classifier, inception, scores
-from .evaluate import feature_scores, reference
+from .evaluate import extract, feature_scores, reference
 
 
 def _sync(device: torch.device) -> None:
@@ -67,7 +67,7 @@ def bench_frechet(device: torch.device, dim: int = 2048, n: int = 4000) -> str:
 
 def bench_extractor(name: str, net, data, n: int, batch: int, device: torch.device) -> str:
     """Score ``n`` held-out images as if generated: cold (reference computed and cached
-    first) and warm (reference read from the cache)."""
+    first) and warm (reference from the cache)."""
     fake = data.to_unit(data.train.x[:n]).to(device)
     times = []
     with tempfile.TemporaryDirectory() as cache:
@@ -75,7 +75,7 @@ def bench_extractor(name: str, net, data, n: int, batch: int, device: torch.devi
             _sync(device)
             t0 = time.perf_counter()
             ref = reference(net, data, n, batch, Path(cache))
-            feature_scores(net, fake, ref, batch)
+            feature_scores(*extract(net, fake, batch), ref)
             _sync(device)
             times.append(time.perf_counter() - t0)
     per = [1000 * t / n for t in times]

@@ -85,7 +85,7 @@ def table3(threads: int, rounds: int, data_root: str | None) -> None:
     rows = [("training epoch", "epoch"), ("evaluation, first in the process", "first"),
             ("evaluation, later (eval_every, next trial)", "later"),
             ("  classifier family, later", "classifier"), ("  reconstruction family, later", "reconstruction"),
-            ("  inception family, later (weights absent)", "inception"),
+            ("  inception family, later", "inception"),
             ("first evaluation / epoch", "first_ratio"), ("later evaluation / epoch", "later_ratio")]
     # CPU seconds of the process as well: other work on a shared machine stretches wall time
     rows += [(f"{label} (CPU s)", f"cpu_{key}") for label, key in rows if key in ("epoch", "first", "later")]
