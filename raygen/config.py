@@ -36,6 +36,7 @@ class TrainConfig:
     # On a CPU (3-7 images/s) the Inception metrics use at most this many; 0: all
     inception_cpu_samples: int = setting(500, ge=0, le=200_000)
     fid_weights: str = ""  # absolute path of pytorch-fid's Inception weights; else $RAYGEN_FID_WEIGHTS, hub cache
+    inception_recon: bool = False  # also Inception's FID of reconstructions (fid_recon): a second Inception pass
     eval_every: int = setting(0, ge=0)  # also evaluate every K epochs (0: only at the end)
     # Bookkeeping by the clock (trainable.py): a Ray Tune step (one report) runs as many epochs as
     # fit in report_seconds, unless report_every fixes the epochs per step; a checkpoint is written

@@ -228,7 +228,8 @@ class Trial:
     def evaluate(self, images: bool = True) -> dict[str, Any]:
         c, ctx = self.cfg, self.ctx
         ev = Eval(n=min(c.eval_samples, len(self.data.eval)), samples=c.eval_samples,
-                  inception_cpu_samples=c.inception_cpu_samples, fid_weights=c.fid_weights, holdout=c.holdout,
+                  inception_cpu_samples=c.inception_cpu_samples, fid_weights=c.fid_weights,
+                  inception_recon=c.inception_recon, holdout=c.holdout,
                   seed=c.seed, data_root=ctx.data_root, cache_dir=ctx.cache_dir)
         out = evaluate(self.model, self.data, ev)
         out["num_params"] = self.model.num_params()

@@ -86,7 +86,10 @@ def test_the_inception_family_runs_end_to_end_from_a_weights_file(tmp_path, data
     write_weights(weights)
     cfg = {"model": "vae_mlp", "dataset": "mnist", "split": "test", "epochs": 1, "max_batches": 2,
            "eval_samples": 4, "fid_weights": str(weights)}
-    r = Trial(cfg, data_root=str(data_root)).evaluate(images=False)
+    trial = Trial(cfg, data_root=str(data_root))
+    assert trial.evaluate(images=False).get("fid_recon") is None  # a second Inception pass: only on request
+    trial = Trial({**cfg, "inception_recon": True}, data_root=str(data_root))
+    r = trial.evaluate(images=False)
     assert r["metric_errors"] is None, r["metric_errors"]
     for k in ("fid", "inception_score", "fid_recon", "inception_kid", "inception_precision", "inception_recall"):
         assert isinstance(r[k], float), k

@@ -7,6 +7,10 @@ difference; (2) for each extractor, seconds per 1,000 scored images, cold (refer
 features computed and written to the cache as well) and with the reference cached.
 Without pytorch-fid's weights the Inception timing uses the same network with untrained
 weights (same cost; no score from it is ever reported as a metric).
+
+``--table3``: instead, whole evaluations at Ko et al. 2024's Table 3 protocol against one
+training epoch of the same model, the previous implementation beside the current one
+(``bench_protocol``).
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import torch
 
 from ..data import load_data
 from . import classifier, inception, scores
-from .evaluate import feature_scores, reference
+from .evaluate import extract, feature_scores, reference
 
 
 def _sync(device: torch.device) -> None:
@@ -63,7 +67,7 @@ def bench_frechet(device: torch.device, dim: int = 2048, n: int = 4000) -> str:
 
 def bench_extractor(name: str, net, data, n: int, batch: int, device: torch.device) -> str:
     """Score ``n`` held-out images as if generated: cold (reference computed and cached
-    first) and warm (reference read from the cache)."""
+    first) and warm (reference from the cache)."""
     fake = data.to_unit(data.train.x[:n]).to(device)
     times = []
     with tempfile.TemporaryDirectory() as cache:
@@ -71,7 +75,7 @@ def bench_extractor(name: str, net, data, n: int, batch: int, device: torch.devi
             _sync(device)
             t0 = time.perf_counter()
             ref = reference(net, data, n, batch, Path(cache))
-            feature_scores(net, fake, ref, batch)
+            feature_scores(*extract(net, fake, batch), ref)
             _sync(device)
             times.append(time.perf_counter() - t0)
     per = [1000 * t / n for t in times]
@@ -87,7 +91,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n-inception", type=int, default=0,
                    help="images scored by Inception (0: 1,000 on a GPU, 50 on a CPU)")
     p.add_argument("--skip-frechet", action="store_true")
+    p.add_argument("--table3", action="store_true",
+                   help="evaluation vs one training epoch at the Table 3 protocol, previous vs current")
+    p.add_argument("--rounds", type=int, default=2, help="--table3: processes per implementation")
     args = p.parse_args(argv)
+    if args.table3:
+        from .bench_protocol import table3
+
+        return table3(args.threads or 1, args.rounds, args.data_root)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

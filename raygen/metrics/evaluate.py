@@ -4,9 +4,11 @@ direction, rank for "best": ``raygen.columns``). ``evaluate`` runs every family 
 trial's device and records a family that could not run in ``metric_errors`` (its columns
 left empty) instead of failing the trial. The families are in ``families.py``.
 
-Generated samples are drawn once per evaluation and shared by the families; reference
-features of the held-out images are cached on disk per (dataset, split, extractor, count)
-and reused by every trial of every sweep (``diskcache``).
+Generated samples, reconstructions of the held-out images and their features are
+computed once per evaluation and shared by the families (``Eval``); reference features of
+the held-out images are cached on disk per (dataset, split, extractor, count), reused by
+every trial of every sweep (``diskcache``), and kept in memory, so the later trials of a
+worker process read nothing from disk.
 
 Sample counts: ``eval_samples`` generated samples (10,000 by default) against up to as
 many held-out images; on a CPU the Inception metrics use at most ``inception_cpu_samples``
@@ -27,6 +29,7 @@ import torch
 
 from ..columns import Column
 from ..diskcache import cached, default_cache_dir, entry
+from ..models.base import batched
 from ..registry import MODELS, Registry
 from . import scores
 
@@ -64,18 +67,21 @@ def generate(model, n: int, batch: int = 500) -> torch.Tensor:
 
 @dataclass
 class Eval:
-    """One evaluation's settings (from the trial's ``TrainConfig`` and ``Context``) and the
-    generated samples its families share."""
+    """One evaluation's settings (from the trial's ``TrainConfig`` and ``Context``) and what
+    its families share: generated samples, reconstructions, features."""
 
     n: int  # held-out images scored (reconstructions, reference features)
     samples: int = 10000  # generated samples
     inception_cpu_samples: int = 500  # cap for the Inception metrics on a CPU (0: no cap)
     fid_weights: str = ""
+    inception_recon: bool = False  # also the Inception FID of reconstructions (fid_recon)
     holdout: int = 1000
     seed: int = 0
     data_root: Path | None = None
     cache_dir: Path = field(default_factory=default_cache_dir)
     _fake: torch.Tensor | None = field(default=None, repr=False)
+    _recon: torch.Tensor | None = field(default=None, repr=False)
+    _feats: dict = field(default_factory=dict, repr=False)
 
     def generated(self, model, data, k: int) -> torch.Tensor:
         """The first ``k`` generated samples in [0, 1] (the same ones for every family)."""
@@ -83,6 +89,19 @@ class Eval:
             torch.manual_seed(self.seed)  # the same samples whatever ran before (evaluate forks the RNG)
             self._fake = data.to_unit(generate(model, k)).clamp(0, 1)
         return self._fake[:k]
+
+    def reconstructed(self, model, data, k: int) -> torch.Tensor:
+        """Reconstructions of the first ``k`` held-out images, in the data's range."""
+        if self._recon is None or len(self._recon) < k:
+            self._recon = batched(model.reconstruct, data.eval.x[:max(k, self.n)])
+        return self._recon[:k]
+
+    def features(self, extractor, kind: str, x01: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``extract(extractor, x01, batch)``, once per (extractor, kind of images, count)."""
+        key = (extractor.tag, kind, len(x01))
+        if key not in self._feats:
+            self._feats[key] = extract(extractor, x01, batch)
+        return self._feats[key]
 
 
 def is_image(data) -> bool:
@@ -100,27 +119,36 @@ def extract(extractor, x01: torch.Tensor, batch: int) -> tuple[torch.Tensor, tor
     return torch.cat(feats), torch.cat(probs)
 
 
+_REFERENCES: dict[tuple[str, str], dict[str, torch.Tensor]] = {}  # per process, on the device
+_MAX_REFERENCES = 4  # a trial uses one or two (classifier, Inception); a worker runs one dataset
+
+
 def reference(extractor, data, n: int, batch: int, cache_dir: Path) -> dict[str, torch.Tensor]:
-    """Features and Gaussian statistics of the first ``n`` held-out images, cached per
-    (dataset, split, extractor, n)."""
-    def compute():
-        feats, _ = extract(extractor, data.to_unit(data.eval.x[:n]), batch)
-        mu, sigma = scores.gaussian_stats(feats)
-        return {"feats": feats.cpu(), "mu": mu.cpu(), "sigma": sigma.cpu()}
+    """Features and Gaussian statistics of the first ``n`` held-out images, cached on disk
+    per (dataset, split, extractor, n) and in memory per process."""
+    path = entry(cache_dir, "reference", data.name, data.eval_split, extractor.tag, n)
+    device = data.eval.x.device
+    key = (str(path), str(device))
+    if key not in _REFERENCES:
+        def compute():
+            feats, _ = extract(extractor, data.to_unit(data.eval.x[:n]), batch)
+            mu, sigma = scores.gaussian_stats(feats)
+            return {"feats": feats.cpu(), "mu": mu.cpu(), "sigma": sigma.cpu()}
 
-    ref = cached(entry(cache_dir, "reference", data.name, data.eval_split, extractor.tag, n), compute,
-                 keys=("feats", "mu", "sigma"))
-    return {k: v.to(data.eval.x.device) for k, v in ref.items()}
+        ref = cached(path, compute, keys=("feats", "mu", "sigma"))
+        while len(_REFERENCES) >= _MAX_REFERENCES:
+            _REFERENCES.pop(next(iter(_REFERENCES)))  # the oldest
+        _REFERENCES[key] = {k: v.to(device) for k, v in ref.items()}
+    return _REFERENCES[key]
 
 
-def feature_scores(extractor, fake01: torch.Tensor, ref: dict, batch: int) -> tuple[dict, torch.Tensor]:
-    """FID, IS, KID, precision and recall of generated images against reference features;
-    also returns the class probabilities of the generated images."""
-    feats, probs = extract(extractor, fake01, batch)
+def feature_scores(feats: torch.Tensor, probs: torch.Tensor, ref: dict) -> dict:
+    """FID, IS, KID, precision and recall of generated images' features and class
+    probabilities against reference features."""
     precision, recall = scores.precision_recall(ref["feats"], feats)
     return {"fid": scores.feature_frechet(feats, ref["mu"], ref["sigma"]),
             "is": scores.inception_score(probs), "kid": scores.kid(ref["feats"], feats),
-            "precision": precision, "recall": recall}, probs
+            "precision": precision, "recall": recall}
 
 
 def evaluate(model, data, ev: Eval) -> dict:

@@ -13,16 +13,28 @@ import torch
 
 from ..columns import HIGHER, LOWER, Column
 from ..models import losses
-from ..models.base import batched
 from . import classifier, inception, scores
-from .evaluate import Eval, extract, feature_scores, is_image, metric, reference
+from .evaluate import Eval, feature_scores, is_image, metric, reference
 
 
-def recon_fid(extractor, model, data, n: int, ref: dict, batch: int) -> float:
+def extract_batch(device: torch.device, cpu: int, cuda: int) -> int:
+    """Images per extractor call: small on a CPU (activations stay in its caches), large
+    on a GPU (fewer launches)."""
+    return cuda if device.type == "cuda" else cpu
+
+
+def generation_scores(extractor, model, data, ev: Eval, k: int, ref: dict, batch: int) -> tuple[dict, torch.Tensor]:
+    """FID, IS, KID, precision and recall of the first ``k`` generated samples; also
+    their class probabilities."""
+    feats, probs = ev.features(extractor, "generated", ev.generated(model, data, ev.samples)[:k], batch)
+    return feature_scores(feats, probs, ref), probs
+
+
+def recon_fid(extractor, model, data, ev: Eval, n: int, ref: dict, batch: int) -> float:
     """FID of held-out images passed through encoder and decoder against the same images
     (Ghosh et al. 2020 report it beside the generation FID)."""
-    x_hat = data.to_unit(batched(model.reconstruct, data.eval.x[:n])).clamp(0, 1)
-    return scores.feature_frechet(extract(extractor, x_hat, batch)[0], ref["mu"], ref["sigma"])
+    x_hat = data.to_unit(ev.reconstructed(model, data, n)).clamp(0, 1)
+    return scores.feature_frechet(ev.features(extractor, "reconstructed", x_hat, batch)[0], ref["mu"], ref["sigma"])
 
 
 INCEPTION_NAMES = {"fid": "fid", "is": "inception_score", "kid": "inception_kid",
@@ -38,7 +50,8 @@ INCEPTION_NAMES = {"fid": "fid", "is": "inception_score", "kid": "inception_kid"
     Column("fid_extractor", "FID extractor"), Column("fid_reference", "FID reference set")))
 def inception_metrics(model, data, ev: Eval) -> dict:
     """pytorch-fid's FID and Inception Score (plus KID, precision/recall on pool3
-    features), generation and reconstruction."""
+    features) of generated samples; of reconstructions too with ``inception_recon`` (its
+    forward pass is the evaluation's main cost)."""
     if not is_image(data):
         return {}
     device = model.device
@@ -46,12 +59,12 @@ def inception_metrics(model, data, ev: Eval) -> dict:
     k = min(ev.samples, ev.inception_cpu_samples) if capped else ev.samples
     n = min(ev.n, k)
     net = inception.load(ev.fid_weights, device)
-    batch = 200 if device.type == "cuda" else 50
+    batch = extract_batch(device, 50, 200)
     ref = reference(net, data, n, batch, ev.cache_dir)
-    got, _ = feature_scores(net, ev.generated(model, data, ev.samples)[:k], ref, batch)
+    got, _ = generation_scores(net, model, data, ev, k, ref, batch)
     out = {INCEPTION_NAMES[key]: v for key, v in got.items()}
-    if model.has_encoder:
-        out["fid_recon"] = recon_fid(net, model, data, n, ref, batch)
+    if model.has_encoder and ev.inception_recon:
+        out["fid_recon"] = recon_fid(net, model, data, ev, n, ref, batch)
     out.update(fid_samples=k, fid_extractor=net.describe, fid_reference=f"{data.name}/{data.eval_split} ({n} images)")
     return out
 
@@ -76,13 +89,13 @@ def classifier_metrics(model, data, ev: Eval) -> dict:
     if not is_image(data):
         return {}
     clf, info = classifier.load(data.name, ev.data_root, ev.cache_dir, model.device, holdout=ev.holdout)
-    batch = 1000
+    batch = extract_batch(model.device, 250, 2000)
     ref = reference(clf, data, ev.n, batch, ev.cache_dir)
-    got, probs = feature_scores(clf, ev.generated(model, data, ev.samples), ref, batch)
+    got, probs = generation_scores(clf, model, data, ev, ev.samples, ref, batch)
     out = {CLASSIFIER_NAMES[k]: v for k, v in got.items()}
     out["cls_coverage"], out["cls_entropy"] = scores.class_coverage(probs)
     if model.has_encoder:
-        out["cls_fid_recon"] = recon_fid(clf, model, data, ev.n, ref, batch)
+        out["cls_fid_recon"] = recon_fid(clf, model, data, ev, ev.n, ref, batch)
     out.update(classifier_acc=info["accuracy"], cls_samples=ev.samples, cls_extractor=clf.describe)
     return out
 
@@ -101,7 +114,7 @@ def reconstruction(model, data, ev: Eval) -> dict:
     if not model.has_encoder:
         return {}
     x = data.eval.x[:ev.n]
-    x_hat = batched(model.reconstruct, x)
+    x_hat = ev.reconstructed(model, data, ev.n)
     out = {"recon_mse": float(losses.pixel_mse(data.to_unit(x_hat), data.to_unit(x)))}
     if data.data_range is not None:
         out["recon_bce"] = float(losses.pixel_bce(data.to_unit(x_hat), data.to_unit(x)))
