@@ -201,7 +201,9 @@ def bookkeeping_line(results: pd.DataFrame) -> str:
         parts.append(f"trial start-up: at most {later.max() if len(later) else 0:.2f} s on a reused worker, "
                      f"{firsts.max() if len(firsts) else 0:.1f} s for a worker's first trial")
     if "checkpoints" in results:
-        count = int(pd.to_numeric(results["checkpoints"], errors="coerce").fillna(0).sum())
+        once = results[~results["stack_id"].duplicated() | results["stack_id"].isna()] \
+            if "stack_id" in results else results  # a stack's members share its checkpoints
+        count = int(pd.to_numeric(once["checkpoints"], errors="coerce").fillna(0).sum())
         mb = float(pd.to_numeric(results["checkpoint_mb"], errors="coerce").fillna(0).sum())
         parts.append(f"checkpoints: {count} written, {mb:.1f} MB ({mb / max(len(results), 1):.1f} MB per trial)")
     return "bookkeeping: " + ("; ".join(parts) or "nothing recorded")

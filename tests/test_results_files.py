@@ -80,4 +80,17 @@ def test_the_benchmark_line_accounts_for_every_phase_and_rays_start():
     df = pd.DataFrame({"train_time_s": [10.0, 10.0], "sampler_fit_s": [1.0, None], "eval_time_s": [2.0, 2.0]})
     line = benchmark_line(df, wall_s=20.0, slots=2, ray_start_s=6.8)
     assert line == ("benchmark: 2 trials, wall 20.0 s on 2 slot(s); training 20.0 s, sampler fit 1.0 s, "
-                    "evaluation 4.0 s (trial-seconds); overhead 7.5 s (38% of wall); Ray's start 6.8 s before it")
+                    "evaluation 4.0 s (trial-seconds); overhead 7.5 s (38% of wall); Ray's start 6.8 s before it\n"
+                    "bookkeeping: nothing recorded")
+
+
+def test_the_bookkeeping_line_has_start_up_and_checkpoints_per_trial_and_stack():
+    from raygen.results import add_checkpoint_tally, bookkeeping_line
+
+    df = pd.DataFrame({"trial_id": ["a", "b", "s-0", "s-1"], "stack_id": [None, None, "s", "s"],
+                       "stacked": [None, None, 2, 2], "startup_s": [9.5, 0.02, 10.1, 10.1],
+                       "first_on_worker": [True, False, True, True]})
+    df = add_checkpoint_tally(df, {"a": [3, 3 * 2**20], "b": [1, 2**20], "s": [2, 4 * 2**20]})
+    assert df.checkpoints.tolist() == [3, 1, 2, 2] and df.checkpoint_mb.tolist() == [3.0, 1.0, 2.0, 2.0]
+    assert bookkeeping_line(df) == ("bookkeeping: trial start-up: at most 0.02 s on a reused worker, 10.1 s for a "
+                                    "worker's first trial; checkpoints: 6 written, 8.0 MB (2.0 MB per trial)")
