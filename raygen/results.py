@@ -85,7 +85,7 @@ def add_unstarted(results: pd.DataFrame, configs: list[dict], sweep: str, run: s
     return out
 
 
-TIMES = ("train_time_s", "eval_time_s", "wall_time_s", "startup_s", "checkpoint_mb")
+TIMES = ("train_time_s", "eval_time_s", "wall_time_s", "startup_s", "images_s", "checkpoint_mb")
 COUNTS = ("epoch", "batches", "num_params", "diverged_epoch", "delta_epoch", "resumed_from_epoch", "checkpoints")
 
 
@@ -178,13 +178,14 @@ def benchmark_line(results: pd.DataFrame, wall_s: float, slots: int, resumed: bo
     def total(col: str) -> float:
         return float(pd.to_numeric(results[col], errors="coerce").fillna(0).sum()) if col in results else 0.0
 
-    train, fit, evals = total("train_time_s"), total("sampler_fit_s"), total("eval_time_s")
-    parts = f"training {train:.1f} s, " + (f"sampler fit {fit:.1f} s, " if fit else "") + f"evaluation {evals:.1f} s"
+    train, fit, evals, images = total("train_time_s"), total("sampler_fit_s"), total("eval_time_s"), total("images_s")
+    parts = (f"training {train:.1f} s, " + (f"sampler fit {fit:.1f} s, " if fit else "") + f"evaluation {evals:.1f} s"
+             + (f", images {images:.1f} s" if images else ""))
     start = f"; Ray's start {ray_start_s:.1f} s before it" if ray_start_s is not None else ""
     if resumed:  # the trials' times span every session, the wall only this one: no overhead to speak of
         return (f"benchmark: {n} trials, resumed: wall {wall_s:.1f} s this session; {parts} "
                 f"(trial-seconds, all sessions){start}")
-    busy = (train + fit + evals) / max(slots, 1)
+    busy = (train + fit + evals + images) / max(slots, 1)
     return (f"benchmark: {n} trials, wall {wall_s:.1f} s on {slots} slot(s); {parts} (trial-seconds); "
             f"overhead {max(wall_s - busy, 0):.1f} s ({100 * max(wall_s - busy, 0) / max(wall_s, 1e-9):.0f}% of wall)"
             f"{start}\n{bookkeeping_line(results)}")

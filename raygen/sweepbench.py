@@ -7,7 +7,7 @@ per-epoch bookkeeping (the baseline: a Ray report and a checkpoint every epoch) 
 Each sweep runs as ``python -m raygen.sweep NAME --smoke`` (``--full NAME``: at its own
 settings) in a fresh process with a fresh local Ray, first with ``--set report_every=1 --set
 checkpoint_seconds=0``, then as it is. Printed per run: the tuner's wall, the overhead (wall
-minus the trial-seconds of training, sampler fit and evaluation over the slots) and its share,
+minus the trial-seconds of training, sampler fit, evaluation and images over the slots) and its share,
 Ray's start (before the wall), the slowest trial start-up on a reused worker and on a worker's
 first trial, and the checkpoints written to storage (Ray stages each in its session folder
 first, so a local disk sees twice the bytes). Datasets absent here make their trials fail

@@ -236,7 +236,9 @@ class Trial:
         out.update({f"params_{k}": v for k, v in self.model.param_counts().items()})  # per network
         out["device"] = device_name(self.device)  # the report's header says where trials ran
         if images and self.out_dir is not None:
+            t0 = time.perf_counter()
             out.update(self.save_images())
+            out["images_s"] = time.perf_counter() - t0  # a phase of its own in the benchmark line
         return out
 
     @torch.no_grad()

@@ -77,10 +77,12 @@ def test_readme_pandas_snippet_runs_on_a_run_where_every_trial_failed(tmp_path):
 def test_the_benchmark_line_accounts_for_every_phase_and_rays_start():
     from raygen.results import benchmark_line
 
-    df = pd.DataFrame({"train_time_s": [10.0, 10.0], "sampler_fit_s": [1.0, None], "eval_time_s": [2.0, 2.0]})
+    df = pd.DataFrame({"train_time_s": [10.0, 10.0], "sampler_fit_s": [1.0, None], "eval_time_s": [2.0, 2.0],
+                       "images_s": [0.5, 0.5]})
     line = benchmark_line(df, wall_s=20.0, slots=2, ray_start_s=6.8)
     assert line == ("benchmark: 2 trials, wall 20.0 s on 2 slot(s); training 20.0 s, sampler fit 1.0 s, "
-                    "evaluation 4.0 s (trial-seconds); overhead 7.5 s (38% of wall); Ray's start 6.8 s before it\n"
+                    "evaluation 4.0 s, images 1.0 s (trial-seconds); overhead 7.0 s (35% of wall); Ray's start "
+                    "6.8 s before it\n"
                     "bookkeeping: nothing recorded")
 
 

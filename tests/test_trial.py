@@ -19,6 +19,7 @@ def test_training_improves_reconstruction_on_real_mnist(data_root, tmp_path):
     families = {k: v for k, v in result.items() if k.startswith("eval_") and k.endswith("_s") and k != "eval_time_s"}
     assert {"eval_classifier_s", "eval_reconstruction_s"} <= set(families)
     assert sum(families.values()) <= result["eval_time_s"] <= 1.5 * sum(families.values()) + 0.5
+    assert 0 < result["images_s"] < result["eval_time_s"] + 5  # the image grids, timed apart
 
 
 def test_non_finite_loss_is_recorded_as_diverged(data_root):
