@@ -40,8 +40,10 @@ def run_one(name: str, storage: Path, data_root: str | None, smoke: bool, extra:
     if not m:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return {"error": f"exit {proc.returncode}: {last[:200]}"}
-    (run,) = (storage / name).iterdir()
-    df = pd.read_parquet(run / "results.parquet")
+    runs = list((storage / name).glob("*/results.parquet"))  # beside it: caches the sweep's trials share
+    if len(runs) != 1:
+        return {"error": f"exit {proc.returncode}: {len(runs)} results files under {storage / name}"}
+    df = pd.read_parquet(runs[0])
     first = df["first_on_worker"].fillna(False).astype(bool) if "first_on_worker" in df else pd.Series(False, df.index)
     start = pd.to_numeric(df.get("startup_s"), errors="coerce")
     return {"trials": int(m[1]), "wall_s": float(m[2]), "overhead_s": float(m[4]), "overhead_pct": int(m[5]),
