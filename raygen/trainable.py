@@ -114,11 +114,10 @@ class GenerativeTrainable(tune.Trainable):
             return _ends_step(last)
 
         one_step(epoch, self.cfg)
+        if last.get("done"):  # every epoch, across restarts
+            return {**last, "history_json": json.dumps(self.trial.history)}
         # this step's epochs: a trial stopped or interrupted before its end keeps every epoch
-        out = {**last, "epochs_json": json.dumps(self.trial.history[first:])}
-        if last.get("done"):
-            out["history_json"] = json.dumps(self.trial.history)  # every epoch, across restarts
-        return out
+        return {**last, "epochs_json": json.dumps(self.trial.history[first:])}
 
     def _stack_step(self) -> dict[str, Any]:
         """One step of K stacked trials: the first member's numbers stand for the stack (the
@@ -136,10 +135,11 @@ class GenerativeTrainable(tune.Trainable):
         one_step(epoch, self.cfg)
         numbers = next(r for r in [*last, *[m.history[-1] if m.history else {} for m in st.members]] if r)
         out = {k: v for k, v in numbers.items() if k not in ("done", "status", "error")}
-        out.update(members_json=json.dumps([_plain(r) for r in last]), done=st.done,
-                   member_epochs_json=json.dumps([m.history[f:] for m, f in zip(st.members, firsts)]))
+        out.update(members_json=json.dumps([_plain(r) for r in last]), done=st.done)
         if st.done:
             out.update(status="completed", history_json=json.dumps([m.history for m in st.members]))
+        else:
+            out["member_epochs_json"] = json.dumps([m.history[f:] for m, f in zip(st.members, firsts)])
         return out
 
     def save_checkpoint(self, checkpoint_dir: str) -> dict | None:
