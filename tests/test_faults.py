@@ -165,10 +165,11 @@ def _mount_tmpfs(path, size: str) -> bool:
 
 
 def test_a_disk_filling_up_stops_the_sweep_cleanly_and_resume_finishes_it(tmp_path, data_root):
-    """Storage on a 60 MB tmpfs; each checkpoint of this model is about 12.5 MB and Ray keeps
-    one per trial (two while it writes the next), so the disk fills during the third trial."""
+    """Storage on a 40 MB tmpfs; each resumable checkpoint of this model is about 12.5 MB (a
+    finished trial's, its model alone, about 4 MB) and the guard wants room for two more
+    beside 8 MB of slack: the disk is short during the first trial."""
     disk = tmp_path / "disk"
-    if not _mount_tmpfs(disk, "60M"):
+    if not _mount_tmpfs(disk, "40M"):
         pytest.skip("cannot mount a tmpfs here (needs root); test_a_half_written_ray_state_is_repaired covers it")
     try:
         sweep = write_sweep(tmp_path, "full", TRIALS.replace("max_batches: 5", "max_batches: 60"))

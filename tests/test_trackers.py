@@ -56,7 +56,7 @@ def test_mlflow_logs_every_trial_to_a_local_file_store(tmp_path, data_root, monk
 
     store = (tmp_path / "mlruns").as_uri()
     sweep = write_sweep(tmp_path, "tracked", SWEEP + "track: {mlflow: {experiment: raygen-test}}\n")
-    run_sweep(sweep, tmp_path / "runs", data_root, "--num-cpus", "1",
+    run_sweep(sweep, tmp_path / "runs", data_root, "--num-cpus", "1", "--set", "report_every=1",  # a report per epoch
               env={**os.environ, "MLFLOW_TRACKING_URI": store})
     df = results(only_run(tmp_path / "runs", "tracked"))
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # what raygen set in the sweep's process
