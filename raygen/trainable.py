@@ -133,7 +133,7 @@ class GenerativeTrainable(tune.Trainable):
             return st.done or any(_ends_step(r) for r in results if r is not None and not r.get("done"))
 
         one_step(epoch, self.cfg)
-        numbers = next(r for r in [*last, *[m.history[-1] if m.history else {} for m in st.members]] if r)
+        numbers = next(r for r in last if r)  # a step trains at least one epoch of a running member
         out = {k: v for k, v in numbers.items() if k not in ("done", "status", "error")}
         out.update(members_json=json.dumps([_plain(r) for r in last]), done=st.done)
         if st.done:

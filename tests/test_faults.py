@@ -97,7 +97,7 @@ def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_t
     # no max_concurrent: Ray makes every trial at once, the ones waiting for the CPU pending.
     # No checkpoint by the clock (checkpoint_seconds: 600): the one the trial resumes from is
     # the one Ctrl-C asked for.
-    text = TRIALS.replace("epochs: 3", "epochs: 20").replace("max_concurrent: 1\n", "").replace(
+    text = TRIALS.replace("epochs: 3", "epochs: 40").replace("max_concurrent: 1\n", "").replace(
         "max_batches: 5", "max_batches: 40")  # epochs long enough to be interrupted between two
     sweep = write_sweep(tmp_path, "ctrlc", text.replace("checkpoint_seconds: 0", "checkpoint_seconds: 600"))
     storage = tmp_path / "runs"
@@ -106,7 +106,7 @@ def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_t
     deadline = time.time() + 300
     while not _reported_unfinished(storage / "ctrlc"):
         assert proc.poll() is None and time.time() < deadline, "the sweep ended before it could be interrupted"
-        time.sleep(0.2)
+        time.sleep(0.1)
     assert not list((storage / "ctrlc").glob("*/*/checkpoint_*"))
     proc.send_signal(signal.SIGINT)  # Ctrl-C to the driver
     out, err = proc.communicate(timeout=300)
@@ -123,7 +123,7 @@ def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_t
     assert (df.status == "completed").all() and len(df) == 4
     assert df.resumed_from_epoch.notna().any()  # the interrupted trial went on from its checkpoint
     hist = pd.read_parquet(run_dir / "history.parquet")
-    assert (hist.groupby("trial_id").epoch.apply(sorted).apply(list) == [list(range(1, 21))] * 4).all()
+    assert (hist.groupby("trial_id").epoch.apply(sorted).apply(list) == [list(range(1, 41))] * 4).all()
     with pytest.raises(ProcessLookupError):  # no process of the interrupted driver's group (its Ray) left behind
         os.killpg(proc.pid, 0)
 

@@ -58,8 +58,9 @@ class BaseVAE(AutoEncoderModel):
     stochastic: ClassVar[bool] = True  # Gaussian q(z|x) (mean, log-variance); False: deterministic codes
     stackable = True  # one Adam over ``loss``; its noise comes from ``noise``
     stack_weights = ("beta",)
-    # Set by raygen.stacking while it vectorises training: (shape, like) -> this member's noise.
-    noise_source: ClassVar[Callable | None] = None
+    # Set on an instance by raygen.stacking while it vectorises training: (shape, like) -> this
+    # member's noise; None (the class default): torch's RNG.
+    noise_source: Callable | None = None
 
     def __init__(self, cfg: BaseVAEConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)
