@@ -17,7 +17,7 @@ def train(config: dict[str, Any], data_root: str | None = None, device: str = "c
     """Build one configuration (the keys of a sweep file's ``config``), train it for its
     ``epochs`` and evaluate it; its ``Trial``, whose ``result`` holds the last epoch's numbers.
     ``out_dir``: also write its sample (and reconstruction) grids there."""
-    from .trial import Trial
+    from raygen.engine.trial import Trial
 
     trial = Trial(config, device=device, data_root=data_root, out_dir=out_dir)
     trial.result = trial.fit(log=log)
@@ -26,6 +26,6 @@ def train(config: dict[str, Any], data_root: str | None = None, device: str = "c
 
 def load(path: str, data_root: str | None = None, device: str = "cpu"):
     """A trial saved with ``Trial.save``: model, optimizers, epoch and history."""
-    from .trial import Trial
+    from raygen.engine.trial import Trial
 
     return Trial.load(path, device=device, data_root=data_root)

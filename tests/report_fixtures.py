@@ -1,5 +1,5 @@
 """Hand-made run folders for the report tests: results/history Parquet written exactly as
-``raygen.results`` writes them, and PNGs made from real MNIST test images."""
+``raygen.sweep.collect`` writes them, and PNGs made from real MNIST test images."""
 from __future__ import annotations
 
 import itertools
@@ -9,13 +9,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from raygen.results import run_metadata
-from raygen.storage import write_parquet
+from raygen.core.storage import write_parquet
+from raygen.sweep.collect import run_metadata
 
 
 def analyze(results, history=None, metric=None):
     """``raygen.report.analysis.analyze`` with the metric declarations a sweep writes."""
-    from raygen.columns import from_json
+    from raygen.record.columns import from_json
     from raygen.report.analysis import analyze as analyze_run
 
     return analyze_run(results, history, metric, from_json(run_metadata()["columns"]))
@@ -28,7 +28,7 @@ def mnist_images(data_root: Path, n: int = 40):
 
 
 def save_grid(images, path: Path, nrow: int = 8) -> str:
-    from raygen.figures import image_grid
+    from raygen.models.figures import image_grid
 
     path.parent.mkdir(parents=True, exist_ok=True)
     image_grid(images, path, nrow=nrow)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from raygen.sweep import main
+from raygen.sweep.cli import main
 
 from conftest import REPO
 
@@ -153,7 +153,7 @@ def test_best_json_is_strict_json_with_native_types():
     import numpy as np
     import pandas as pd
 
-    from raygen.results import best_trial
+    from raygen.sweep.collect import best_trial
 
     df = pd.DataFrame({"trial_id": ["a", "b"], "status": ["completed"] * 2, "recon_mse": [0.2, 0.1],
                        "seed": np.array([0, 1]), "beta": [np.nan, 0.5]})
@@ -175,10 +175,10 @@ def test_best_json_is_strict_json_with_native_types():
 def test_an_unreachable_cluster_fails_within_seconds(tmp_path, capsys, monkeypatch, address, message):
     import time
 
-    import raygen.preflight
+    import raygen.sweep.preflight
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    monkeypatch.setattr(raygen.preflight.tempfile, "gettempdir", lambda: str(tmp_path))  # no local cluster file
+    monkeypatch.setattr(raygen.sweep.preflight.tempfile, "gettempdir", lambda: str(tmp_path))  # no local cluster file
     t0 = time.monotonic()
     code, err = run(tmp_path, capsys, BASE, "--address", address)
     assert code == 2 and message in err, err
@@ -200,7 +200,7 @@ def test_absent_or_damaged_data_is_one_line_before_ray(tmp_path, capsys, data_ro
 
 
 def test_run_folders_are_created_atomically_and_never_shared(tmp_path):
-    from raygen.storage import new_run_dir
+    from raygen.core.storage import new_run_dir
 
     names = [new_run_dir(str(tmp_path), "20260101-000000") for _ in range(3)]
     assert names == ["20260101-000000", "20260101-000000-2", "20260101-000000-3"]
@@ -210,7 +210,7 @@ def test_run_folders_are_created_atomically_and_never_shared(tmp_path):
 def test_metric_columns_are_float64_even_when_nothing_measured_them():
     import pandas as pd
 
-    from raygen.results import typed
+    from raygen.sweep.collect import typed
 
     df = typed(pd.DataFrame({"trial_id": ["a", "b"], "fid": [None, None], "recon_mse": [0.1, None]}))
     assert df["fid"].dtype == "float64" and df["recon_mse"].dtype == "float64"

@@ -8,11 +8,11 @@ import math
 import pytest
 import torch
 
-from raygen.diskcache import default_cache_dir
+from raygen.core.diskcache import default_cache_dir
+from raygen.core.registry import DATASETS
+from raygen.engine.trial import Trial
 from raygen.metrics import classifier, scores
 from raygen.metrics.evaluate import extract
-from raygen.registry import DATASETS
-from raygen.trial import Trial
 
 
 @pytest.fixture(scope="module")

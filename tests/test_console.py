@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from raygen.console import Console, best_words, fmt, swept_keys
-from raygen.sweepfile import load_sweep
+from raygen.sweep.callbacks.console import Console, best_words, fmt, swept_keys
+from raygen.sweep.spec import load_sweep
 
 from conftest import REPO
 from sweep_helpers import run_sweep
@@ -55,7 +55,7 @@ def test_one_line_per_finished_failed_or_diverged_trial():
 def test_a_stacked_trial_is_named_by_its_members_and_their_range():
     import json
 
-    from raygen.config import to_tune
+    from raygen.record.transport import to_tune
 
     out = io.StringIO()
     members = [to_tune({"model": "vae_mlp", "seed": s, "hidden": [256]}) for s in (0, 1, 2)]
@@ -76,7 +76,7 @@ def test_best_is_said_in_plain_words():
 
 @pytest.mark.slow
 def test_a_smoke_sweep_prints_a_screenful_plus_one_line_per_trial(tmp_path, data_root):
-    out = run_sweep(REPO / "sweeps" / "gan_vs_vae.yaml", tmp_path / "runs", data_root, "--smoke", "--num-cpus", "2")
+    out = run_sweep(REPO / "raygen" / "sweeps" / "gan_vs_vae.yaml", tmp_path / "runs", data_root, "--smoke", "--num-cpus", "2")
     text = out.stdout + out.stderr
     trials = len(load_sweep("gan_vs_vae").grid(smoke=True))
     lines = text.splitlines()

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from raygen.core.errors import DataMissingError, RaygenError
 from raygen.data import load_data
-from raygen.errors import DataMissingError, RaygenError
 
 
 def test_mnist_test_split_is_the_published_one(data_root):
@@ -77,7 +77,7 @@ def test_digits_and_cosine_need_no_download(tmp_path):
 def test_image_grid_frames_only_the_flagged_images_in_red(tmp_path):
     from PIL import Image
 
-    from raygen.figures import image_grid
+    from raygen.models.figures import image_grid
 
     images = torch.full((6, 1, 4, 4), 0.5)
     image_grid(images, tmp_path / "g.png", nrow=3, frames=torch.tensor([False, True, False, False, False, True]))

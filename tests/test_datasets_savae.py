@@ -8,8 +8,8 @@ import pytest
 import torch
 from scipy.io import savemat
 
+from raygen.core.errors import DataMissingError
 from raygen.data import load_data
-from raygen.errors import DataMissingError
 
 
 @pytest.mark.parametrize("name, folder, file, url", [

@@ -9,10 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from raygen.metrics import baseline, classifier, scores
+from benchmarks.reference import baseline
+from raygen.engine.trial import Trial
+from raygen.metrics import classifier, scores
 from raygen.metrics import evaluate as ev_mod
 from raygen.metrics.evaluate import Eval, evaluate
-from raygen.trial import Trial
 
 CFG = {"model": "vae_mlp", "dataset": "mnist", "split": "test", "epochs": 1, "max_batches": 3,
        "eval_samples": 600, "latent_dim": 4}

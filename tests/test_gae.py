@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from raygen.trial import Trial
+from raygen.engine.trial import Trial
 
 # one data key for every MNIST trial here, so the split is loaded once per test session
 SMALL = {"dataset": "mnist", "split": "test", "limit": 1000, "batch_size": 50, "eval_samples": 200,

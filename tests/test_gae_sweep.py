@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from raygen.sweepfile import load_sweep
+from raygen.sweep.spec import load_sweep
 
 from sweep_helpers import only_run, results, run_sweep, write_sweep
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from raygen.errors import RaygenError
+from raygen.core.errors import RaygenError
+from raygen.engine.trial import Trial
 from raygen.metrics import inception as fid
-from raygen.trial import Trial
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +104,9 @@ def test_the_inception_family_runs_end_to_end_from_a_weights_file(tmp_path, data
 
 @pytest.mark.skipif(not fid.hub_path().is_file(), reason="pytorch-fid's Inception weights are not on this machine")
 def test_real_inception_fid_of_mnist_halves_is_small_and_grows_with_noise(data_root, monkeypatch):
+    from raygen.core.registry import DATASETS
     from raygen.metrics import scores
     from raygen.metrics.evaluate import extract
-    from raygen.registry import DATASETS
 
     monkeypatch.delenv(fid.ENV, raising=False)  # the session declares them absent; here they are real
     net = fid.load("", "cpu")

@@ -1,5 +1,5 @@
-"""The layers point one way: data and networks -> models -> metrics -> trial -> sweep and
-results; the report reads Parquet and images only. Checked on the source (every import
+"""The layers point one way: core -> record -> data -> models -> metrics -> engine -> sweep;
+the report reads the record (Parquet and images) only. Checked on the source (every import
 statement, also those inside functions) and on what importing a module really loads."""
 from __future__ import annotations
 
@@ -11,20 +11,16 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "raygen"
-UPPER = ("raygen.metrics", "raygen.report", "raygen.trial", "raygen.trainable", "raygen.sweep",
-         "raygen.sweepfile", "raygen.results", "raygen.config", "raygen.preflight", "raygen.runstate",
-         "raygen.stacking")
-# package (or module) -> what it must not import
+LAYERS = ("core", "record", "data", "models", "metrics", "engine", "sweep")
+# package -> the raygen packages (and third-party libraries) it may not import: each layer
+# imports only those below it; the report reads the record alone.
 RULES = {
-    "raygen.data": ("raygen.models", *UPPER),
-    "raygen.figures": ("raygen.data", "raygen.models", *UPPER),
-    "raygen.models": ("ray", *UPPER),
-    "raygen.metrics": ("raygen.report", "raygen.trial", "raygen.trainable", "raygen.sweep", "raygen.sweepfile",
-                       "raygen.results", "raygen.config"),
-    "raygen.trial": ("ray", "raygen.report", "raygen.trainable", "raygen.sweep", "raygen.results"),
-    "raygen.stacking": ("ray", "raygen.report", "raygen.trainable", "raygen.sweep", "raygen.results"),
-    "raygen.report": ("torch", "ray", "raygen.models", "raygen.metrics", "raygen.data", "raygen.trial",
-                      "raygen.trainable", "raygen.sweep", "raygen.results", "raygen.figures"),
+    **{f"raygen.{layer}": tuple(f"raygen.{above}" for above in (*LAYERS[i + 1:], "report"))
+       for i, layer in enumerate(LAYERS[:-1])},
+    "raygen.record": ("torch", "ray", *(f"raygen.{p}" for p in (*LAYERS[2:], "report"))),
+    "raygen.models": ("ray", *(f"raygen.{p}" for p in (*LAYERS[4:], "report"))),
+    "raygen.engine": ("ray", "raygen.sweep", "raygen.report"),
+    "raygen.report": ("torch", "ray", *(f"raygen.{p}" for p in LAYERS[2:])),
 }
 
 
@@ -61,6 +57,8 @@ def violations() -> list[str]:
     bad = []
     for path in sorted(PKG.rglob("*.py")):
         mod = module_name(path)
+        if mod.count(".") == 1 and not (PKG / mod.split(".")[1]).is_dir():
+            bad.append(f"{mod} is a loose module at the top of raygen/: put it in its layer's package")
         for layer, forbidden in RULES.items():
             if under(mod, layer):
                 bad += [f"{mod} imports {n}" for n in sorted(imports(path)) for f in forbidden if under(n, f)]

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from raygen.config import split_config
-from raygen.registry import MODELS
+from raygen.core.registry import MODELS
+from raygen.engine.config import split_config
 
 SHAPE = (1, 28, 28)
 
@@ -103,7 +103,7 @@ def trial_config(case: str) -> dict:
 
 
 def test_resume_after_an_epoch_gives_the_same_next_epoch(name, data_root):
-    from raygen.trial import Trial
+    from raygen.engine.trial import Trial
 
     cfg = trial_config(name)
     straight = Trial(cfg, data_root=str(data_root))

@@ -39,7 +39,7 @@ def test_readme_shows_the_two_commands():
 
 
 def test_readme_lists_every_sweep():
-    from raygen.sweepfile import available
+    from raygen.sweep.spec import available
 
     for name in available():
         assert f"| `{name}` |" in README, f"README's sweep table lacks {name}"

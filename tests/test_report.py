@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from raygen.errors import RaygenError
+from raygen.core.errors import RaygenError
 from raygen.report.__main__ import main
 from raygen.report.page import write_report
 from raygen.report.run import load_run, locate

@@ -1,15 +1,15 @@
-"""The paper beside raygen (raygen.report.paper) on hand-made runs: each published value
+"""The paper beside raygen (raygen.report.papers.comparison) on hand-made runs: each published value
 with raygen's figure and a comparability verdict, rank agreement and time ratios."""
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from raygen.errors import RaygenError
-from raygen.paper import parse
-from raygen.paper import to_json as paper_json
+from raygen.core.errors import RaygenError
+from raygen.record.published import parse
+from raygen.record.published import to_json as paper_json
 from raygen.report.page import write_report
-from raygen.report.paper import kendall_tau, paper_tables
+from raygen.report.papers.comparison import kendall_tau, paper_tables
 
 from report_fixtures import analyze, base_row, write_run
 
@@ -94,8 +94,8 @@ def test_malformed_paper_blocks_are_clear_errors(block, message):
 
 
 def test_the_report_reads_the_published_values_from_the_runs_metadata(tmp_path):
-    from raygen.results import run_metadata
-    from raygen.storage import write_parquet
+    from raygen.core.storage import write_parquet
+    from raygen.sweep.collect import run_metadata
 
     run = write_run(tmp_path / "run", rows())
     write_parquet(pd.DataFrame(rows()), run / "results.parquet", run_metadata(published=BLOCK))

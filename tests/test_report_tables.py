@@ -6,7 +6,7 @@ import math
 import pandas as pd
 import pytest
 
-from raygen.errors import RaygenError
+from raygen.core.errors import RaygenError
 from raygen.report.analysis import fmt_ms, summarize
 from raygen.report.tables import (
     best_param_tables,
@@ -18,7 +18,7 @@ from raygen.report.tables import (
     trials_table,
 )
 from raygen.report.verdict import verdict
-from raygen.results import shared_metric_errors
+from raygen.sweep.collect import shared_metric_errors
 
 from report_fixtures import analyze, base_row
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from raygen.report import tradeoff
 from raygen.report.analysis import summarize
 from raygen.report.page import table_html, table_md
+from raygen.report.papers import zemouri2020 as tradeoff
 
 from report_fixtures import analyze, base_row
 
@@ -63,7 +63,7 @@ def test_runs_without_the_two_measures_get_no_verdict():
 
 
 def test_epsilon2_is_not_placed_at_the_grids_end_when_no_beta_lost_the_class():
-    from raygen.report.tradeoff import CLASS, SHARP, threshold
+    from raygen.report.papers.zemouri2020 import CLASS, SHARP, threshold
 
     kept = pd.DataFrame({"beta": [0.0, 0.005], SHARP: [0.56, 0.56], CLASS: [0.947, 0.951]})
     assert threshold(kept, "epsilon2") is None and threshold(kept, "epsilon1") is None

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from raygen.results import best_trial, typed, write_results
+from raygen.sweep.collect import best_trial, typed, write_results
 
 from conftest import REPO
 
@@ -75,7 +75,7 @@ def test_readme_pandas_snippet_runs_on_a_run_where_every_trial_failed(tmp_path):
 
 
 def test_the_benchmark_line_accounts_for_every_phase_and_rays_start():
-    from raygen.results import benchmark_line
+    from raygen.sweep.collect import benchmark_line
 
     df = pd.DataFrame({"train_time_s": [10.0, 10.0], "sampler_fit_s": [1.0, None], "eval_time_s": [2.0, 2.0],
                        "images_s": [0.5, 0.5]})
@@ -87,7 +87,7 @@ def test_the_benchmark_line_accounts_for_every_phase_and_rays_start():
 
 
 def test_the_bookkeeping_line_has_start_up_and_checkpoints_per_trial_and_stack():
-    from raygen.results import add_checkpoint_tally, bookkeeping_line
+    from raygen.sweep.collect import add_checkpoint_tally, bookkeeping_line
 
     df = pd.DataFrame({"trial_id": ["a", "b", "s-0", "s-1"], "stack_id": [None, None, "s", "s"],
                        "stacked": [None, None, 2, 2], "startup_s": [9.5, 0.02, 10.1, 10.1],

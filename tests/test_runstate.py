@@ -8,8 +8,8 @@ import pickle
 
 import pytest
 
-from raygen.errors import RaygenError
-from raygen.runstate import BACKUP_DIR, backup, repair, short_of_space
+from raygen.core.errors import RaygenError
+from raygen.sweep.callbacks.runstate import BACKUP_DIR, backup, repair, short_of_space
 
 EXP, GEN = "experiment_state-2026-11-21_10-00-00.json", "basic-variant-state-2026-11-21_10-00-00.json"
 

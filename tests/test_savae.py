@@ -12,12 +12,12 @@ import pytest
 import torch
 from PIL import Image
 
-from raygen.config import split_config
-from raygen.diskcache import load_or_build
-from raygen.errors import RaygenError
+from raygen.core.diskcache import load_or_build
+from raygen.core.errors import RaygenError
+from raygen.engine.config import split_config
+from raygen.engine.trial import Trial
 from raygen.models import losses
 from raygen.models.savae import SAVAE, semi_supervised_labels
-from raygen.trial import Trial
 
 # Small networks, 1,200 images, 3 phase-1 epochs, 3 phase-2 batches: seconds on a CPU.
 BASE = {"model": "savae", "dataset": "mnist", "split": "test", "limit": 1200, "batch_size": 64, "max_batches": 3,

@@ -28,7 +28,7 @@ config:
 def test_two_node_cluster_places_trials_on_both_nodes(tmp_path, data_root):
     from ray.cluster_utils import Cluster
 
-    from raygen.sweep import main
+    from raygen.sweep.cli import main
 
     # trials of some seconds each, so that the second node's worker starts before the first has run them all
     text = SMALL.format(desc="two nodes").replace("max_batches: 5", "max_batches: 60")

@@ -11,7 +11,7 @@ import pytest
 import torch
 from pytorch_fid.fid_score import calculate_frechet_distance
 
-from raygen.diskcache import cached, entry
+from raygen.core.diskcache import cached, entry
 from raygen.metrics import scores
 
 

@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from raygen.errors import RaygenError
-from raygen.stacking import StackedTrial, stackable
-from raygen.trial import Trial
+from raygen.core.errors import RaygenError
+from raygen.engine.stacking import StackedTrial, stackable
+from raygen.engine.trial import Trial
 
 # sweeps/gae_cosine.yaml's configuration, shortened to 30 epochs
 COSINE = {"dataset": "cosine", "split": "auto", "eval_samples": 50, "epochs": 30, "batch_size": 50, "arch": "mlp",

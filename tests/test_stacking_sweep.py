@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from raygen.errors import RaygenError
-from raygen.sweepfile import Sweep, load_sweep
+from raygen.core.errors import RaygenError
+from raygen.sweep.spec import Sweep, load_sweep
 
 from sweep_helpers import only_run, results, run_sweep, write_sweep
 

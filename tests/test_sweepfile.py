@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from raygen.errors import RaygenError
-from raygen.sweepfile import available, load_sweep
+from raygen.core.errors import RaygenError
+from raygen.sweep.spec import available, load_sweep
 
 
 def write(tmp_path, text: str, name: str = "s"):
@@ -61,7 +61,7 @@ def test_bad_sweep_files_get_clear_errors(tmp_path, text, message):
 
 
 def test_yaml_scientific_notation_is_coerced():
-    from raygen.config import split_config
+    from raygen.engine.config import split_config
 
     _, _, cfg = split_config({"model": "vae_mlp", "lr": "1e-3", "hidden": [64, 32]})
     assert cfg.lr == 0.001 and cfg.hidden == (64, 32)

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from raygen.errors import RaygenError
-from raygen.sweep import main
-from raygen.trackers import check, merged
+from raygen.core.errors import RaygenError
+from raygen.sweep.callbacks.trackers import check, merged
+from raygen.sweep.cli import main
 
 from sweep_helpers import only_run, results, run_sweep, write_sweep
 

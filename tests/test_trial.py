@@ -1,7 +1,7 @@
 """The trainable's Ray-free core: real training on MNIST, divergence (resume: the contract suite)."""
 from __future__ import annotations
 
-from raygen.trial import Trial
+from raygen.engine.trial import Trial
 
 BASE = {"dataset": "mnist", "split": "test", "batch_size": 64, "max_batches": 20, "eval_samples": 500}
 

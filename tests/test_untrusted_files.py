@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from raygen.diskcache import load_or_build, load_tensors
-from raygen.trainable import GenerativeTrainable
-from raygen.trial import Trial
+from raygen.core.diskcache import load_or_build, load_tensors
+from raygen.engine.trial import Trial
+from raygen.sweep.trainable import GenerativeTrainable
 
 
 class Payload:

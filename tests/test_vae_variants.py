@@ -11,8 +11,8 @@ import torch
 from scipy.special import logsumexp
 from scipy.stats import norm
 
-from raygen.config import split_config
-from raygen.errors import RaygenError
+from raygen.core.errors import RaygenError
+from raygen.engine.config import split_config
 
 SHAPE = (1, 28, 28)
 

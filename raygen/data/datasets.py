@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import DataMissingError, RaygenError
-from ..registry import DATASETS
+from raygen.core.errors import DataMissingError, RaygenError
+from raygen.core.registry import DATASETS
 
 
 def dataset(name: str, shape: tuple[int, ...], classes: int):

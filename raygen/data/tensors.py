@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import DataMissingError, RaygenError
-from ..registry import DATASETS
+from raygen.core.errors import DataMissingError, RaygenError
+from raygen.core.registry import DATASETS
 
 SPLITS = ("train", "test")
 AUTO = "auto"  # train split if present or downloadable, else the test split with a holdout

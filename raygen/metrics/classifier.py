@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import Data, load_data
-from ..diskcache import cached, entry
-from ..errors import RaygenError
-from ..models.base import step
+from raygen.core.diskcache import cached, entry
+from raygen.core.errors import RaygenError
+from raygen.data import Data, load_data
+from raygen.models.base import step
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """End-of-trial evaluation. A metric family is a function ``(model, data, ev) -> dict``
 registered with ``@metric(name, columns=...)``, declaring each column it fills (label,
-direction, rank for "best": ``raygen.columns``). ``evaluate`` runs every family on the
+direction, rank for "best": ``raygen.record.columns``). ``evaluate`` runs every family on the
 trial's device and records a family that could not run in ``metric_errors`` (its columns
 left empty) instead of failing the trial. The families are in ``families.py``.
 
@@ -27,11 +27,11 @@ from pathlib import Path
 
 import torch
 
-from ..columns import Column
-from ..diskcache import cached, default_cache_dir, entry
-from ..models.base import batched
-from ..registry import MODELS, Registry
-from . import scores
+from raygen.core.diskcache import cached, default_cache_dir, entry
+from raygen.core.registry import MODELS, Registry
+from raygen.metrics import scores
+from raygen.models.base import batched
+from raygen.record.columns import Column
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import torch
 
-from ..columns import HIGHER, LOWER, Column
-from ..models import losses
-from . import classifier, inception, scores
-from .evaluate import Eval, feature_scores, is_image, metric, reference
+from raygen.metrics import classifier, inception, scores
+from raygen.metrics.evaluate import Eval, feature_scores, is_image, metric, reference
+from raygen.models import losses
+from raygen.record.columns import HIGHER, LOWER, Column
 
 
 def extract_batch(device: torch.device, cpu: int, cuda: int) -> int:

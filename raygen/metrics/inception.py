@@ -25,7 +25,7 @@ from urllib.request import getproxies
 import torch
 from torch import nn
 
-from ..errors import RaygenError
+from raygen.core.errors import RaygenError
 
 FILE = "pt_inception-2015-12-05-6726825d.pth"
 ENV = "RAYGEN_FID_WEIGHTS"

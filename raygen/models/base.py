@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..columns import Column
-from ..diskcache import default_cache_dir
-from ..errors import RaygenError
-from ..fields import setting
+from raygen.core.diskcache import default_cache_dir
+from raygen.core.errors import RaygenError
+from raygen.core.settings import setting
+from raygen.record.columns import Column
 
 _RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "linear": None}
 
@@ -56,9 +56,9 @@ class GenerativeModel(nn.Module):
     Config: ClassVar[type] = ModelConfig
     registry_name: ClassVar[str] = "?"
     has_encoder: ClassVar[bool] = False
-    # Columns ``extra_metrics`` fills: label, direction (see raygen.columns).
+    # Columns ``extra_metrics`` fills: label, direction (see raygen.record.columns).
     metric_columns: ClassVar[tuple[Column, ...]] = ()
-    # Stacked training (raygen.stacking) vectorises K trials of one architecture into one model:
+    # Stacked training (raygen.engine.stacking) vectorises K trials of one architecture into one model:
     # a model allows it when its step is one optimizer over ``loss`` and every random draw of the
     # loss goes through ``noise``. ``stack_weights``: float config keys that may differ between
     # the stacked trials (loss weights). ``stack_refusal``: why not, in one line.
@@ -149,7 +149,7 @@ class AutoEncoderModel(GenerativeModel):
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...], num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)
-        from .latent import LatentFit
+        from raygen.models.latent import LatentFit
 
         self.latent_fit = LatentFit(getattr(cfg, "sampler", "prior"), getattr(cfg, "sampler_components", 10),
                                     cfg.latent_dim, needs_fit=not self.has_prior)
@@ -194,7 +194,7 @@ def step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
 
 def adam(params, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
     """Adam in PyTorch's fused implementation where the parameters' device has one (CPU and
-    CUDA): the same update in one kernel per parameter group. ``python -m raygen.models.bench``
+    CUDA): the same update in one kernel per parameter group. ``python -m benchmarks.optimizers``
     on this project's CPU: 1.34x the steps per second on the Table 3 VAE, 1.01x on the DCGAN
     (its convolutions dominate); elsewhere the default."""
     params = list(params)

@@ -25,10 +25,10 @@ from typing import Any
 
 import torch
 
-from ..errors import RaygenError
-from ..registry import MODELS
-from .nets import numel
-from .vae_variants import AE, AEConfig
+from raygen.core.errors import RaygenError
+from raygen.core.registry import MODELS
+from raygen.models.nets import numel
+from raygen.models.vae_variants import AE, AEConfig
 
 
 @dataclass

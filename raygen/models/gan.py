@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..fields import setting
-from ..registry import MODELS
-from . import losses
-from .base import GenerativeModel, ModelConfig, adam, step
-from .nets import MLP, ConvDecoder, ConvEncoder, Unflatten, numel
-from .nets.blocks import ACTIVATIONS
+from raygen.core.registry import MODELS
+from raygen.core.settings import setting
+from raygen.models import losses
+from raygen.models.base import GenerativeModel, ModelConfig, adam, step
+from raygen.models.nets import MLP, ConvDecoder, ConvEncoder, Unflatten, numel
+from raygen.models.nets.blocks import ACTIVATIONS
 
 
 @dataclass

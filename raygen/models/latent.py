@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import RaygenError
+from raygen.core.errors import RaygenError
 
 # sampler name -> number of mixture components (None: the ``sampler_components`` setting)
 KINDS: dict[str, int | None] = {"gaussian": 1, "gmm": None}

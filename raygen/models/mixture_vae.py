@@ -12,14 +12,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import RaygenError
-from ..fields import setting
-from ..registry import MODELS
-from . import losses
-from .base import adam, step
-from .nets import MLP
-from .vae import reparameterize
-from .vae_variants import VAE, VAEConfig
+from raygen.core.errors import RaygenError
+from raygen.core.registry import MODELS
+from raygen.core.settings import setting
+from raygen.models import losses
+from raygen.models.base import adam, step
+from raygen.models.nets import MLP
+from raygen.models.vae import reparameterize
+from raygen.models.vae_variants import VAE, VAEConfig
 
 
 @dataclass

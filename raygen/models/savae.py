@@ -37,16 +37,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..columns import HIGHER, Column
-from ..data import TensorData
-from ..diskcache import load_or_build, shared_cache_dir
-from ..errors import RaygenError
-from ..figures import class_region_points, image_grid, latent_scatter
-from ..registry import MODELS
-from . import losses
-from .base import AutoEncoderModel, Context, ModelConfig, adam, batched, step
-from .nets.resnet import Discriminator, ResClassifier, ResNetDecoder, ResNetEncoder
-from .vae import reparameterize
+from raygen.core.diskcache import load_or_build, shared_cache_dir
+from raygen.core.errors import RaygenError
+from raygen.core.registry import MODELS
+from raygen.data import TensorData
+from raygen.models import losses
+from raygen.models.base import AutoEncoderModel, Context, ModelConfig, adam, batched, step
+from raygen.models.figures import class_region_points, image_grid, latent_scatter
+from raygen.models.nets.resnet import Discriminator, ResClassifier, ResNetDecoder, ResNetEncoder
+from raygen.models.vae import reparameterize
+from raygen.record.columns import HIGHER, Column
 
 PHASE1_VERSION = 1  # bump when phase 1's code changes: old cache entries are then ignored
 

@@ -16,14 +16,14 @@ from typing import ClassVar
 
 import torch
 
-from ..errors import RaygenError
-from ..fields import setting
-from ..figures import points_figure
-from ..registry import MODELS
-from . import losses
-from .base import AutoEncoderConfig, AutoEncoderModel, step
-from .nets import ARCHS, build_decoder, build_encoder, numel
-from .nets.blocks import ACTIVATIONS
+from raygen.core.errors import RaygenError
+from raygen.core.registry import MODELS
+from raygen.core.settings import setting
+from raygen.models import losses
+from raygen.models.base import AutoEncoderConfig, AutoEncoderModel, step
+from raygen.models.figures import points_figure
+from raygen.models.nets import ARCHS, build_decoder, build_encoder, numel
+from raygen.models.nets.blocks import ACTIVATIONS
 
 
 @dataclass
@@ -58,7 +58,7 @@ class BaseVAE(AutoEncoderModel):
     stochastic: ClassVar[bool] = True  # Gaussian q(z|x) (mean, log-variance); False: deterministic codes
     stackable = True  # one Adam over ``loss``; its noise comes from ``noise``
     stack_weights = ("beta",)
-    # Set on an instance by raygen.stacking while it vectorises training: (shape, like) -> this
+    # Set on an instance by raygen.engine.stacking while it vectorises training: (shape, like) -> this
     # member's noise; None (the class default): torch's RNG.
     noise_source: Callable | None = None
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import RaygenError
-from ..registry import MODELS
-from . import losses
-from .vae import BaseVAE, BaseVAEConfig
+from raygen.core.errors import RaygenError
+from raygen.core.registry import MODELS
+from raygen.models import losses
+from raygen.models.vae import BaseVAE, BaseVAEConfig
 
 
 @dataclass

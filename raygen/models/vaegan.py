@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..registry import MODELS
-from . import losses
-from .base import adam
-from .nets import build_encoder
-from .vae_variants import VAE, VAEConfig
+from raygen.core.registry import MODELS
+from raygen.models import losses
+from raygen.models.base import adam
+from raygen.models.nets import build_encoder
+from raygen.models.vae_variants import VAE, VAEConfig
 
 
 class FeatureTap(nn.Module):

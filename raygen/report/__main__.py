@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import RaygenError
-from .page import write_report
+from raygen.core.errors import RaygenError
+from raygen.report.page import write_report
 
 
 def main(argv: list[str] | None = None) -> int:

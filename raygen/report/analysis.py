@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..columns import Column
-from ..errors import RaygenError
+from raygen.core.errors import RaygenError
+from raygen.record.columns import Column
 
 # Labels of what is not a declared metric: costs and configuration keys.
 LABELS = {

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .analysis import OK, Analysis, fmt, fmt_key, fmt_ms, trial_order
-from .plots import best_index
+from raygen.report.analysis import OK, Analysis, fmt, fmt_key, fmt_ms, trial_order
+from raygen.report.plots import best_index
 
 GRID_COLUMNS = ("recon_fixed_png", "fixed_inputs_png")  # drawn as the β × γ grid, not as galleries
 GALLERY_TITLES = {

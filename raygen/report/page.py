@@ -11,14 +11,14 @@ from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
 
-from ..storage import atomic_write
-from . import plots as figs
-from . import tradeoff
-from .analysis import DASH, Analysis, analyze, summarize
-from .images import RunFiles, fixed_grids, galleries, img_tag
-from .paper import paper_tables
-from .run import Run, combine, load_run
-from .tables import (
+from raygen.core.storage import atomic_write
+from raygen.report import plots as figs
+from raygen.report.analysis import DASH, Analysis, analyze, summarize
+from raygen.report.images import RunFiles, fixed_grids, galleries, img_tag
+from raygen.report.papers import zemouri2020 as tradeoff
+from raygen.report.papers.comparison import paper_tables
+from raygen.report.run import Run, combine, load_run
+from raygen.report.tables import (
     Table,
     best_param_tables,
     best_per_model_table,
@@ -28,7 +28,7 @@ from .tables import (
     summary_table,
     trials_table,
 )
-from .verdict import Verdict, verdict
+from raygen.report.verdict import Verdict, verdict
 
 # --- the page -------------------------------------------------------------------------
 

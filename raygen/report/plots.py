@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 
-from .analysis import OK, Analysis, fmt, fmt_key, trial_order
+from raygen.report.analysis import OK, Analysis, fmt, fmt_key, trial_order
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f", "#393b79", "#ad494a", "#637939", "#e7969c", "#7b4173", "#3182bd"]

@@ -1,6 +1,6 @@
 """Reading a run for the report: its ``results.parquet`` and ``history.parquet`` with the
 column declarations in their metadata, or, while a sweep is still running and neither
-exists yet, Ray's per-trial ``result.json`` files (rows built by ``raygen.rows``, the
+exists yet, Ray's per-trial ``result.json`` files (rows built by ``raygen.record.rows``, the
 same function that writes ``results.parquet``). Several runs can be combined into one.
 """
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Any
 
 import pandas as pd
 
-from ..columns import Column, from_json
-from ..errors import RaygenError
-from ..paper import Published
-from ..paper import from_json as paper_from_json
-from ..rows import META_FILE, label_history, results_frame, stack_history, trial_rows
-from ..storage import read_parquet
+from raygen.core.errors import RaygenError
+from raygen.core.storage import read_parquet
+from raygen.record.columns import Column, from_json
+from raygen.record.published import Published
+from raygen.record.published import from_json as paper_from_json
+from raygen.record.rows import META_FILE, label_history, results_frame, stack_history, trial_rows
 
 
 @dataclass

@@ -10,7 +10,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .analysis import DASH, PROBLEMS, VALUES, Analysis, best_rows, fmt, fmt_key, fmt_ms, fmt_params, trial_order
+from raygen.report.analysis import (
+    DASH,
+    PROBLEMS,
+    VALUES,
+    Analysis,
+    best_rows,
+    fmt,
+    fmt_key,
+    fmt_ms,
+    fmt_params,
+    trial_order,
+)
 
 # --- tables -------------------------------------------------------------------------------
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .analysis import OK, Analysis, fmt, fmt_ms
-from .paper import T95
+from raygen.report.analysis import OK, Analysis, fmt, fmt_ms
+from raygen.report.papers.comparison import T95
 
 
 @dataclass

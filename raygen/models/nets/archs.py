@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ...errors import RaygenError
-from ...registry import Registry
-from .blocks import MLP, ConvDecoder, ConvEncoder, Unflatten, numel
-from .resnet import ResNetDecoder, ResNetEncoder
+from raygen.core.errors import RaygenError
+from raygen.core.registry import Registry
+from raygen.models.nets.blocks import MLP, ConvDecoder, ConvEncoder, Unflatten, numel
+from raygen.models.nets.resnet import ResNetDecoder, ResNetEncoder
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .blocks import MLP, activation
+from raygen.models.nets.blocks import MLP, activation
 
 
 class ResBlock(nn.Module):

@@ -1,0 +1,1 @@
+"""Frozen earlier implementations that benchmarks and equivalence tests compare against."""

@@ -1,0 +1,305 @@
+"""One configuration built, trained, evaluated and saved, with no Ray in it: it runs and
+tests anywhere, and ``trainable.GenerativeTrainable`` drives it for Ray Tune.
+
+A non-finite loss stops the trial as ``status: diverged`` with the epoch it happened.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from raygen.data import Data, load_data
+from raygen.engine.config import TrainConfig, split_config
+from raygen.metrics.evaluate import Eval, evaluate
+from raygen.models.base import Context
+from raygen.models.figures import image_grid
+from raygen.record.transport import from_tune
+
+_DATA_CACHE: dict[tuple, Data] = {}  # survives actor reuse: a dataset is loaded once per worker
+
+
+def flat_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Tune config -> flat trial config. None means "not set here" (a key only some variants
+    of a grid have), so the dataclass default applies."""
+    return {k: v for k, v in from_tune(config).items() if not k.startswith("_") and v is not None}
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def pick_device(gpus: float) -> torch.device:
+    return torch.device("cuda") if gpus > 0 and torch.cuda.is_available() else torch.device("cpu")
+
+
+def device_name(device: torch.device) -> str:
+    """``cpu`` or ``cuda (NVIDIA H100 80GB HBM3)``."""
+    return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Faults injected on purpose, for the test suite only: internal config keys ``_fail_at_epoch``
+    (raise), ``_nan_at_epoch`` (a NaN loss), ``_kill_at_epoch`` (SIGKILL the worker once); 0: never."""
+    fail_at_epoch: int = 0
+    nan_at_epoch: int = 0
+    kill_at_epoch: int = 0
+
+    @classmethod
+    def of(cls, config: dict[str, Any]) -> Faults:
+        return cls(**{f.name: int(config.get(f"_{f.name}") or 0) for f in fields(cls)})
+
+
+def tensorboard_images(folder: Path, pngs: dict[str, str], step: int) -> None:
+    """The trial's image grids beside the scalars Ray Tune's TensorBoard logger writes into
+    the same folder (tensorboardX comes with Ray Tune; without it, nothing)."""
+    try:
+        from PIL import Image
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        return
+    with SummaryWriter(str(folder), filename_suffix=".images") as writer:
+        for key, name in pngs.items():
+            with Image.open(folder / name) as im:
+                writer.add_image(key.removesuffix("_png"), np.asarray(im.convert("RGB")), step, dataformats="HWC")
+
+
+class Trial:
+    """Build, train and evaluate one configuration."""
+
+    def __init__(self, config: dict[str, Any], device: torch.device | str = "cpu",
+                 data_root: str | None = None, out_dir: str | os.PathLike | None = None,
+                 sweep_dir: str | os.PathLike | None = None):
+        self.cfg: TrainConfig
+        self.config = flat_config(config)  # as given (lists decoded), for ``save``
+        self.result: dict[str, Any] = {}  # the last epoch's numbers, set by ``raygen.train``
+        self.cfg, model_cls, model_cfg = split_config(self.config)
+        self.faults = Faults.of(config)
+        self.device = torch.device(device)
+        self.out_dir = Path(out_dir) if out_dir else None
+        # torch.optim's step imports torch._dynamo on its first call (seconds, once per process):
+        # here, in the trial's start-up, rather than inside the first epoch's timer
+        importlib.import_module("torch._dynamo")
+
+        seed_everything(self.cfg.seed)
+        self.data = self._load(model_cfg.data_range, data_root)
+        self.model = model_cls(model_cfg, self.data.shape, self.data.num_classes).to(self.device)
+        self.opts = self.model.configure_optimizers()
+        self.batch_rng = torch.Generator().manual_seed(self.cfg.seed)
+        self.ctx = Context(seed=self.cfg.seed, sweep_dir=Path(sweep_dir) if sweep_dir else None,
+                           data_root=Path(data_root) if data_root else None)
+        self.epoch = 0
+        self.train_time = 0.0
+        self.resumed_from_epoch: int | None = None  # set when restored from a checkpoint
+        # Every epoch's numbers, kept in the checkpoint and sent with the last result: Ray's
+        # result.json may lose the epochs before a restart (on restore it copies the file back
+        # from storage, where the driver may not have synced it yet), and report_every > 1
+        # reports only some epochs.
+        self.history: list[dict[str, float]] = []
+
+    def _load(self, data_range, data_root) -> Data:
+        c = self.cfg
+        key = (c.dataset, c.split, c.eval_split, c.holdout, c.limit, str(data_root), str(self.device), data_range)
+        if key not in _DATA_CACHE:
+            _DATA_CACHE.clear()  # one dataset resident per worker
+            _DATA_CACHE[key] = load_data(c.dataset, split=c.split, eval_split=c.eval_split, holdout=c.holdout,
+                                         root=data_root, device=self.device, data_range=data_range,
+                                         limit=c.limit or None)
+        return _DATA_CACHE[key]
+
+    # --- one epoch -------------------------------------------------------------------
+    def train_epoch(self) -> dict[str, Any]:
+        """One epoch (and, when it is due, an evaluation): its result, also kept in ``history``."""
+        return self.record(self._train_epoch())
+
+    def record(self, result: dict[str, Any]) -> dict[str, Any]:
+        """Keep an epoch's numbers in ``history``."""
+        numbers = {k: v for k, v in result.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        self.history.append(numbers)
+        return result
+
+    def begin_epoch(self) -> None:
+        self.epoch += 1
+        faults = self.faults
+        if faults.fail_at_epoch == self.epoch:
+            raise RuntimeError(f"_fail_at_epoch={faults.fail_at_epoch}: failing on purpose (testing aid)")
+        if faults.kill_at_epoch == self.epoch:
+            self._kill_once()
+
+    def _train_epoch(self) -> dict[str, Any]:
+        self.begin_epoch()
+        c, model = self.cfg, self.model
+        model.train()
+        t0 = time.perf_counter()
+        start = model.on_train_start(self.data, self.ctx) if self.epoch == 1 else {}
+        sums: dict[str, torch.Tensor] = {}
+        n = 0
+        for x, y in self.data.train.batches(c.batch_size, self.batch_rng, c.max_batches or None):
+            for k, v in model.train_step(x, y, self.opts).items():
+                sums[k] = sums[k] + v if k in sums else v.clone()
+            n += 1
+        extra = model.on_epoch_end(self.epoch, self.data)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        dt = time.perf_counter() - t0
+        return self.end_epoch({k: float(v) / max(n, 1) for k, v in sums.items()}, n, dt, start, extra)
+
+    def end_epoch(self, losses: dict[str, float], n: int, dt: float, start: dict[str, Any],
+                  extra: dict[str, Any]) -> dict[str, Any]:
+        """An epoch's result from its mean losses over ``n`` batches, trained in ``dt`` seconds:
+        divergence, the end of training (hooks, evaluation, images) or an evaluation when due."""
+        c, model, faults = self.cfg, self.model, self.faults
+        self.train_time += dt
+        result: dict[str, Any] = dict(losses)
+        if faults.nan_at_epoch == self.epoch:
+            result["loss"] = float("nan")
+        result.update(start, **extra)
+        result.update(epoch=self.epoch, batches=n, epoch_time_s=dt, train_time_s=self.train_time,
+                      device=str(self.device), resumed_from_epoch=self.resumed_from_epoch)
+        bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            result.update(status="diverged", diverged_epoch=self.epoch,
+                          error=f"non-finite {', '.join(bad)} at epoch {self.epoch}", done=True)
+            return result
+        # A model may end its training early by reporting converged (e.g. GAE's delta).
+        last = self.epoch >= c.epochs or bool(extra.get("converged"))
+        if last:
+            result.update(model.on_train_end(self.data))
+        if last or (c.eval_every and self.epoch % c.eval_every == 0):
+            result.update(self.evaluate(images=last))
+        if last:
+            result.update(status="completed", done=True)
+        return result
+
+    def fit(self, log: bool = False) -> dict[str, Any]:
+        """Train the remaining epochs (and evaluate at the end); the last epoch's result."""
+        while True:
+            result = self.train_epoch()
+            if log:
+                print(f"epoch {result['epoch']}: loss {result.get('loss', float('nan')):.4g}"
+                      + (f" ({result['status']})" if result.get("status") else ""), flush=True)
+            if result.get("done"):
+                return result
+
+    def save(self, path: str | os.PathLike, final: bool = False) -> Path:
+        """The configuration and everything resuming needs, in one file ``load`` reads back;
+        ``final``: the trained model only (``state(final=True)``), for a trial that is over."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"raygen_trial": 1, "config": self.config, "state": self.state(final)}, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu",
+             data_root: str | None = None) -> Trial:
+        """A trial saved by ``save``: the same model, optimizers, epoch and history. Read with
+        ``weights_only=True``: a file from elsewhere cannot run code."""
+        from raygen.core.errors import RaygenError
+
+        try:
+            saved = torch.load(path, map_location=device, weights_only=True)
+        except Exception as exc:
+            raise RaygenError(f"{path} is not a saved raygen trial ({type(exc).__name__}: {exc})") from None
+        if not isinstance(saved, dict) or saved.get("raygen_trial") != 1 or "config" not in saved:
+            raise RaygenError(f"{path} is not a saved raygen trial (use Trial.save / raygen.train(...).save)")
+        trial = cls(saved["config"], device=device, data_root=data_root)
+        trial.load_state(saved["state"])
+        return trial
+
+    def _kill_once(self) -> None:
+        """Testing aid for fault tolerance: the worker dies as if its node had gone away."""
+        marker = (self.out_dir or Path(".")) / ".killed_once"
+        if not marker.exists():
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(str(self.epoch))
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def evaluate(self, images: bool = True) -> dict[str, Any]:
+        c, ctx = self.cfg, self.ctx
+        ev = Eval(n=min(c.eval_samples, len(self.data.eval)), samples=c.eval_samples,
+                  inception_cpu_samples=c.inception_cpu_samples, fid_weights=c.fid_weights,
+                  inception_recon=c.inception_recon, holdout=c.holdout,
+                  seed=c.seed, data_root=ctx.data_root, cache_dir=ctx.cache_dir)
+        out = evaluate(self.model, self.data, ev)
+        out["num_params"] = self.model.num_params()
+        out.update({f"params_{k}": v for k, v in self.model.param_counts().items()})  # per network
+        out["device"] = device_name(self.device)  # the report's header says where trials ran
+        if images and self.out_dir is not None:
+            t0 = time.perf_counter()
+            out.update(self.save_images())
+            out["images_s"] = time.perf_counter() - t0  # a phase of its own in the benchmark line
+        return out
+
+    @torch.no_grad()
+    def save_images(self) -> dict[str, str]:
+        """64 samples and, for models with an encoder, 32 held-out inputs with their
+        reconstructions (rows of 8 inputs, each followed by its row of reconstructions) as
+        PNGs for image data, plus whatever the model's ``artifacts`` hook writes (any data)."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.model.eval()
+        out = self._image_grids() if len(self.data.shape) == 3 else {}
+        out.update(self.model.artifacts(self.data, self.out_dir))
+        self.model.train()
+        tensorboard_images(self.out_dir, {k: v for k, v in out.items() if k.endswith("_png")}, self.epoch)
+        return out
+
+    def _image_grids(self) -> dict[str, str]:
+        image_grid(self.data.to_unit(self.model.sample(64)), self.out_dir / "samples.png")
+        out = {"samples_png": "samples.png"}
+        if self.model.has_encoder:
+            x = self.data.eval.x[:32]  # (32, C, H, W)
+            rows = torch.stack([x.view(4, 8, *x.shape[1:]), self.model.reconstruct(x).view(4, 8, *x.shape[1:])], 1)
+            grid = rows.reshape(64, *x.shape[1:])  # input row, its reconstruction row, ...
+            image_grid(self.data.to_unit(grid), self.out_dir / "reconstructions.png")
+            out["reconstructions_png"] = "reconstructions.png"
+        return out
+
+    # --- state -----------------------------------------------------------------------
+    STATE_KEYS = ("model", "opts", "epoch", "train_time", "history", "batch_rng", "torch_rng", "numpy_rng",
+                  "python_rng")
+
+    def state(self, final: bool = False) -> dict[str, Any]:
+        """What resuming needs, as tensors, numbers and containers only (checkpoints are read
+        back with ``weights_only=True``: a crafted file cannot run code). ``final``: a trial
+        that is over resumes nothing: its weights, epoch and history, without the optimizers'
+        moments and the random streams (a third of the bytes for Adam)."""
+        if final:
+            return {"model": self.model.state_dict(), "epoch": self.epoch, "train_time": self.train_time,
+                    "history": list(self.history)}
+        _, keys, pos, has_gauss, cached = np.random.get_state()
+        return {"model": self.model.state_dict(), "opts": {k: o.state_dict() for k, o in self.opts.items()},
+                "epoch": self.epoch, "train_time": self.train_time, "history": list(self.history),
+                "batch_rng": self.batch_rng.get_state(), "torch_rng": torch.get_rng_state(),
+                "numpy_rng": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                              "has_gauss": int(has_gauss), "cached": float(cached)},
+                "python_rng": random.getstate(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+    def load_state(self, s: dict[str, Any]) -> None:
+        self.model.load_state_dict(s["model"])
+        self.epoch, self.train_time = s["epoch"], s["train_time"]
+        self.resumed_from_epoch = self.epoch
+        self.history = list(s.get("history", []))
+        if "opts" not in s:  # a final state (``state(final=True)``): the model as trained
+            return
+        for k, o in self.opts.items():
+            o.load_state_dict(s["opts"][k])
+        self.batch_rng.set_state(s["batch_rng"])
+        torch.set_rng_state(s["torch_rng"])
+        n = s["numpy_rng"]
+        np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+        random.setstate(s["python_rng"])
+        if s.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(s["cuda_rng"])

@@ -1,0 +1,193 @@
+"""What a sweep prints: one status table (model, swept values, the sweep's metric), one line
+per finished, failed or diverged trial, and nothing else unless ``-v`` asks for Ray's own
+output (its tables and result boxes, its warnings, the workers' prints).
+
+On a terminal the table is redrawn in place; into a file or a pipe it is a progress line
+every ``every_s`` seconds instead, so a log holds one line per trial and a few more.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from ray.tune import Callback
+
+from raygen.record.rows import given_config, status_of
+from raygen.record.transport import stack_of
+
+CLEAR_LINE = "\x1b[2K"
+UP = "\x1b[1A"
+
+
+def quiet_ray(verbose: bool) -> None:
+    """Ray's loggers at ERROR (trial failures: raygen says them, once, in a line) unless -v."""
+    if not verbose:
+        logging.getLogger("ray").setLevel(logging.ERROR)
+        logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
+
+
+def fmt(value: Any) -> str:
+    """A number as a person reads it: 4 significant digits, integers as integers."""
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "—"
+        return f"{value:.4g}" if value != int(value) or abs(value) >= 1e6 else str(int(value))
+    return str(value)
+
+
+def swept_keys(configs: list[dict[str, Any]]) -> list[str]:
+    """``model`` and every key whose value differs between the sweep's configurations."""
+    keys = list(dict.fromkeys(k for c in configs for k in c))
+    varied = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
+    return ["model", *[k for k in varied if k != "model"]]
+
+
+def best_words(best: dict[str, Any], keys: list[str]) -> str:
+    """``best (min cls_fid): vae_conv  latent_dim=10  seed=1: cls_fid 45.21 (trial ...)``: the
+    configuration said by the keys that tell the sweep's trials apart."""
+    metric = best["metric"]
+    config = {k: best[k] for k in keys if best.get(k) is not None}
+    model = config.pop("model", None)
+    named = "  ".join([*([str(model)] if model else []), *(f"{k}={fmt(v)}" for k, v in config.items())])
+    return f"best ({best['mode']} {metric}): {named or 'the one configuration'}: {metric} {fmt(best[metric])} " \
+           f"(trial {best['trial_id']})"
+
+
+STATES = {"TERMINATED": "done", "ERROR": "failed"}  # Ray's trial states in the words of the rest
+
+
+def error_of(trial) -> str:
+    """Why a trial failed: Ray's error file beside the driver's copy of the trial (written
+    before this callback; the pickled error reaches storage only later)."""
+    path = getattr(trial, "error_file", None)
+    try:
+        text = Path(path).read_text(errors="replace").strip() if path else ""
+    except OSError:
+        text = ""
+    if not text and hasattr(trial, "get_error"):
+        err = trial.get_error()
+        text = str(err) if err is not None else ""
+    return text or "the trial failed (no message)"
+
+
+class Console(Callback):
+    """The sweep's console: ``keys`` name each trial, ``metric``/``mode`` say how it did."""
+
+    def __init__(self, keys: list[str], metric: str, total: int, stream: TextIO | None = None,
+                 live: bool | None = None, every_s: float = 60.0):
+        self.keys, self.metric, self.total = keys, metric, total
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty() if live is None else live
+        self.every_s, self._last, self._drawn, self._done = every_s, time.monotonic(), 0, 0
+        self.trials: dict[str, Any] = {}
+
+    def __getstate__(self):  # pickled with the run's config (tuner.pkl): not the stream
+        return {**self.__dict__, "stream": None, "trials": {}}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.stream = sys.stdout
+        self.live = self.stream.isatty()
+
+    # --- what a trial is -------------------------------------------------------------
+    def name(self, trial) -> str:
+        """The swept keys' values; a stacked trial's as ``seed=0,1,2`` where its members differ."""
+        members = [given_config(m) for m in stack_of(trial.config) or [trial.config]]
+
+        def value(k: str) -> str:
+            vals = list(dict.fromkeys(fmt(m[k]) if k != "model" else str(m[k]) for m in members if k in m))
+            return ",".join(vals)
+
+        return "  ".join(f"{k}={value(k)}" if k != "model" else value(k) for k in self.keys if k in members[0])
+
+    def metric_text(self, res: dict) -> str | None:
+        """The sweep's metric; a stack's as its members' range."""
+        members = json.loads(res["members_json"]) if isinstance(res.get("members_json"), str) else None
+        vals = [m[self.metric] for m in members or [res] if m and isinstance(m.get(self.metric), (int, float))]
+        if not vals:
+            return None
+        return f"{self.metric} {fmt(min(vals))}" + (f" to {fmt(max(vals))}" if len(vals) > 1 else "")
+
+    def outcome(self, trial, error: str | None = None) -> str:
+        res = dict(trial.last_result or {})
+        status, err = status_of(res, error, "stopped")
+        epoch = res.get("epoch")
+        parts = [self.metric_text(res),
+                 f"epoch {epoch}" if epoch else None,
+                 f"{res['time_total_s']:.1f} s" if isinstance(res.get("time_total_s"), float) else None]
+        text = ", ".join(p for p in parts if p)
+        return f"{status:<9} {self.name(trial)}" + (f"  {text}" if text else "") + (f": {err}" if err else "")
+
+    # --- Ray Tune's hooks ------------------------------------------------------------
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.trials[trial.trial_id] = trial
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._finished(trial, None)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self._finished(trial, error_of(trial))
+
+    def on_step_end(self, iteration, trials, **info):
+        now = time.monotonic()
+        if now - self._last < (1.0 if self.live else self.every_s):
+            return
+        self._last = now
+        if self.live:
+            self._redraw(trials)
+        else:
+            self._say(self.progress(trials))
+
+    def on_experiment_end(self, trials, **info):
+        self._erase()
+
+    # --- drawing ---------------------------------------------------------------------
+    def _finished(self, trial, error: str | None) -> None:
+        self._done += 1
+        self._erase()
+        width = len(str(self.total))
+        self._say(f"[{self._done:>{width}}/{self.total}] {self.outcome(trial, error)}")
+
+    def progress(self, trials) -> str:
+        counts: dict[str, int] = {}
+        for t in trials:
+            state = STATES.get(t.status, t.status.lower())
+            counts[state] = counts.get(state, 0) + 1
+        states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        return f"progress: {self._done}/{self.total} finished; {states}"
+
+    def table(self, trials) -> list[str]:
+        """The status table: a row per running or pending trial, finished ones counted."""
+        rows = [("status", "trial", "epoch", self.metric)]
+        for t in trials:
+            if t.status in ("RUNNING", "PENDING", "PAUSED"):
+                res = t.last_result or {}
+                rows.append((t.status.lower(), self.name(t), fmt(res.get("epoch")), fmt(res.get(self.metric))))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows[:30]]
+        return [self.progress(trials), *lines] + ([f"... {len(rows) - 30} more"] if len(rows) > 30 else [])
+
+    def _redraw(self, trials) -> None:
+        self._erase()
+        lines = self.table(trials)
+        self.stream.write("\n".join(lines) + "\n")
+        self.stream.flush()
+        self._drawn = len(lines)
+
+    def _erase(self) -> None:
+        if self.live and self._drawn:
+            self.stream.write((UP + CLEAR_LINE) * self._drawn)
+            self._drawn = 0
+
+    def _say(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()

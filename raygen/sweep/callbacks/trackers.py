@@ -1,0 +1,84 @@
+"""Experiment trackers: a sweep file's ``track:`` block (or ``--track NAME``) mapped onto Ray
+Tune's own logger callbacks, MLflow's and Weights & Biases'. Both are optional extras
+(``uv sync --extra mlflow``, ``--extra wandb``); a tracker named without its package is one
+clear line before Ray starts. TensorBoard needs nothing: Ray Tune writes its event files
+into every trial folder (README, "Trackers").
+
+    track:
+      mlflow: {tracking_uri: "file:./mlruns", experiment: my-sweep}
+      wandb: {project: raygen, mode: offline}
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from raygen.core.errors import RaygenError
+
+
+@dataclass(frozen=True)
+class Tracker:
+    package: str  # the module its Ray callback imports
+    extra: str  # the optional extra that installs it
+    keys: tuple[str, ...]  # what the sweep file may set
+    build: Callable[[dict[str, Any], str], Any]  # (settings, sweep name) -> Ray Tune callback
+
+
+def _mlflow(settings: dict[str, Any], sweep: str):
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    default = os.environ.get("MLFLOW_TRACKING_URI") or Path("mlruns").resolve().as_uri()
+    uri = str(settings.get("tracking_uri") or default)
+    if uri.startswith("file:"):  # MLflow 3 keeps its file store in "maintenance mode" behind this opt-in
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return MLflowLoggerCallback(tracking_uri=uri,
+                                experiment_name=str(settings.get("experiment") or sweep),
+                                tags={str(k): str(v) for k, v in (settings.get("tags") or {}).items()},
+                                save_artifact=bool(settings.get("save_artifact", False)))
+
+
+def _wandb(settings: dict[str, Any], sweep: str):
+    from ray.air.integrations.wandb import WandbLoggerCallback
+
+    kwargs = {k: settings[k] for k in ("entity", "group", "mode", "tags") if settings.get(k) is not None}
+    return WandbLoggerCallback(project=str(settings.get("project") or sweep), **kwargs)
+
+
+TRACKERS = {
+    "mlflow": Tracker("mlflow", "mlflow", ("tracking_uri", "experiment", "tags", "save_artifact"), _mlflow),
+    "wandb": Tracker("wandb", "wandb", ("project", "entity", "group", "mode", "tags"), _wandb),
+}
+
+
+def merged(track: dict[str, Any] | None, names: list[str]) -> dict[str, dict[str, Any]]:
+    """The sweep file's ``track:`` with the trackers ``--track`` names added (their defaults)."""
+    out = {str(k): dict(v or {}) if isinstance(v, dict) or v is None else v for k, v in (track or {}).items()}
+    for name in names:
+        out.setdefault(name, {})
+    return out
+
+
+def check(track: dict[str, Any], where: str) -> None:
+    """Known trackers, known keys, and the package each needs: one line each."""
+    for name, settings in track.items():
+        if name not in TRACKERS:
+            raise RaygenError(f"{where}: track: {name!r} is not a tracker raygen knows; use one of "
+                              f"{', '.join(TRACKERS)} (TensorBoard needs no setting: see the README)")
+        t = TRACKERS[name]
+        if not isinstance(settings, dict):
+            raise RaygenError(f"{where}: track: {name} takes a mapping of settings ({', '.join(t.keys)}), "
+                              f"got {settings!r}")
+        bad = sorted(set(settings) - set(t.keys))
+        if bad:
+            raise RaygenError(f"{where}: track: {name}: unknown key(s) {', '.join(bad)}; valid: {', '.join(t.keys)}")
+        if importlib.util.find_spec(t.package) is None:
+            raise RaygenError(f"{where}: track: {name} needs the {t.package} package, an optional extra: "
+                              f"`uv sync --extra {t.extra}` (or leave {name} out)")
+
+
+def callbacks(track: dict[str, Any], sweep: str) -> list:
+    return [TRACKERS[name].build(settings, sweep) for name, settings in track.items()]

@@ -1,0 +1,221 @@
+"""Ray Tune results -> ``results.parquet`` (one row per trial) and ``history.parquet``
+(one row per trial and epoch), written atomically, with the metric declarations in their
+metadata.
+
+Both files are built from the experiment's stored state (the ResultGrid of a finished or
+restored Tuner), so they can be rebuilt at any time and never count a trial twice.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from typing import Any
+
+import pandas as pd
+
+from raygen.core.errors import RaygenError
+from raygen.core.storage import join, write_parquet
+from raygen.engine.config import split_config
+from raygen.metrics.evaluate import declared_columns
+from raygen.record import published as paper
+from raygen.record.columns import to_json
+from raygen.record.rows import label_history, results_frame, stack_history, trial_rows
+
+
+def resolved_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The config with every default filled in (a GAN row shows its latent_dim of 100 even
+    when the sweep file never named it). Unresolvable configs are returned as given."""
+    if "model" not in config:  # e.g. a trial the sweep never started: nothing to resolve
+        return config
+    try:
+        train, _, model_cfg = split_config(config)
+    except RaygenError:
+        return config
+    return {**asdict(train), **asdict(model_cfg), **config}
+
+
+def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike, interrupted: bool = False
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per trial; after Ctrl-C (``interrupted``), unfinished trials are ``interrupted``."""
+    rows, keys, hist = [], set(), []
+    # A trial that never reported has no config in its Result (Ray takes it from the last
+    # result); its Trial object has it.
+    analysis = getattr(grid, "_experiment_analysis", None)
+    planned = {str(t.path): t.config for t in getattr(analysis, "trials", None) or []}
+    for res in grid:
+        metrics = dict(res.metrics or {})
+        trial_dir = os.path.relpath(str(res.path), str(run_dir))
+        config = res.config or planned.get(str(res.path)) or {}
+        for row, cfg, h in trial_rows(
+                sweep=sweep, run=run, trial_dir=trial_dir, config=config, metrics=metrics,
+                error=None if res.error is None else str(res.error) or type(res.error).__name__,
+                unfinished="interrupted" if interrupted else "stopped", logged=res.metrics_dataframe,
+                resolve=resolved_config):
+            rows.append(row)
+            keys.update(cfg)
+            hist.append(h)
+    results = typed(results_frame(rows, keys))
+    return results, label_history(stack_history(hist), results)
+
+
+def add_unstarted(results: pd.DataFrame, configs: list[dict], sweep: str, run: str, status: str,
+                  error: str | None = None) -> pd.DataFrame:
+    """A row for each of the sweep's configurations that has no trial: a grid generates its
+    trials as slots free up, so after Ctrl-C some never existed (``interrupted``); a run
+    resumed from an older copy of Ray's state may have lost some (``failed``, ``error``)."""
+    def signature(values: dict, keys: tuple) -> str:
+        return json.dumps({k: native(values.get(k)) for k in keys}, sort_keys=True, default=str)
+
+    seen: dict[tuple, set] = {}
+    extra = []
+    for i, cfg in enumerate(configs):
+        keys = tuple(sorted(cfg))
+        if keys not in seen:
+            seen[keys] = {signature(row, keys) for row in results.to_dict("records")}
+        if signature(cfg, keys) in seen[keys]:
+            seen[keys].discard(signature(cfg, keys))  # one trial stands for one configuration
+            continue
+        extra.append({"sweep": sweep, "run": run, "trial_id": f"unstarted_{i:05d}", "status": status, "error": error,
+                      **{k: native(v) for k, v in resolved_config(cfg).items()}})
+    if not extra:
+        return results
+    out = pd.concat([results, pd.DataFrame(extra)], ignore_index=True)
+    out.attrs = dict(results.attrs)
+    return out
+
+
+TIMES = ("train_time_s", "eval_time_s", "wall_time_s", "startup_s", "images_s", "checkpoint_mb")
+COUNTS = ("epoch", "batches", "num_params", "diverged_epoch", "delta_epoch", "resumed_from_epoch", "checkpoints")
+
+
+def typed(results: pd.DataFrame) -> pd.DataFrame:
+    """Every declared metric and time a float64 column and the errors strings, present even
+    when nothing measured them (an all-null column would be Arrow's null type, and runs with
+    and without it would not stack); counts integers."""
+    floats = [c.name for c in declared_columns() if c.better is not None] + list(TIMES)
+    for name in floats:
+        results[name] = pd.to_numeric(results[name], errors="coerce").astype("float64") \
+            if name in results else pd.Series(float("nan"), index=results.index, dtype="float64")
+    for name in COUNTS:  # integers, with <NA> where a trial has none
+        if name in results:
+            results[name] = pd.to_numeric(results[name], errors="coerce").round().astype("Int64")
+    for name in ("error", "metric_errors"):
+        results[name] = results[name].astype("string") if name in results else pd.Series(
+            pd.NA, index=results.index, dtype="string")
+    return results
+
+
+def shared_metric_errors(results: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Metric errors every evaluated trial shares (Inception without its weights) moved out
+    of the rows, to be said once: (results without them, the shared messages)."""
+    if "metric_errors" not in results or "eval_time_s" not in results:
+        return results, []
+    evaluated = results["eval_time_s"].notna()
+    lines = [set(str(e).splitlines()) if isinstance(e, str) and e else set()
+             for e in results.loc[evaluated, "metric_errors"]]
+    shared = sorted(set.intersection(*lines)) if lines else []
+    if not shared:
+        return results, []
+    out = results.copy()
+    out["metric_errors"] = [("\n".join(ln for ln in str(e).splitlines() if ln not in shared) or None)
+                            if isinstance(e, str) else e for e in results["metric_errors"]]
+    out.attrs = dict(results.attrs)
+    return out, shared
+
+
+def run_metadata(results: pd.DataFrame | None = None, published: dict | None = None,
+                 notes: list[str] = ()) -> dict[str, Any]:
+    """What the report needs to know without raygen's code of today: the metric
+    declarations, which columns are configuration, the published values the sweep
+    reproduces (its ``paper:`` block), and metric errors every trial shared (``notes``)."""
+    config = results.attrs.get("config_columns", []) if results is not None else []
+    meta = {"columns": to_json(declared_columns()), "config_columns": config, "metric_notes": list(notes)}
+    if published:
+        meta["paper"] = paper.to_json(published)
+    return meta
+
+
+def write_results(results: pd.DataFrame, history: pd.DataFrame, run_dir: str,
+                  published: dict | None = None) -> list[str]:
+    """results.parquet and history.parquet; the metric errors said once (returned)."""
+    results, notes = shared_metric_errors(results)
+    meta = run_metadata(results, published, notes)
+    write_parquet(results, join(run_dir, "results.parquet"), meta)
+    write_parquet(history, join(run_dir, "history.parquet"), meta)
+    return notes
+
+
+def best_trial(results: pd.DataFrame, metric: str, mode: str) -> dict[str, Any] | None:
+    """The best completed trial by ``metric`` (its id, value and the config keys that vary)."""
+    if metric not in results or "status" not in results:
+        return None
+    ok = results[(results.status == "completed") & results[metric].notna()]
+    if ok.empty:
+        return None
+    row = ok.loc[ok[metric].idxmin() if mode == "min" else ok[metric].idxmax()]
+    config = results.attrs.get("config_columns", [])
+    varying = [c for c in config if results[c].astype(str).nunique(dropna=False) > 1]
+    return {"metric": metric, "mode": mode, "trial_id": str(row.trial_id), metric: float(row[metric]),
+            **{c: native(row[c]) for c in varying}}
+
+
+def native(v: Any) -> Any:
+    """A cell as plain JSON: numpy scalars as Python numbers, NaN as None, arrays as lists."""
+    if hasattr(v, "tolist"):
+        v = v.tolist()
+    if isinstance(v, float) and v != v:
+        return None
+    return [native(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+
+def benchmark_line(results: pd.DataFrame, wall_s: float, slots: int, resumed: bool = False,
+                   ray_start_s: float | None = None) -> str:
+    """trials, wall time, and how much of it went to training, the latent sampler's fit and
+    evaluation vs. everything else; ``ray_start_s``: Ray's own start, paid once before the wall."""
+    n = len(results)
+
+    def total(col: str) -> float:
+        return float(pd.to_numeric(results[col], errors="coerce").fillna(0).sum()) if col in results else 0.0
+
+    train, fit, evals, images = total("train_time_s"), total("sampler_fit_s"), total("eval_time_s"), total("images_s")
+    parts = (f"training {train:.1f} s, " + (f"sampler fit {fit:.1f} s, " if fit else "") + f"evaluation {evals:.1f} s"
+             + (f", images {images:.1f} s" if images else ""))
+    start = f"; Ray's start {ray_start_s:.1f} s before it" if ray_start_s is not None else ""
+    if resumed:  # the trials' times span every session, the wall only this one: no overhead to speak of
+        return (f"benchmark: {n} trials, resumed: wall {wall_s:.1f} s this session; {parts} "
+                f"(trial-seconds, all sessions){start}")
+    busy = (train + fit + evals + images) / max(slots, 1)
+    return (f"benchmark: {n} trials, wall {wall_s:.1f} s on {slots} slot(s); {parts} (trial-seconds); "
+            f"overhead {max(wall_s - busy, 0):.1f} s ({100 * max(wall_s - busy, 0) / max(wall_s, 1e-9):.0f}% of wall)"
+            f"{start}\n{bookkeeping_line(results)}")
+
+
+def bookkeeping_line(results: pd.DataFrame) -> str:
+    """Per-trial start-up (the first trial on a worker reads the data; later ones reuse the
+    actor) and the checkpoints written to the run's storage this session."""
+    parts = []
+    if "startup_s" in results and results["startup_s"].notna().any():
+        first = results["first_on_worker"].fillna(False).astype(bool) if "first_on_worker" in results else False
+        later = pd.to_numeric(results.loc[~first, "startup_s"], errors="coerce").dropna()
+        firsts = pd.to_numeric(results.loc[first, "startup_s"], errors="coerce").dropna()
+        parts.append(f"trial start-up: at most {later.max() if len(later) else 0:.2f} s on a reused worker, "
+                     f"{firsts.max() if len(firsts) else 0:.1f} s for a worker's first trial")
+    if "checkpoints" in results:
+        once = results[~results["stack_id"].duplicated() | results["stack_id"].isna()] \
+            if "stack_id" in results else results  # a stack's members share its checkpoints
+        count = int(pd.to_numeric(once["checkpoints"], errors="coerce").fillna(0).sum())
+        mb = float(pd.to_numeric(results["checkpoint_mb"], errors="coerce").fillna(0).sum())
+        parts.append(f"checkpoints: {count} written, {mb:.1f} MB ({mb / max(len(results), 1):.1f} MB per trial)")
+    return "bookkeeping: " + ("; ".join(parts) or "nothing recorded")
+
+
+def add_checkpoint_tally(results: pd.DataFrame, written: dict[str, list[int]]) -> pd.DataFrame:
+    """``checkpoints`` and ``checkpoint_mb`` per trial: what it wrote to storage this session."""
+    if len(results) and "trial_id" in results:
+        # a stacked trial's members share its checkpoints: each counts them, with its share of the bytes
+        ray_id = results["stack_id"].fillna(results["trial_id"]) if "stack_id" in results else results["trial_id"]
+        size = pd.to_numeric(results["stacked"], errors="coerce").fillna(1) if "stacked" in results else 1
+        results["checkpoints"] = ray_id.map(lambda t: written.get(t, [0, 0])[0])
+        results["checkpoint_mb"] = ray_id.map(lambda t: written.get(t, [0, 0])[1] / 2**20) / size
+    return results

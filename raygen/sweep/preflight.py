@@ -1,0 +1,101 @@
+"""What is checked before Ray starts: the command line, the cluster address, the data.
+
+Each problem is one line (a ``RaygenError``) before any trial runs.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import socket
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from raygen.core.errors import RaygenError
+from raygen.sweep.spec import Sweep
+
+
+def overrides(pairs: list[str]) -> dict[str, Any]:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise RaygenError(f"--set takes KEY=VALUE, got {pair!r}")
+        k, v = pair.split("=", 1)
+        try:
+            out[k.strip()] = yaml.safe_load(v)
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0]
+            raise RaygenError(f"--set {pair!r}: the value is not valid YAML ({first}); e.g. --set epochs=3, "
+                              f"--set 'hidden=[64, 64]'") from None
+    return out
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """The command line's numbers, before anything starts."""
+    for name, low, strict in (("cpus_per_trial", 0, True), ("gpus_per_trial", 0, False), ("max_concurrent", 0, False),
+                              ("num_cpus", 0, True)):
+        v = getattr(args, name)
+        if v is not None and (v <= low if strict else v < low):
+            raise RaygenError(f"--{name.replace('_', '-')} {v:g} must be {'>' if strict else '>='} {low}")
+
+
+CONNECT_TIMEOUT_S = 10.0
+
+
+def reachable(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def check_address(address: str) -> None:
+    """Fail within seconds, with one line, when ``--address`` names no reachable cluster (Ray
+    itself would wait for minutes)."""
+    target = address
+    if address == "auto":
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        target = os.environ.get("RAY_ADDRESS") or (current.read_text().strip() if current.exists() else "")
+        if not target:
+            raise RaygenError("--address auto: no Ray cluster is running on this machine; start one with "
+                              "`ray start --head`, give --address HOST:PORT, or leave --address out for a local Ray")
+    if target.startswith("ray://") and importlib.util.find_spec("grpc") is None:
+        raise RaygenError(f"--address {address}: ray:// needs Ray's client (grpcio), which is not installed here; "
+                          f"run `uv sync` with this project's lock, or `pip install 'ray[client]'`")
+    hostport = target.split("://", 1)[-1].rsplit("/", 1)[0]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise RaygenError(f"--address {address}: give auto, HOST:PORT or ray://HOST:10001")
+    if not reachable(host, int(port)):
+        raise RaygenError(f"--address {address}: nothing answers at {host}:{port} within {CONNECT_TIMEOUT_S:g} s; "
+                          f"is the cluster up (`ray status` on its head) and the port open to this machine?")
+
+
+def check_data(sweep: Sweep, args: argparse.Namespace, sets: dict) -> None:
+    """Load each dataset the sweep trains on once (downloading it if it can): absent data, or
+    a truncated or garbage file, is one line before Ray starts. ``--skip-missing-data``: the
+    trials of an absent dataset run and fail on their own (recorded, not retried)."""
+    from raygen.core.errors import DataMissingError
+    from raygen.data import data_root, load_data
+    from raygen.engine.config import split_config
+
+    root = data_root(args.data_root)
+    seen = set()
+    configs = sweep.grid(args.smoke, sets) if sweep.search == "grid" else []
+    for cfg in configs:
+        train, _, model_cfg = split_config(cfg)
+        key = (train.dataset, train.split, train.eval_split, train.holdout)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            load_data(train.dataset, split=train.split, eval_split=train.eval_split, holdout=train.holdout,
+                      root=root, data_range=model_cfg.data_range, quiet=False)
+        except DataMissingError as exc:
+            if not args.skip_missing_data:
+                raise RaygenError(f"{exc} (or run the other trials with --skip-missing-data)") from None
+            print(f"note: {train.dataset} is missing; its trials will fail (--skip-missing-data)", flush=True)

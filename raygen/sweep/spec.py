@@ -1,0 +1,289 @@
+"""Sweep files (``sweeps/NAME.yaml``, safe YAML) -> validated trial configs / Tune space.
+
+A sweep file::
+
+    description: one line for --list
+    search: grid              # grid (default) | optuna
+    metric: recon_mse         # what "best" means (and what Optuna / ASHA optimise)
+    mode: min
+    num_samples: 20           # optuna only
+    resources: {cpus_per_trial: 1, gpus_per_trial: 0.25}
+    max_concurrent: 8
+    config:                   # every trial; {grid: [...]} makes a grid dimension
+      dataset: mnist
+      seed: {grid: [0, 1, 2]}
+    variants:                 # optional: each is merged over config (grid only)
+      - {model: gan_dcgan}
+      - {model: vae_conv, latent_dim: {grid: [2, 10, 32]}}
+    smoke: {epochs: 1}        # extra overrides for --smoke
+
+Optuna takes ranges: {uniform: [lo, hi]}, {loguniform: [lo, hi]}, {randint: [lo, hi]},
+{choice: [...]}. Every expanded config is checked against the trainer's and the model's
+keys before Ray starts, so a typo fails in a second, not after a cluster spins up.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from raygen.core.errors import RaygenError, did_you_mean
+from raygen.core.registry import DATASETS, MODELS
+from raygen.core.settings import from_dict, setting
+from raygen.engine.config import split_config
+from raygen.engine.stacking import stackable
+from raygen.record import published as paper
+
+SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"  # package data: raygen/sweeps/
+SEARCH_SPACES = ("uniform", "loguniform", "randint", "choice")
+# --smoke: a few batches, one epoch, small evaluation, so any sweep finishes in minutes on a CPU.
+SMOKE = {"epochs": 1, "max_batches": 4, "eval_samples": 200, "limit": 2000, "eval_every": 0}
+MAX_TRIALS = 100_000  # a larger grid is a typo, and its configs alone would fill memory
+ASHA_KEYS = ("metric", "mode", "grace_period", "max_t", "reduction_factor", "brackets")
+
+
+@dataclass
+class Sweep:
+    name: str
+    description: str = ""
+    search: str = setting("grid", choices=("grid", "optuna"))
+    metric: str = "loss"
+    mode: str = setting("min", choices=("min", "max"))
+    num_samples: int = setting(1, ge=1, le=MAX_TRIALS)
+    resources: dict[str, float] = field(default_factory=lambda: {"cpus_per_trial": 1, "gpus_per_trial": 0})
+    max_concurrent: int = setting(0, ge=0)
+    max_failures: int = setting(2, ge=0, le=100)
+    scheduler: dict[str, Any] | None = None  # {asha: {metric: loss, grace_period: 2}}
+    config: dict[str, Any] = field(default_factory=dict)
+    variants: list[dict[str, Any]] = field(default_factory=list)
+    smoke: dict[str, Any] = field(default_factory=dict)
+    paper: dict[str, Any] | None = None  # the published values this sweep reproduces (raygen.record.published)
+    track: dict[str, Any] | None = None  # experiment trackers (raygen.sweep.callbacks.trackers): {mlflow: {...}, wandb: {...}}
+    # Trials that differ only in these keys train as one stacked model (raygen.engine.stacking):
+    # [seed], [seed, beta], or auto (seed and every model's loss weights)
+    stack: list[str] | str | None = None
+    path: str = ""
+
+    # --- configs -----------------------------------------------------------------------
+    def variant_specs(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> list[dict]:
+        specs = [{**self.config, **v} for v in (self.variants or [{}])]
+        extra = {**(SMOKE if smoke else {}), **(self.smoke if smoke else {}), **(overrides or {})}
+        # A scheduler compares trials at the epochs of its rungs: one report per epoch (checkpoints
+        # stay on the clock), unless the sweep fixes report_every itself.
+        sched = {"report_every": 1} if self.scheduler else {}
+        return [{**sched, **s, **extra} for s in specs]
+
+    def size(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> int:
+        """How many trials the grid holds, counted without expanding it."""
+        return sum(math.prod(len(v["grid"]) for v in spec.values() if _is_grid(v) and isinstance(v["grid"], list))
+                   for spec in self.variant_specs(smoke, overrides))
+
+    def grid(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> list[dict]:
+        """Every trial config of a grid sweep (cartesian product within each variant)."""
+        out = []
+        for spec in self.variant_specs(smoke, overrides):
+            dims = {k: v["grid"] for k, v in spec.items() if _is_grid(v)}
+            fixed = {k: v for k, v in spec.items() if not _is_grid(v)}
+            for combo in itertools.product(*dims.values()):
+                out.append({**fixed, **dict(zip(dims, combo))})
+        return out
+
+    def check(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> None:
+        """Validate the whole sweep without Ray: search kind, value forms, every config."""
+        where = f"sweep {self.name!r} ({self.path})"
+        self.check_scheduler(where)
+        self.check_stack(where)
+        for spec in self.variant_specs(smoke, overrides):
+            for k, v in spec.items():
+                if isinstance(v, dict):
+                    (kind,) = v.keys() if len(v) == 1 else (None,)
+                    if kind == "grid" and self.search == "optuna":
+                        raise RaygenError(
+                            f"{where}: {k} uses grid, but Optuna cannot take grid_search (Ray Tune rejects it). "
+                            f"Give {k} a range ({', '.join(SEARCH_SPACES)}) or use search: grid.")
+                    if kind in SEARCH_SPACES and self.search == "grid":
+                        raise RaygenError(f"{where}: {k} uses {kind}, which needs search: optuna "
+                                          f"(a grid sweep takes {{grid: [...]}}).")
+                    if kind not in ("grid", *SEARCH_SPACES):
+                        raise RaygenError(f"{where}: {k}={v!r} is not a value form raygen knows; use a plain "
+                                          f"value, {{grid: [...]}}, or one of {', '.join(SEARCH_SPACES)}.")
+                    if kind == "grid" and (not isinstance(v["grid"], list) or not v["grid"]):
+                        raise RaygenError(f"{where}: {k}: grid needs a non-empty list, got {v['grid']!r}")
+                    if kind in SEARCH_SPACES:
+                        _check_range(where, k, kind, v[kind])
+        if self.search == "grid" and self.size(smoke, overrides) > MAX_TRIALS:
+            raise RaygenError(f"{where}: the grid holds {self.size(smoke, overrides):,} trials, more than "
+                              f"{MAX_TRIALS:,}; split it into several sweeps or use search: optuna")
+        if self.paper is not None:
+            paper.parse(self.paper, where)
+        if self.search == "optuna" and len(self.variants) > 1:
+            raise RaygenError(f"{where}: Optuna searches one space; replace variants by a choice.")
+        configs = self.grid(smoke, overrides) if self.search == "grid" else [
+            {k: _first(v) for k, v in s.items()} for s in self.variant_specs(smoke, overrides)]
+        built = set()
+        for cfg in configs:
+            try:
+                train, model_cls, model_cfg = split_config(cfg)
+                data = DATASETS.get(train.dataset)
+                key = (model_cls, repr(model_cfg), data.shape)
+                if key not in built:  # the model's own checks, on the data's shape, allocating nothing
+                    built.add(key)
+                    with torch.device("meta"):
+                        model_cls(model_cfg, data.shape, data.num_classes)
+            except RaygenError as exc:
+                raise RaygenError(f"{where}: {exc}") from None
+
+    def stack_keys(self) -> set[str]:
+        if self.stack == "auto":
+            return {"seed", *(w for _, cls in MODELS.items() for w in cls.stack_weights)}
+        return set(self.stack or ())
+
+    def check_stack(self, where: str) -> None:
+        if self.stack is None:
+            return
+        allowed = {"seed", *(w for _, cls in MODELS.items() for w in cls.stack_weights)}
+        keys = self.stack if isinstance(self.stack, list) else None
+        if self.stack != "auto" and (not keys or not all(isinstance(k, str) for k in keys)):
+            raise RaygenError(f"{where}: stack={self.stack!r}: give a list of keys (e.g. [seed]) or auto")
+        bad = sorted(set(keys or ()) - allowed)
+        if bad:
+            raise RaygenError(f"{where}: stack: {', '.join(bad)} cannot differ within a stack (it changes what is "
+                              f"trained); keys that can: {', '.join(sorted(allowed))}")
+        if self.search != "grid" or self.scheduler:
+            raise RaygenError(f"{where}: stack works on grid sweeps without a scheduler (a scheduler would stop "
+                              f"a stack's trials together); remove stack: or scheduler:")
+
+    def stacks(self, smoke: bool = False, overrides: dict[str, Any] | None = None
+               ) -> tuple[list[list[dict]], list[str]]:
+        """The grid's configs grouped into stacks (``stack``: trials equal but for those keys,
+        when ``stacking.stackable`` agrees; one config a group otherwise), and why groups that
+        could not stack did not."""
+        configs = self.grid(smoke, overrides)
+        free = self.stack_keys()
+        if not free:
+            return [[c] for c in configs], []
+        groups: dict[str, list[dict]] = {}
+        for c in configs:
+            groups.setdefault(json.dumps({k: v for k, v in c.items() if k not in free}, sort_keys=True,
+                                         default=str), []).append(c)
+        out, why_not = [], []
+        for group in groups.values():
+            why = stackable(group) if len(group) > 1 else None
+            if len(group) > 1 and why is None:
+                out.append(group)
+            else:
+                out.extend([c] for c in group)
+                if why:
+                    why_not.append(why)
+        return out, sorted(set(why_not))
+
+    def check_scheduler(self, where: str) -> None:
+        if self.scheduler is None:
+            return
+        if not isinstance(self.scheduler, dict) or set(self.scheduler) != {"asha"} \
+                or not isinstance(self.scheduler["asha"], dict):
+            raise RaygenError(f"{where}: scheduler={self.scheduler!r} is not one raygen knows; the one scheduler is "
+                              f"asha: {{asha: {{metric: loss, grace_period: 2}}}}")
+        bad = sorted(set(self.scheduler["asha"]) - set(ASHA_KEYS))
+        if bad:
+            raise RaygenError(f"{where}: scheduler asha: unknown key(s) {', '.join(bad)}."
+                              f"{did_you_mean(bad[0], ASHA_KEYS)} Valid keys: {', '.join(ASHA_KEYS)}.")
+        for key in ("grace_period", "max_t", "reduction_factor", "brackets"):
+            v = self.scheduler["asha"].get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
+                raise RaygenError(f"{where}: scheduler asha: {key}={v!r} must be a positive number")
+
+    def param_space(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Ray Tune search space for an Optuna sweep (flat keys, Tune domains)."""
+        from ray import tune
+
+        (spec,) = self.variant_specs(smoke, overrides)
+        make = {"uniform": lambda a: tune.uniform(*a), "loguniform": lambda a: tune.loguniform(*a),
+                "randint": lambda a: tune.randint(*a), "choice": lambda a: tune.choice(a)}
+        return {k: make[next(iter(v))](next(iter(v.values()))) if isinstance(v, dict) else v
+                for k, v in spec.items()}
+
+
+def _check_range(where: str, key: str, kind: str, arg: Any) -> None:
+    """Optuna's forms: uniform/loguniform/randint take [lo, hi] with lo < hi; choice a non-empty list."""
+    if kind == "choice":
+        if not isinstance(arg, list) or not arg:
+            raise RaygenError(f"{where}: {key}: choice needs a non-empty list, got {arg!r}")
+        return
+    numbers = isinstance(arg, list) and len(arg) == 2 and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in arg)
+    if not numbers or arg[0] >= arg[1] or (kind == "loguniform" and arg[0] <= 0):
+        low = " with 0 < lo" if kind == "loguniform" else ""
+        raise RaygenError(f"{where}: {key}: {kind} needs [lo, hi] with lo < hi{low}, got {arg!r}")
+
+
+def _is_grid(v: Any) -> bool:
+    return isinstance(v, dict) and set(v) == {"grid"}
+
+
+def _first(v: Any) -> Any:
+    """A representative value of a search-space entry, for validation."""
+    if not isinstance(v, dict):
+        return v
+    kind, arg = next(iter(v.items()))
+    return arg[0] if isinstance(arg, list) and arg else arg
+
+
+def available(sweeps_dir: Path = SWEEPS_DIR) -> dict[str, str]:
+    """name -> one-line description, for --list and error messages."""
+    out = {}
+    for p in sorted(sweeps_dir.glob("*.yaml")):
+        try:
+            out[p.stem] = str((yaml.safe_load(p.read_text()) or {}).get("description", "")).strip()
+        except yaml.YAMLError:
+            out[p.stem] = "(malformed YAML)"
+    return out
+
+
+def _read(path: Path) -> dict:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise RaygenError(f"sweep file {path} is not valid YAML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:  # a directory, a binary file, unreadable
+        raise RaygenError(f"sweep file {path} cannot be read as text YAML ({type(exc).__name__}); "
+                          f"give a sweep name (see --list) or a .yaml file") from None
+    if not isinstance(raw, dict):
+        raise RaygenError(f"sweep file {path} must be a mapping of keys (description, config, ...), "
+                          f"got {type(raw).__name__}")
+    return raw
+
+
+def load_sweep(name: str, sweeps_dir: Path = SWEEPS_DIR) -> Sweep:
+    """``name`` is a sweep in ``sweeps/`` or a path to a YAML file."""
+    path = Path(name)
+    if not (path.suffix in (".yaml", ".yml") and path.exists()):
+        path = sweeps_dir / f"{name}.yaml"
+    if not path.exists():
+        names = list(available(sweeps_dir))
+        raise RaygenError(f"unknown sweep {name!r}.{did_you_mean(name, names)} "
+                          f"Available sweeps: {', '.join(names) or '(none)'} (see --list).")
+    raw = _read(path)
+    where = f"sweep file {path}"
+    for key, typ in (("config", dict), ("variants", list), ("smoke", dict), ("resources", dict)):
+        if key in raw and not isinstance(raw[key], typ):
+            raise RaygenError(f"{where}: {key} must be a {typ.__name__}, got {type(raw[key]).__name__}")
+    if any(not isinstance(v, dict) for v in raw.get("variants", [])):
+        raise RaygenError(f"{where}: each variant must be a mapping like {{model: vae_conv}}")
+    resources = {"cpus_per_trial": 1, "gpus_per_trial": 0, **(raw.pop("resources", None) or {})}
+    bad = sorted(set(resources) - {"cpus_per_trial", "gpus_per_trial"})
+    if bad:
+        raise RaygenError(f"{where}: unknown resources key(s) {', '.join(bad)}; valid: cpus_per_trial, gpus_per_trial")
+    for key, v in resources.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (key == "cpus_per_trial" and v == 0):
+            bound = "> 0" if key == "cpus_per_trial" else ">= 0"
+            raise RaygenError(f"{where}: resources {key}={v!r} must be a number {bound}")
+    sweep = from_dict(Sweep, {"name": path.stem, "path": str(path), **raw}, where)
+    sweep.resources = resources
+    return sweep

@@ -1,0 +1,172 @@
+"""The one Ray Tune trainable that serves every model: a thin class-API wrapper around
+``trial.Trial``, with actor reuse through ``reset_config``.
+
+Bookkeeping by the clock: a Ray Tune step (one report) runs as many epochs as fit in
+``report_seconds`` and a checkpoint is asked for at most every ``checkpoint_seconds``, always
+at the end (``runstate.KeepState`` also asks for one on Ctrl-C), so a short epoch does not pay
+a report and a checkpoint of its own. Schedulers see ``epoch`` as their time attribute.
+
+A trial whose config or data is bad (a RaygenError) is not retried: it reports
+``status: failed`` with the message and stops, and the sweep goes on.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from ray import tune
+
+from raygen.core.diskcache import load_tensors
+from raygen.core.errors import RaygenError
+from raygen.engine.config import TrainConfig
+from raygen.engine.stacking import StackedTrial
+from raygen.engine.trial import Trial, pick_device
+from raygen.record.transport import stack_of
+
+
+def one_step(train_epoch: Callable[[], bool], c: TrainConfig) -> None:
+    """Train the epochs of one Ray Tune step: ``report_every`` epochs when set, else as many as
+    fit in ``report_seconds`` (judged by the last epoch's length, at least one). ``train_epoch``
+    trains one and says whether the step must end there: the trial ended, or it evaluated (the
+    step's result, which schedulers and the console see, then carries the metrics)."""
+    t0 = time.perf_counter()
+    for n in itertools.count(1):
+        t_epoch = time.perf_counter()
+        if train_epoch():
+            return
+        now = time.perf_counter()
+        if c.report_every and n >= c.report_every:
+            return
+        if not c.report_every and (now - t0) + (now - t_epoch) > c.report_seconds:
+            return
+
+
+def _ends_step(result: dict[str, Any] | None) -> bool:
+    return bool(result) and (bool(result.get("done")) or "eval_time_s" in result)
+
+
+FINAL = "model.pt"
+
+
+def _plain(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A result as JSON can carry it (numbers, strings, flags)."""
+    return None if result is None else {k: v for k, v in result.items()
+                                        if isinstance(v, (int, float, str, bool)) or v is None}
+
+_STARTED = 0  # trials started in this worker process
+
+
+class GenerativeTrainable(tune.Trainable):
+    def setup(self, config: dict[str, Any], data_root: str | None = None, sweep_dir: str | None = None) -> None:
+        self._data_root, self._sweep_dir = data_root, sweep_dir
+        self._start(config)
+
+    def _start(self, config: dict[str, Any]) -> None:
+        global _STARTED
+        t0 = time.perf_counter()
+        self.trial, self.error, self.finished = None, None, False
+        members = stack_of(config)
+        self._saved_at = time.monotonic()  # a trial's first checkpoint comes checkpoint_seconds in
+        gpus = float((self.trial_resources.required_resources if self.trial_resources else {}).get("GPU", 0))
+        cpus = float((self.trial_resources.required_resources if self.trial_resources else {}).get("CPU", 1))
+        torch.set_num_threads(max(1, int(cpus)))
+        try:
+            if members:  # K trials as one vectorised model, each writing into member_<i>/
+                dirs = [os.path.join(self.logdir, f"member_{i}") for i in range(len(members))]
+                self.trial = StackedTrial(members, pick_device(gpus), self._data_root, dirs, self._sweep_dir)
+                self.cfg = self.trial.members[0].cfg
+            else:
+                self.trial = Trial(config, pick_device(gpus), self._data_root, out_dir=self.logdir,
+                                   sweep_dir=self._sweep_dir)
+                self.cfg = self.trial.cfg
+        except RaygenError as exc:
+            self.error = str(exc)
+        # the trial's start-up in this process (the data, the model), and whether it came
+        # first here (imports, data read from disk) or on a reused actor (everything kept)
+        self.startup = {"startup_s": time.perf_counter() - t0, "first_on_worker": _STARTED == 0}
+        _STARTED += 1
+
+    def step(self) -> dict[str, Any]:
+        if self.error:
+            return {"status": "failed", "error": self.error, "done": True}
+        import ray
+
+        out = self._stack_step() if isinstance(self.trial, StackedTrial) else self._trial_step()
+        out.update(self.startup, node_id=ray.get_runtime_context().get_node_id())
+        self.finished = bool(out.get("done"))
+        now = time.monotonic()
+        if self.finished or now - self._saved_at >= self.cfg.checkpoint_seconds:
+            out["should_checkpoint"] = True  # Ray Tune then calls save_checkpoint
+            self._saved_at = now
+        return out
+
+    def _trial_step(self) -> dict[str, Any]:
+        first, last = len(self.trial.history), {}
+
+        def epoch() -> bool:
+            last.update(self.trial.train_epoch())
+            return _ends_step(last)
+
+        one_step(epoch, self.cfg)
+        if last.get("done"):  # every epoch, across restarts
+            return {**last, "history_json": json.dumps(self.trial.history)}
+        # this step's epochs: a trial stopped or interrupted before its end keeps every epoch
+        return {**last, "epochs_json": json.dumps(self.trial.history[first:])}
+
+    def _stack_step(self) -> dict[str, Any]:
+        """One step of K stacked trials: the first member's numbers stand for the stack (the
+        console's line, Ray's own record); each member's last result and epochs travel beside
+        them, and become the member's own row and history (``rows.trial_rows``)."""
+        st = self.trial
+        firsts = [len(m.history) for m in st.members]
+        last: list[dict[str, Any] | None] = [None] * len(st.members)
+
+        def epoch() -> bool:
+            results = st.train_epoch()
+            last[:] = [r if r is not None else old for r, old in zip(results, last)]
+            return st.done or any(_ends_step(r) for r in results if r is not None and not r.get("done"))
+
+        one_step(epoch, self.cfg)
+        numbers = next(r for r in last if r)  # a step trains at least one epoch of a running member
+        out = {k: v for k, v in numbers.items() if k not in ("done", "status", "error")}
+        out.update(members_json=json.dumps([_plain(r) for r in last]), done=st.done)
+        if st.done:
+            out.update(status="completed", history_json=json.dumps([m.history for m in st.members]))
+        else:
+            out["member_epochs_json"] = json.dumps([m.history[f:] for m, f in zip(st.members, firsts)])
+        return out
+
+    def save_checkpoint(self, checkpoint_dir: str) -> dict | None:
+        """``state.pt`` (what resuming needs), or for a trial that is over ``model.pt``: the
+        trained model alone, which ``raygen.load`` reads back."""
+        if self.trial is None:
+            return None
+        if self.finished:  # a stack's members each as if alone: member_<i>.pt
+            for i, t in enumerate(getattr(self.trial, "members", [self.trial])):
+                t.save(os.path.join(checkpoint_dir, FINAL if t is self.trial else f"member_{i}.pt"), final=True)
+        else:
+            torch.save(self.trial.state(), os.path.join(checkpoint_dir, "state.pt"))
+        return None
+
+    def load_checkpoint(self, checkpoint: str | dict | None) -> None:
+        """Resume from ``state.pt`` (read as data only: ``weights_only``); a checkpoint that is
+        unreadable or incomplete restarts the trial from epoch 0, and says so."""
+        path = os.path.join(checkpoint, "state.pt") if isinstance(checkpoint, str) else None
+        if self.trial is None or not path or not os.path.exists(path):
+            return
+        keys = ("members",) if isinstance(self.trial, StackedTrial) else Trial.STATE_KEYS
+        try:
+            self.trial.load_state(load_tensors(path, keys, "checkpoint"))
+        except (ValueError, KeyError, RuntimeError) as exc:
+            print(f"raygen: {exc}; the trial restarts from epoch 0", file=sys.stderr, flush=True)
+            self._start(self.config)
+
+    def reset_config(self, new_config: dict[str, Any]) -> bool:
+        self._start(new_config)  # reuse the actor (and its loaded dataset) for the next trial
+        return True
