@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from raygen.core.errors import RaygenError
+from raygen.sweep.plan import make_plan
 from raygen.sweep.spec import Sweep, load_sweep
 
 from sweep_helpers import only_run, results, run_sweep, write_sweep
@@ -37,18 +38,18 @@ variants:
 
 def test_stacks_group_the_grid_by_everything_but_the_stack_keys():
     sweep = load_sweep("gae_cosine")
-    sweep.stack = ["seed"]
-    groups, why_not = sweep.stacks()
+    plan = make_plan(sweep, stack="seed")
+    groups, why_not = plan.stacks, plan.not_stacked
     assert sorted((g[0]["model"], len(g)) for g in groups) == [("gae", 5), ("vae_mlp", 5)]
     assert [sorted(c["seed"] for c in g) for g in groups] == [[0, 1, 2, 3, 4]] * 2 and not why_not
     gan = load_sweep("gan_vs_vae")
-    gan.stack = "auto"
-    groups, why_not = gan.stacks()
+    plan = make_plan(gan, stack="auto")
+    groups, why_not = plan.stacks, plan.not_stacked
     assert sum(len(g) for g in groups) == len(gan.grid())  # every trial once
     assert {g[0]["model"] for g in groups if len(g) > 1} == {"vae_conv", "vae_mlp"}  # seeds stacked
     assert any("gan_dcgan" in w and "optimizers" in w for w in why_not)
-    sweep.stack = None
-    assert all(len(g) == 1 for g in sweep.stacks()[0])
+    assert all(len(g) == 1 for g in make_plan(sweep, stack="none").stacks)
+    assert sweep.stack == ["seed"]  # the parsed sweep itself is never changed
 
 
 @pytest.mark.parametrize("stack, scheduler, message", [
@@ -60,7 +61,7 @@ def test_a_bad_stack_is_one_line_before_anything_runs(stack, scheduler, message)
     sweep = Sweep(name="bad", config={"model": "vae_mlp", "dataset": "cosine", "seed": {"grid": [0, 1]}},
                   stack=stack, scheduler=scheduler)
     with pytest.raises(RaygenError, match=message):
-        sweep.check()
+        make_plan(sweep)
 
 
 @pytest.mark.slow  # starts Ray twice

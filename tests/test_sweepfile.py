@@ -1,9 +1,10 @@
-"""Sweep files: parsing, validation with clear messages, grid expansion."""
+"""Sweep files: parsing, validation with clear messages (the file alone, then the plan), grid expansion."""
 from __future__ import annotations
 
 import pytest
 
 from raygen.core.errors import RaygenError
+from raygen.sweep.plan import make_plan
 from raygen.sweep.spec import available, load_sweep
 
 
@@ -19,8 +20,8 @@ def test_every_shipped_sweep_is_valid():
     for name in names:
         sweep = load_sweep(name)
         assert sweep.description, f"{name} needs a description for --list"
-        sweep.check(smoke=True)
-        sweep.check(smoke=False)
+        make_plan(sweep, smoke=True)
+        make_plan(sweep, smoke=False)
 
 
 def test_gan_vs_vae_grid_is_the_issue_grid():
@@ -57,7 +58,7 @@ def test_unknown_sweep_lists_the_choices():
 ])
 def test_bad_sweep_files_get_clear_errors(tmp_path, text, message):
     with pytest.raises(RaygenError, match=message):
-        load_sweep(write(tmp_path, text)).check()
+        make_plan(load_sweep(write(tmp_path, text)))
 
 
 def test_yaml_scientific_notation_is_coerced():

@@ -15,7 +15,6 @@ from typing import Any
 import yaml
 
 from raygen.core.errors import RaygenError
-from raygen.sweep.spec import Sweep
 
 
 def overrides(pairs: list[str]) -> dict[str, Any]:
@@ -75,19 +74,16 @@ def check_address(address: str) -> None:
                           f"is the cluster up (`ray status` on its head) and the port open to this machine?")
 
 
-def check_data(sweep: Sweep, args: argparse.Namespace, sets: dict) -> None:
+def check_data(plan, args: argparse.Namespace) -> None:
     """Load each dataset the sweep trains on once (downloading it if it can): absent data, or
     a truncated or garbage file, is one line before Ray starts. ``--skip-missing-data``: the
     trials of an absent dataset run and fail on their own (recorded, not retried)."""
     from raygen.core.errors import DataMissingError
     from raygen.data import data_root, load_data
-    from raygen.engine.config import split_config
 
     root = data_root(args.data_root)
     seen = set()
-    configs = sweep.grid(args.smoke, sets) if sweep.search == "grid" else []
-    for cfg in configs:
-        train, _, model_cfg = split_config(cfg)
+    for train, _, model_cfg in plan.splits if plan.is_grid else []:
         key = (train.dataset, train.split, train.eval_split, train.holdout)
         if key in seen:
             continue

@@ -18,26 +18,24 @@ A sweep file::
     smoke: {epochs: 1}        # extra overrides for --smoke
 
 Optuna takes ranges: {uniform: [lo, hi]}, {loguniform: [lo, hi]}, {randint: [lo, hi]},
-{choice: [...]}. Every expanded config is checked against the trainer's and the model's
-keys before Ray starts, so a typo fails in a second, not after a cluster spins up.
+{choice: [...]}. This module reads and checks the file's own form (no torch, no Ray: ``--list``
+and ``--help`` stay instant); ``sweep.plan`` then resolves it with the command line into the
+run's trials, checking every config against the trainer's and the model's keys before Ray
+starts, so a typo fails in a second, not after a cluster spins up.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
 from raygen.core.errors import RaygenError, did_you_mean
-from raygen.core.registry import DATASETS, MODELS
 from raygen.core.settings import from_dict, setting
-from raygen.engine.config import split_config
-from raygen.engine.stacking import stackable
 from raygen.record import published as paper
 
 SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"  # package data: raygen/sweeps/
@@ -64,7 +62,8 @@ class Sweep:
     variants: list[dict[str, Any]] = field(default_factory=list)
     smoke: dict[str, Any] = field(default_factory=dict)
     paper: dict[str, Any] | None = None  # the published values this sweep reproduces (raygen.record.published)
-    track: dict[str, Any] | None = None  # experiment trackers (raygen.sweep.callbacks.trackers): {mlflow: {...}, wandb: {...}}
+    # experiment trackers (raygen.sweep.callbacks.trackers): {mlflow: {...}, wandb: {...}}
+    track: dict[str, Any] | None = None
     # Trials that differ only in these keys train as one stacked model (raygen.engine.stacking):
     # [seed], [seed, beta], or auto (seed and every model's loss weights)
     stack: list[str] | str | None = None
@@ -94,29 +93,29 @@ class Sweep:
                 out.append({**fixed, **dict(zip(dims, combo))})
         return out
 
+    @property
+    def where(self) -> str:
+        return f"sweep {self.name!r} ({self.path})"
+
+    def with_stack(self, stack: str | None) -> Sweep:
+        """This sweep with ``--stack`` applied: a comma-separated key list, ``auto`` or ``none``
+        (None: the file's own ``stack:``). A copy: the parsed sweep is never changed."""
+        if stack is None:
+            return self
+        keys = None if stack == "none" else stack if stack == "auto" else [k.strip() for k in stack.split(",")
+                                                                            if k.strip()]
+        return dataclasses.replace(self, stack=keys)
+
     def check(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> None:
-        """Validate the whole sweep without Ray: search kind, value forms, every config."""
-        where = f"sweep {self.name!r} ({self.path})"
+        """The file's own form, without torch or Ray: search kind, value forms, scheduler,
+        stack, grid size, the paper block. Each config is checked by ``sweep.plan``."""
+        where = self.where
         self.check_scheduler(where)
         self.check_stack(where)
         for spec in self.variant_specs(smoke, overrides):
             for k, v in spec.items():
                 if isinstance(v, dict):
-                    (kind,) = v.keys() if len(v) == 1 else (None,)
-                    if kind == "grid" and self.search == "optuna":
-                        raise RaygenError(
-                            f"{where}: {k} uses grid, but Optuna cannot take grid_search (Ray Tune rejects it). "
-                            f"Give {k} a range ({', '.join(SEARCH_SPACES)}) or use search: grid.")
-                    if kind in SEARCH_SPACES and self.search == "grid":
-                        raise RaygenError(f"{where}: {k} uses {kind}, which needs search: optuna "
-                                          f"(a grid sweep takes {{grid: [...]}}).")
-                    if kind not in ("grid", *SEARCH_SPACES):
-                        raise RaygenError(f"{where}: {k}={v!r} is not a value form raygen knows; use a plain "
-                                          f"value, {{grid: [...]}}, or one of {', '.join(SEARCH_SPACES)}.")
-                    if kind == "grid" and (not isinstance(v["grid"], list) or not v["grid"]):
-                        raise RaygenError(f"{where}: {k}: grid needs a non-empty list, got {v['grid']!r}")
-                    if kind in SEARCH_SPACES:
-                        _check_range(where, k, kind, v[kind])
+                    _check_value_form(where, k, v, self.search)
         if self.search == "grid" and self.size(smoke, overrides) > MAX_TRIALS:
             raise RaygenError(f"{where}: the grid holds {self.size(smoke, overrides):,} trials, more than "
                               f"{MAX_TRIALS:,}; split it into several sweeps or use search: optuna")
@@ -124,64 +123,24 @@ class Sweep:
             paper.parse(self.paper, where)
         if self.search == "optuna" and len(self.variants) > 1:
             raise RaygenError(f"{where}: Optuna searches one space; replace variants by a choice.")
-        configs = self.grid(smoke, overrides) if self.search == "grid" else [
-            {k: _first(v) for k, v in s.items()} for s in self.variant_specs(smoke, overrides)]
-        built = set()
-        for cfg in configs:
-            try:
-                train, model_cls, model_cfg = split_config(cfg)
-                data = DATASETS.get(train.dataset)
-                key = (model_cls, repr(model_cfg), data.shape)
-                if key not in built:  # the model's own checks, on the data's shape, allocating nothing
-                    built.add(key)
-                    with torch.device("meta"):
-                        model_cls(model_cfg, data.shape, data.num_classes)
-            except RaygenError as exc:
-                raise RaygenError(f"{where}: {exc}") from None
 
-    def stack_keys(self) -> set[str]:
-        if self.stack == "auto":
-            return {"seed", *(w for _, cls in MODELS.items() for w in cls.stack_weights)}
-        return set(self.stack or ())
+    def configs(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> list[dict]:
+        """Every trial config of a grid; for Optuna one representative config of its space."""
+        if self.search == "grid":
+            return self.grid(smoke, overrides)
+        return [{k: _first(v) for k, v in s.items()} for s in self.variant_specs(smoke, overrides)]
 
     def check_stack(self, where: str) -> None:
+        """The form of ``stack:``; which keys may differ within a stack is the models' to say
+        (``sweep.plan``)."""
         if self.stack is None:
             return
-        allowed = {"seed", *(w for _, cls in MODELS.items() for w in cls.stack_weights)}
         keys = self.stack if isinstance(self.stack, list) else None
         if self.stack != "auto" and (not keys or not all(isinstance(k, str) for k in keys)):
             raise RaygenError(f"{where}: stack={self.stack!r}: give a list of keys (e.g. [seed]) or auto")
-        bad = sorted(set(keys or ()) - allowed)
-        if bad:
-            raise RaygenError(f"{where}: stack: {', '.join(bad)} cannot differ within a stack (it changes what is "
-                              f"trained); keys that can: {', '.join(sorted(allowed))}")
         if self.search != "grid" or self.scheduler:
             raise RaygenError(f"{where}: stack works on grid sweeps without a scheduler (a scheduler would stop "
                               f"a stack's trials together); remove stack: or scheduler:")
-
-    def stacks(self, smoke: bool = False, overrides: dict[str, Any] | None = None
-               ) -> tuple[list[list[dict]], list[str]]:
-        """The grid's configs grouped into stacks (``stack``: trials equal but for those keys,
-        when ``stacking.stackable`` agrees; one config a group otherwise), and why groups that
-        could not stack did not."""
-        configs = self.grid(smoke, overrides)
-        free = self.stack_keys()
-        if not free:
-            return [[c] for c in configs], []
-        groups: dict[str, list[dict]] = {}
-        for c in configs:
-            groups.setdefault(json.dumps({k: v for k, v in c.items() if k not in free}, sort_keys=True,
-                                         default=str), []).append(c)
-        out, why_not = [], []
-        for group in groups.values():
-            why = stackable(group) if len(group) > 1 else None
-            if len(group) > 1 and why is None:
-                out.append(group)
-            else:
-                out.extend([c] for c in group)
-                if why:
-                    why_not.append(why)
-        return out, sorted(set(why_not))
 
     def check_scheduler(self, where: str) -> None:
         if self.scheduler is None:
@@ -199,15 +158,22 @@ class Sweep:
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
                 raise RaygenError(f"{where}: scheduler asha: {key}={v!r} must be a positive number")
 
-    def param_space(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Ray Tune search space for an Optuna sweep (flat keys, Tune domains)."""
-        from ray import tune
 
-        (spec,) = self.variant_specs(smoke, overrides)
-        make = {"uniform": lambda a: tune.uniform(*a), "loguniform": lambda a: tune.loguniform(*a),
-                "randint": lambda a: tune.randint(*a), "choice": lambda a: tune.choice(a)}
-        return {k: make[next(iter(v))](next(iter(v.values()))) if isinstance(v, dict) else v
-                for k, v in spec.items()}
+def _check_value_form(where: str, k: str, v: dict, search: str) -> None:
+    """A dict value is a grid dimension (grid sweeps) or a search range (Optuna)."""
+    (kind,) = v.keys() if len(v) == 1 else (None,)
+    if kind == "grid" and search == "optuna":
+        raise RaygenError(f"{where}: {k} uses grid, but Optuna cannot take grid_search (Ray Tune rejects it). "
+                          f"Give {k} a range ({', '.join(SEARCH_SPACES)}) or use search: grid.")
+    if kind in SEARCH_SPACES and search == "grid":
+        raise RaygenError(f"{where}: {k} uses {kind}, which needs search: optuna (a grid sweep takes {{grid: [...]}}).")
+    if kind not in ("grid", *SEARCH_SPACES):
+        raise RaygenError(f"{where}: {k}={v!r} is not a value form raygen knows; use a plain "
+                          f"value, {{grid: [...]}}, or one of {', '.join(SEARCH_SPACES)}.")
+    if kind == "grid" and (not isinstance(v["grid"], list) or not v["grid"]):
+        raise RaygenError(f"{where}: {k}: grid needs a non-empty list, got {v['grid']!r}")
+    if kind in SEARCH_SPACES:
+        _check_range(where, k, kind, v[kind])
 
 
 def _check_range(where: str, key: str, kind: str, arg: Any) -> None:

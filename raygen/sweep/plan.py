@@ -1,0 +1,135 @@
+"""A sweep file and the command line resolved once into the run's trials.
+
+``make_plan`` expands the grid, splits every config into the trainer's and the model's
+settings (building each distinct model on PyTorch's meta device, so its own checks run
+without allocating anything), groups the trials into stacks and names what tells them
+apart. Every later step (the data check, the tuner, the console, the rows of trials that
+never started) reads the plan instead of expanding the sweep again.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from raygen.core.errors import RaygenError
+from raygen.core.registry import DATASETS, MODELS
+from raygen.engine.config import split_config
+from raygen.engine.stacking import stackable
+from raygen.record.transport import to_tune
+from raygen.sweep.callbacks.console import swept_keys
+from raygen.sweep.spec import SEARCH_SPACES, Sweep
+
+
+@dataclass(frozen=True)
+class Plan:
+    sweep: Sweep
+    smoke: bool = False
+    sets: dict[str, Any] = field(default_factory=dict)
+    # every trial's config (a grid), or one representative config of an Optuna space
+    configs: list[dict[str, Any]] = field(default_factory=list)
+    splits: list[tuple] = field(default_factory=list)  # (TrainConfig, model class, model Config) per config
+    stacks: list[list[dict[str, Any]]] = field(default_factory=list)  # grid trials grouped into Ray trials
+    not_stacked: list[str] = field(default_factory=list)  # why groups that could have stacked did not
+    keys: list[str] = field(default_factory=list)  # what tells the trials apart: the model and the swept keys
+
+    @property
+    def is_grid(self) -> bool:
+        return self.sweep.search == "grid"
+
+    def tune_configs(self) -> list[dict[str, Any]]:
+        """The grid's Ray trials as Tune configs: one per trial, or per stack (its members in ``_stack``)."""
+        return [to_tune(g[0]) if len(g) == 1 else {**to_tune(g[0]), "_stack": json.dumps([to_tune(c) for c in g])}
+                for g in self.stacks]
+
+    def stack_line(self) -> str | None:
+        """``stack: 10 trials as 2 Ray trials (stacks of 5)``, for a sweep that asks to stack."""
+        if not self.sweep.stack:
+            return None
+        sizes = sorted({len(g) for g in self.stacks if len(g) > 1})
+        return (f"stack: {sum(len(g) for g in self.stacks)} trials as {len(self.stacks)} Ray trials"
+                + (f" (stacks of {', '.join(map(str, sizes))})" if sizes else " (none stacked)")
+                + "".join(f"; not stacked: {w}" for w in self.not_stacked))
+
+
+def make_plan(sweep: Sweep, smoke: bool = False, sets: dict[str, Any] | None = None,
+              stack: str | None = None) -> Plan:
+    """Check and resolve ``sweep`` with ``--smoke``, ``--set`` and ``--stack`` (a RaygenError
+    names the first problem)."""
+    sets = dict(sets or {})
+    sweep = sweep.with_stack(stack)
+    sweep.check(smoke, sets)
+    check_stack_keys(sweep)
+    configs = sweep.configs(smoke, sets)
+    splits = split_all(configs, sweep.where)
+    stacks, not_stacked = group_stacks(configs, stack_keys(sweep)) if sweep.search == "grid" else ([], [])
+    return Plan(sweep=sweep, smoke=smoke, sets=sets, configs=configs, splits=splits, stacks=stacks,
+                not_stacked=not_stacked, keys=trial_keys(sweep, configs, smoke, sets))
+
+
+def split_all(configs: list[dict[str, Any]], where: str) -> list[tuple]:
+    """Each config split once; each distinct model built once on the meta device."""
+    import torch
+
+    built, out = set(), []
+    for cfg in configs:
+        try:
+            train, model_cls, model_cfg = split_config(cfg)
+            data = DATASETS.get(train.dataset)
+            key = (model_cls, repr(model_cfg), data.shape)
+            if key not in built:  # the model's own checks, on the data's shape, allocating nothing
+                built.add(key)
+                with torch.device("meta"):
+                    model_cls(model_cfg, data.shape, data.num_classes)
+        except RaygenError as exc:
+            raise RaygenError(f"{where}: {exc}") from None
+        out.append((train, model_cls, model_cfg))
+    return out
+
+
+def weight_keys() -> set[str]:
+    """What may differ within a stack: the seed and every model's loss weights."""
+    return {"seed", *(w for _, cls in MODELS.items() for w in cls.stack_weights)}
+
+
+def stack_keys(sweep: Sweep) -> set[str]:
+    return weight_keys() if sweep.stack == "auto" else set(sweep.stack or ())
+
+
+def check_stack_keys(sweep: Sweep) -> None:
+    bad = sorted(set(sweep.stack if isinstance(sweep.stack, list) else ()) - weight_keys())
+    if bad:
+        raise RaygenError(f"{sweep.where}: stack: {', '.join(bad)} cannot differ within a stack (it changes what is "
+                          f"trained); keys that can: {', '.join(sorted(weight_keys()))}")
+
+
+def group_stacks(configs: list[dict[str, Any]], free: set[str]) -> tuple[list[list[dict]], list[str]]:
+    """The configs grouped into stacks (trials equal but for the ``free`` keys, when
+    ``stacking.stackable`` agrees; one config a group otherwise), and why groups that could
+    not stack did not."""
+    if not free:
+        return [[c] for c in configs], []
+    groups: dict[str, list[dict]] = {}
+    for c in configs:
+        groups.setdefault(json.dumps({k: v for k, v in c.items() if k not in free}, sort_keys=True,
+                                     default=str), []).append(c)
+    out, why_not = [], []
+    for group in groups.values():
+        why = stackable(group) if len(group) > 1 else None
+        if len(group) > 1 and why is None:
+            out.append(group)
+        else:
+            out.extend([c] for c in group)
+            if why:
+                why_not.append(why)
+    return out, sorted(set(why_not))
+
+
+def trial_keys(sweep: Sweep, configs: list[dict[str, Any]], smoke: bool, sets: dict[str, Any]) -> list[str]:
+    """What tells the sweep's trials apart: the model and every swept key (a grid's varying
+    keys; an Optuna space's ranges)."""
+    if sweep.search == "grid":
+        return swept_keys(configs)
+    (spec,) = sweep.variant_specs(smoke, sets)
+    ranged = [k for k, v in spec.items() if isinstance(v, dict) and next(iter(v), None) in SEARCH_SPACES]
+    return ["model", *[k for k in ranged if k != "model"]]

@@ -1,0 +1,158 @@
+"""Ray itself: starting (or joining) it, the resources a trial asks for, the Ray Tune
+``Tuner`` a plan becomes, and running it so that Ctrl-C stops it cleanly."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+
+from raygen.core.errors import RaygenError
+from raygen.sweep.callbacks import trackers
+from raygen.sweep.plan import Plan
+
+
+def start_ray(address: str | None, num_cpus: int | None, uv_env: bool = False, verbose: bool = False):
+    # Must be set before Ray is imported: Ray reads it into a module constant.
+    os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "1" if (uv_env and address) else "0"
+    # Quality metrics (recon_mse, FID, ...) arrive with a trial's last epoch, not every
+    # epoch; Tune's strict check would reject the per-epoch results that lack them. A trial
+    # ASHA stops early then reaches Optuna without the metric, which records it as pruned.
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+    if not verbose:  # Ray Tune's newer console prints its own boxes even at verbose=0
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    import ray
+
+    from raygen.sweep.callbacks.console import quiet_ray
+
+    quiet_ray(verbose)
+    if ray.is_initialized():
+        return ray, False
+    if address:
+        try:
+            ray.init(address=address, log_to_driver=verbose)
+        except (ConnectionError, RuntimeError, TimeoutError, ValueError) as exc:  # Ray's "Failed to connect to GCS"
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RaygenError(f"--address {address}: could not join the cluster ({first}); is it up "
+                              f"(`ray status` on its head) and its port open to this machine?") from None
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, configure_logging=True, log_to_driver=verbose,
+                 logging_level="WARNING" if verbose else "ERROR")
+    return ray, True
+
+
+def resources(plan: Plan, args: argparse.Namespace, cluster: dict[str, float]) -> dict[str, float]:
+    """What each trial asks Ray for: the command line's, else the sweep file's."""
+    sweep = plan.sweep
+    cpus = args.cpus_per_trial if args.cpus_per_trial is not None else float(sweep.resources["cpus_per_trial"])
+    gpus = args.gpus_per_trial if args.gpus_per_trial is not None else float(sweep.resources["gpus_per_trial"])
+    if gpus > 0 and cluster.get("GPU", 0) == 0:
+        print(f"note: the sweep asks for {gpus} GPU per trial but Ray sees no GPU; running CPU-only.")
+        gpus = 0.0
+    if cpus > cluster.get("CPU", 1):
+        raise RaygenError(f"cpus_per_trial={cpus} exceeds the {cluster.get('CPU')} CPUs Ray sees; lower it")
+    return {"cpu": cpus, "gpu": gpus}
+
+
+def build_tuner(plan: Plan, args: argparse.Namespace, trainable, base: str, run: str):
+    """The Tuner of a new run, or of the run ``--resume`` names (restored from Ray's state)."""
+    from ray import tune
+
+    from raygen.sweep.callbacks.console import Console
+    from raygen.sweep.callbacks.runstate import KeepState
+
+    sweep, path = plan.sweep, os.path.join(base, run)
+    if args.resume:
+        if not tune.Tuner.can_restore(path):
+            raise RaygenError(f"--resume: {path} holds no restorable run")
+        # Finished trials (completed or failed) stay as they are; interrupted ones continue
+        # from their last checkpoint.
+        return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
+                                  resume_errored=bool(getattr(args, "retry_failed", False)))
+    max_conc = args.max_concurrent if args.max_concurrent is not None else sweep.max_concurrent
+    search_alg, space, n = search(plan, max_conc)
+    return tune.Tuner(
+        trainable,
+        param_space=space,
+        tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler(plan), num_samples=n,
+                                    max_concurrent_trials=max_conc or None, reuse_actors=True),
+        run_config=tune.RunConfig(
+            name=run, storage_path=base, verbose=1 if args.verbose else 0,
+            callbacks=[KeepState(path), Console(plan.keys, sweep.metric, n),
+                       *trackers.callbacks(trackers.merged(sweep.track, args.track), sweep.name)],
+            # the trainable asks for checkpoints itself, by the clock (trainable.py)
+            checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0, num_to_keep=1),
+            failure_config=tune.FailureConfig(max_failures=sweep.max_failures),
+            sync_config=tune.SyncConfig(sync_artifacts=True)),
+    )
+
+
+def scheduler(plan: Plan):
+    """ASHA when the sweep asks for it; its rungs, grace_period and max_t count epochs (a Ray
+    step may hold several)."""
+    if not plan.sweep.scheduler:
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    asha = dict(plan.sweep.scheduler.get("asha", {}))
+    return ASHAScheduler(metric=asha.pop("metric", "loss"), mode=asha.pop("mode", "min"), time_attr="epoch", **asha)
+
+
+def search(plan: Plan, max_conc: int) -> tuple:
+    """(search algorithm, param space, number of Ray trials)."""
+    if plan.is_grid:
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+
+        # Each grid point is one concrete, already validated config: evaluate them in order.
+        # Tune needs every key in the space; a key a variant lacks stays None (= the default).
+        configs = plan.tune_configs()
+        line = plan.stack_line()
+        if line:
+            print(line, flush=True)
+        space = {k: None for c in configs for k in c}
+        # Ray honours max_concurrent_trials for a grid only when the generator is told too.
+        return BasicVariantGenerator(points_to_evaluate=configs, max_concurrent=max_conc or 0), space, len(configs)
+    algo = _final_metric_optuna()(metric=plan.sweep.metric, mode=plan.sweep.mode)
+    return algo, param_space(plan), plan.sweep.num_samples
+
+
+def param_space(plan: Plan) -> dict:
+    """Ray Tune's search space for an Optuna sweep (flat keys, Tune domains)."""
+    from ray import tune
+
+    (spec,) = plan.sweep.variant_specs(plan.smoke, plan.sets)
+    make = {"uniform": lambda a: tune.uniform(*a), "loguniform": lambda a: tune.loguniform(*a),
+            "randint": lambda a: tune.randint(*a), "choice": lambda a: tune.choice(a)}
+    return {k: make[next(iter(v))](next(iter(v.values()))) if isinstance(v, dict) else v for k, v in spec.items()}
+
+
+def _final_metric_optuna():
+    from ray.tune.search.optuna import OptunaSearch
+
+    class FinalMetricOptuna(OptunaSearch):
+        """Optuna over metrics that arrive with the last epoch (FID, recon_mse): epochs
+        without the metric are not reported as intermediate values (Ray's OptunaSearch
+        would fail on them); the final result is what Optuna learns from."""
+
+        def on_trial_result(self, trial_id: str, result: dict) -> None:
+            if self.metric in result:
+                super().on_trial_result(trial_id, result)
+
+    return FinalMetricOptuna
+
+
+def _again(sig, frame):  # a second Ctrl-C while the results of the first are being written
+    raise KeyboardInterrupt
+
+
+def fit(tuner):
+    """``tuner.fit()`` and whether Ctrl-C (SIGINT) stopped it. Ray Tune stops cleanly on SIGINT
+    (trials checkpointed, experiment state saved) and puts back the handler it found, ours:
+    so finding ours in place afterwards says it happened."""
+    previous = signal.signal(signal.SIGINT, _again)
+    try:
+        grid = tuner.fit()
+        return grid, signal.getsignal(signal.SIGINT) is _again
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
