@@ -3,9 +3,8 @@ far from the source tree (the sweep files are package data)."""
 from __future__ import annotations
 
 import shutil
-import sysconfig
 import subprocess
-import sys
+import sysconfig
 import venv
 from pathlib import Path
 
