@@ -282,7 +282,7 @@ class StackedTrial:
         c, data = trials[0].cfg, trials[0].data.train
         observe = type(self.base).observe_step is not BaseVAE.observe_step  # GAE measures its steps
         self.base.train()
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         sums: dict[str, torch.Tensor] = {}
         n = 0
         batches = [data.batch_indices(c.batch_size, t.batch_rng, c.max_batches or None) for t in trials]
@@ -300,6 +300,7 @@ class StackedTrial:
             torch.cuda.synchronize()
         # Per-member timing: the stacked epoch's time shared equally by the members it trained.
         dt = (time.perf_counter() - t0) / len(trials)
+        cpu = (time.process_time() - cpu0) / len(trials)
         means = {key: v.tolist() for key, v in sums.items()}
         ended = False
         for i, (k, t) in enumerate(zip(list(self.active), trials)):
@@ -307,9 +308,9 @@ class StackedTrial:
             if _uses_model(t, losses, extras[i]):  # its hooks and evaluation see its weights and RNG streams
                 self._write_back(only=k, params_only=True)
                 with self._as_member(k):
-                    result = t.end_epoch(losses, n, dt, {}, extras[i])
+                    result = t.end_epoch(losses, n, dt, {}, extras[i], cpu)
             else:
-                result = t.end_epoch(losses, n, dt, {}, extras[i])
+                result = t.end_epoch(losses, n, dt, {}, extras[i], cpu)
             result["stacked"] = len(self.members)  # how many trials shared the model
             results[k] = t.record(result)
             if result.get("done"):

@@ -102,6 +102,9 @@ class Trial:
                            data_root=Path(data_root) if data_root else None)
         self.epoch = 0
         self.train_time = 0.0
+        # CPU-seconds of every thread of this process while training: unlike wall time, not
+        # stretched by other trials sharing the machine's cores (a fair time to compare).
+        self.train_cpu = 0.0
         self.resumed_from_epoch: int | None = None  # set when restored from a checkpoint
         # Every epoch's numbers, kept in the checkpoint and sent with the last result: Ray's
         # result.json may lose the epochs before a restart (on restore it copies the file back
@@ -142,7 +145,7 @@ class Trial:
         self.begin_epoch()
         c, model = self.cfg, self.model
         model.train()
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         start = model.on_train_start(self.data, self.ctx) if self.epoch == 1 else {}
         sums: dict[str, torch.Tensor] = {}
         n = 0
@@ -153,20 +156,23 @@ class Trial:
         extra = model.on_epoch_end(self.epoch, self.data)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
-        dt = time.perf_counter() - t0
-        return self.end_epoch({k: float(v) / max(n, 1) for k, v in sums.items()}, n, dt, start, extra)
+        dt, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        return self.end_epoch({k: float(v) / max(n, 1) for k, v in sums.items()}, n, dt, start, extra, cpu)
 
     def end_epoch(self, losses: dict[str, float], n: int, dt: float, start: dict[str, Any],
-                  extra: dict[str, Any]) -> dict[str, Any]:
-        """An epoch's result from its mean losses over ``n`` batches, trained in ``dt`` seconds:
+                  extra: dict[str, Any], cpu: float = 0.0) -> dict[str, Any]:
+        """An epoch's result from its mean losses over ``n`` batches, trained in ``dt`` seconds
+        (``cpu`` CPU-seconds):
         divergence, the end of training (hooks, evaluation, images) or an evaluation when due."""
         c, model, faults = self.cfg, self.model, self.faults
         self.train_time += dt
+        self.train_cpu += cpu
         result: dict[str, Any] = dict(losses)
         if faults.nan_at_epoch == self.epoch:
             result["loss"] = float("nan")
         result.update(start, **extra)
         result.update(epoch=self.epoch, batches=n, epoch_time_s=dt, train_time_s=self.train_time,
+                      epoch_cpu_s=cpu, train_cpu_s=self.train_cpu, torch_threads=torch.get_num_threads(),
                       device=str(self.device), resumed_from_epoch=self.resumed_from_epoch)
         bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
@@ -277,10 +283,12 @@ class Trial:
         moments and the random streams (a third of the bytes for Adam)."""
         if final:
             return {"model": self.model.state_dict(), "epoch": self.epoch, "train_time": self.train_time,
+                    "train_cpu": self.train_cpu,
                     "history": list(self.history)}
         _, keys, pos, has_gauss, cached = np.random.get_state()
         return {"model": self.model.state_dict(), "opts": {k: o.state_dict() for k, o in self.opts.items()},
-                "epoch": self.epoch, "train_time": self.train_time, "history": list(self.history),
+                "epoch": self.epoch, "train_time": self.train_time, "train_cpu": self.train_cpu,
+                "history": list(self.history),
                 "batch_rng": self.batch_rng.get_state(), "torch_rng": torch.get_rng_state(),
                 "numpy_rng": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
                               "has_gauss": int(has_gauss), "cached": float(cached)},
@@ -290,6 +298,7 @@ class Trial:
     def load_state(self, s: dict[str, Any]) -> None:
         self.model.load_state_dict(s["model"])
         self.epoch, self.train_time = s["epoch"], s["train_time"]
+        self.train_cpu = float(s.get("train_cpu", 0.0))  # absent from checkpoints of older runs
         self.resumed_from_epoch = self.epoch
         self.history = list(s.get("history", []))
         if "opts" not in s:  # a final state (``state(final=True)``): the model as trained

@@ -28,6 +28,7 @@ from raygen.engine.config import TrainConfig
 from raygen.engine.stacking import StackedTrial
 from raygen.engine.trial import Trial, pick_device
 from raygen.record.transport import stack_of
+from raygen.sweep.neighbours import Neighbours
 
 
 def one_step(train_epoch: Callable[[], bool], c: TrainConfig) -> None:
@@ -70,6 +71,9 @@ class GenerativeTrainable(tune.Trainable):
     def _start(self, config: dict[str, Any]) -> None:
         global _STARTED
         t0 = time.perf_counter()
+        if not hasattr(self, "neighbours"):
+            self.neighbours = Neighbours()
+        self.neighbours.restart()
         self.trial, self.error, self.finished = None, None, False
         members = stack_of(config)
         self._saved_at = time.monotonic()  # a trial's first checkpoint comes checkpoint_seconds in
@@ -98,7 +102,7 @@ class GenerativeTrainable(tune.Trainable):
         import ray
 
         out = self._stack_step() if isinstance(self.trial, StackedTrial) else self._trial_step()
-        out.update(self.startup, node_id=ray.get_runtime_context().get_node_id())
+        out.update(self.startup, **self.neighbours.look(), node_id=ray.get_runtime_context().get_node_id())
         self.finished = bool(out.get("done"))
         now = time.monotonic()
         if self.finished or now - self._saved_at >= self.cfg.checkpoint_seconds:
@@ -166,6 +170,9 @@ class GenerativeTrainable(tune.Trainable):
         except (ValueError, KeyError, RuntimeError) as exc:
             print(f"raygen: {exc}; the trial restarts from epoch 0", file=sys.stderr, flush=True)
             self._start(self.config)
+
+    def cleanup(self) -> None:
+        self.neighbours.close()
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
         self._start(new_config)  # reuse the actor (and its loaded dataset) for the next trial
