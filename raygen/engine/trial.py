@@ -20,6 +20,7 @@ import torch
 
 from raygen.data import Data, load_data
 from raygen.engine.config import TrainConfig, split_config
+from raygen.metrics import health
 from raygen.metrics.evaluate import Eval, evaluate
 from raygen.models.base import Context
 from raygen.models.figures import image_grid
@@ -176,8 +177,9 @@ class Trial:
                       device=str(self.device), resumed_from_epoch=self.resumed_from_epoch)
         bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
-            result.update(status="diverged", diverged_epoch=self.epoch,
-                          error=f"non-finite {', '.join(bad)} at epoch {self.epoch}", done=True)
+            error = f"non-finite {', '.join(bad)} at epoch {self.epoch}"
+            result.update(status="diverged", diverged_epoch=self.epoch, error=error, done=True,
+                          health="failed", health_reason=error)
             return result
         # A model may end its training early by reporting converged (e.g. GAE's delta).
         last = self.epoch >= c.epochs or bool(extra.get("converged"))
@@ -186,8 +188,25 @@ class Trial:
         if last or (c.eval_every and self.epoch % c.eval_every == 0):
             result.update(self.evaluate(images=last))
         if last:
+            result.update(self.health(result, losses))
             result.update(status="completed", done=True)
         return result
+
+    def health(self, result: dict[str, Any], losses: dict[str, float]) -> dict[str, Any]:
+        """The training-health measures of the trained model and its verdict (``metrics.health``)."""
+        data, model = self.data, self.model
+        n = min(self.cfg.eval_samples, len(data.eval))
+        out = health.latent_health(model, data.eval.x[:n])
+        if model.has_encoder:
+            out["recon_mse_mean_image"] = health.mean_image_mse(data.to_unit(data.train.x),
+                                                                data.to_unit(data.eval.x[:n]))
+        share = health.saturated_share([*self.history, losses])
+        if share is not None:
+            out["d_saturated_share"] = share
+        latent = getattr(model.cfg, "latent_dim", None) if model.has_encoder else None
+        classes = data.num_classes if "cls_coverage" in result else None
+        out["health"], out["health_reason"] = health.verdict({**result, **out}, latent, classes)
+        return out
 
     def fit(self, log: bool = False) -> dict[str, Any]:
         """Train the remaining epochs (and evaluate at the end); the last epoch's result."""

@@ -24,6 +24,7 @@ from raygen.models.nets.blocks import ACTIVATIONS
 class GANConfig(ModelConfig):
     latent_dim: int = 100  # Chaturvedula: "a random noise vector with a size of 100"
     lr: float = 2e-4  # Chaturvedula: Adam, learning rate 0.0002
+    lr_dis: float = setting(0.0, ge=0, le=10)  # the discriminator's own learning rate (0: lr, as the paper)
     beta1: float = 0.5  # not in the paper; DCGAN's (Radford et al. 2015, its ref [5]) Adam beta1
     n_critic: int = setting(1, ge=1)
     output: str = "tanh"  # Chaturvedula scales pixels to [-1, 1]
@@ -51,7 +52,7 @@ class GAN(GenerativeModel):
     def configure_optimizers(self):
         betas = (self.cfg.beta1, 0.999)
         return {"gen": adam(self.generator.parameters(), lr=self.cfg.lr, betas=betas),
-                "dis": adam(self.discriminator.parameters(), lr=self.cfg.lr, betas=betas)}
+                "dis": adam(self.discriminator.parameters(), lr=self.cfg.lr_dis or self.cfg.lr, betas=betas)}
 
     def generate(self, n: int) -> torch.Tensor:
         z = torch.randn(n, self.cfg.latent_dim, device=self.device)  # (n, latent)
