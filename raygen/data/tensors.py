@@ -12,6 +12,7 @@ folder torchvision downloaded into works as is.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -77,6 +78,14 @@ class Data:
     data_range: tuple[float, float] | None  # None: the data's own values (cosine)
     eval_split: str  # e.g. "test" or "test[holdout 1000]": recorded with every metric
     train_split: str  # the split actually trained on (``auto`` resolved), recorded likewise
+    # Training images held out to choose between configurations (``validation``), never
+    # trained on, so that the evaluation split stays untouched by the choice.
+    valid: TensorData | None = None
+    valid_split: str = ""
+
+    def validation_view(self) -> Data:
+        """This data with the validation images as its evaluation split."""
+        return dataclasses.replace(self, eval=self.valid, eval_split=self.valid_split, valid=None, valid_split="")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -93,7 +102,7 @@ class Data:
 def load_data(name: str, *, split: str = "train", eval_split: str = "test", holdout: int = 1000,
               root: Path | str | None = None, device: str | torch.device = "cpu",
               data_range: tuple[float, float] | None = (0.0, 1.0), download: bool = True,
-              limit: int | None = None, quiet: bool = False) -> Data:
+              limit: int | None = None, quiet: bool = False, validation: int = 0) -> Data:
     """Load ``name`` once, scale from [0, 1] to ``data_range`` (None: keep the values, for
     point data such as ``cosine``), move to ``device``.
 
@@ -103,7 +112,8 @@ def load_data(name: str, *, split: str = "train", eval_split: str = "test", hold
     ``split="auto"`` trains on the training split when it is present or downloadable and
     otherwise falls back, loudly and on the record (``Data.train_split``), to the test
     split with a holdout: so the same sweep runs online at full scale and offline here.
-    ``limit`` keeps the first N training images (smoke runs).
+    ``limit`` keeps the first N training images (smoke runs). ``validation`` carves that many
+    training images (a fixed permutation's last) off as ``Data.valid``, to choose on.
     """
     for s, key, ok in ((split, "split", (*SPLITS, AUTO)), (eval_split, "eval_split", SPLITS)):
         if s not in ok:
@@ -137,9 +147,21 @@ def load_data(name: str, *, split: str = "train", eval_split: str = "test", hold
         label = eval_split
     if limit is not None:
         x, y = x[:limit], y[:limit]
+    vx = vy = None
+    if validation:
+        if not 0 < validation < len(x):
+            raise RaygenError(f"validation must be between 1 and {len(x) - 1} for {name}/{split}, got {validation}")
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(1))
+        x, y = x[perm], y[perm]
+        x, y, vx, vy = x[:-validation], y[:-validation], x[-validation:], y[-validation:]
     lo, hi = data_range if data_range is not None else (0.0, 1.0)
     scale = lambda t: t * (hi - lo) + lo
     train = TensorData(scale(x).contiguous().to(device), y.to(device))
     ev = TensorData(scale(ex).contiguous().to(device), ey.to(device))
     num_classes = int(max(int(y.max()), int(ey.max())) + 1)
-    return Data(name, train, ev, num_classes, data_range, label, train_label)
+    data = Data(name, train, ev, num_classes, data_range, label, train_label)
+    if vx is not None:
+        data.valid = TensorData(scale(vx).contiguous().to(device), vy.to(device))
+        data.valid_split, data.train_split = f"{train_label}[validation {validation}]", \
+            f"{train_label}[minus validation {validation}]"
+    return data

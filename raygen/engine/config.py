@@ -22,6 +22,9 @@ class TrainConfig:
     split: str = setting("auto", choices=("train", "test", "auto"))
     eval_split: str = setting("test", choices=("train", "test"))  # equal to split -> a holdout is carved
     holdout: int = setting(1000, ge=1)  # evaluation images carved from the training split when the two are equal
+    # Training images held out to choose configurations on (a budget sweep's select_on: validation):
+    # every metric is also measured there, as val_<metric>; 0: none
+    validation: int = setting(0, ge=0)
     limit: int = setting(0, ge=0)  # keep only the first N training items (0: all)
     seed: int = setting(0, ge=0)
     epochs: int = setting(10, ge=1, le=1_000_000)

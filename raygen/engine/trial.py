@@ -5,6 +5,7 @@ A non-finite loss stops the trial as ``status: diverged`` with the epoch it happ
 """
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 import os
@@ -21,7 +22,7 @@ import torch
 from raygen.data import Data, load_data
 from raygen.engine.config import TrainConfig, split_config
 from raygen.metrics import health
-from raygen.metrics.evaluate import Eval, evaluate
+from raygen.metrics.evaluate import Eval, declared_columns, evaluate
 from raygen.models.base import Context
 from raygen.models.figures import image_grid
 from raygen.record.transport import from_tune
@@ -115,12 +116,13 @@ class Trial:
 
     def _load(self, data_range, data_root) -> Data:
         c = self.cfg
-        key = (c.dataset, c.split, c.eval_split, c.holdout, c.limit, str(data_root), str(self.device), data_range)
+        key = (c.dataset, c.split, c.eval_split, c.holdout, c.limit, c.validation, str(data_root), str(self.device),
+               data_range)
         if key not in _DATA_CACHE:
             _DATA_CACHE.clear()  # one dataset resident per worker
             _DATA_CACHE[key] = load_data(c.dataset, split=c.split, eval_split=c.eval_split, holdout=c.holdout,
                                          root=data_root, device=self.device, data_range=data_range,
-                                         limit=c.limit or None)
+                                         limit=c.limit or None, validation=c.validation)
         return _DATA_CACHE[key]
 
     # --- one epoch -------------------------------------------------------------------
@@ -258,6 +260,8 @@ class Trial:
                   inception_recon=c.inception_recon, holdout=c.holdout,
                   seed=c.seed, data_root=ctx.data_root, cache_dir=ctx.cache_dir)
         out = evaluate(self.model, self.data, ev)
+        if self.data.valid is not None:
+            out.update(self.evaluate_validation(ev, out))
         out["num_params"] = self.model.num_params()
         out.update({f"params_{k}": v for k, v in self.model.param_counts().items()})  # per network
         out["device"] = device_name(self.device)  # the report's header says where trials ran
@@ -265,6 +269,17 @@ class Trial:
             t0 = time.perf_counter()
             out.update(self.save_images())
             out["images_s"] = time.perf_counter() - t0  # a phase of its own in the benchmark line
+        return out
+
+    def evaluate_validation(self, ev: Eval, held_out: dict[str, Any]) -> dict[str, Any]:
+        """Every metric again on the validation images (``val_<metric>``: what a budget sweep
+        chooses on, so the held-out numbers it reports were not used to choose)."""
+        view = self.data.validation_view()
+        got = evaluate(self.model, view, dataclasses.replace(ev, n=min(ev.n, len(view.eval))))
+        directed = {c.name for c in declared_columns() if c.better is not None}
+        out = {f"val_{k}": v for k, v in got.items() if k in directed}
+        out["eval_time_s"] = held_out.get("eval_time_s", 0.0) + got.get("eval_time_s", 0.0)
+        out["val_split"] = view.eval_split
         return out
 
     @torch.no_grad()

@@ -65,6 +65,10 @@ class GenerativeModel(nn.Module):
     stackable: ClassVar[bool] = False
     stack_weights: ClassVar[tuple[str, ...]] = ()
     stack_refusal: ClassVar[str] = "declares no stacked training"
+    # What an equal-budget sweep (a sweep file's budget:) may tune, in the sweep file's range
+    # forms; a subclass extends its parent's with its own weights. Ranges span the values the
+    # model's own paper and its usual reimplementations use, a decade or more around its default.
+    search_space: ClassVar[dict[str, dict]] = {"lr": {"loguniform": [1e-4, 3e-3]}}
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...], num_classes: int = 10):
         super().__init__()

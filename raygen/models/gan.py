@@ -40,6 +40,8 @@ class GAN(GenerativeModel):
     """A generator and a discriminator trained by alternation; subclasses build the two."""
 
     Config = GANConfig
+    # DCGAN's 2e-4 in the middle; the discriminator's own rate (lr_dis) stays equal to it
+    search_space = {"lr": {"loguniform": [5e-5, 1e-3]}, "beta1": {"choice": [0.5, 0.9]}}
     stack_refusal = "alternates two optimizers (discriminator, generator)"
 
     def __init__(self, cfg: GANConfig, shape, num_classes: int = 10):

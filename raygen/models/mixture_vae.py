@@ -30,6 +30,8 @@ class MixtureConfig(VAEConfig):
 
 class MixturePriorVAE(VAE):
     Config = MixtureConfig
+    # mixture components (VampVAE: pseudo-inputs; Tomczak and Welling use 500 on MNIST)
+    search_space = {**VAE.search_space, "components": {"choice": [5, 10, 20, 50]}}
     stackable = False
     stack_refusal = "has a mixture prior whose training is not vectorised"
 

@@ -46,6 +46,8 @@ class BetaVAEConfig(VAEConfig):
 
 @MODELS.register("beta_vae")
 class BetaVAE(VAE):
+    # Higgins et al. argue for beta > 1 on disentanglement; for sample quality smaller can be better
+    search_space = {**VAE.search_space, "beta": {"loguniform": [0.1, 10.0]}}
     """Higgins et al. (2017), eq. 4: BCE + beta * KL(q(z|x) || N(0, I)), beta > 1."""
 
     Config = BetaVAEConfig
@@ -78,6 +80,9 @@ class InfoVAE(VAE):
 
     Config = InfoVAEConfig
     stack_weights = ("beta", "info_alpha", "info_lambda")
+    # Zhao et al.'s family: alpha in [0, 1] between the MMD-VAE (0) and the VAE (1); lambda up to their 1000
+    search_space = {**VAE.search_space, "info_alpha": {"uniform": [0.0, 1.0]},
+                    "info_lambda": {"loguniform": [1.0, 1000.0]}}
 
     def __init__(self, cfg: InfoVAEConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)
@@ -112,6 +117,7 @@ class WAE(InfoVAE):
     Config = WAEConfig
     stochastic = False
     stack_weights = ("beta", "wae_lambda")
+    search_space = {**VAE.search_space, "wae_lambda": {"loguniform": [1.0, 100.0]}}  # Tolstikhin et al.: 10
 
     def regularizer(self, z, mu, logvar):
         return self.cfg.wae_lambda * self.mmd(z)
@@ -127,6 +133,8 @@ class AE(VAE):
     """A plain autoencoder (deterministic codes, reconstruction only), sampled through a
     distribution fitted to its codes: with ``sampler: gmm`` it is "AE + GMM", one setting from
     ``vae`` with ``sampler: gmm``. GAE and RAE-L2 build on it."""
+
+    search_space = {**VAE.search_space, "sampler_components": {"choice": [5, 10, 20, 50]}}
 
     Config = AEConfig
     stochastic = False
@@ -157,6 +165,9 @@ class RAEL2(AE):
 
     Config = RAEConfig
     stack_weights = ("beta", "z_weight", "decoder_l2")
+    # Ghosh et al. tuned both weights per dataset
+    search_space = {**AE.search_space, "z_weight": {"loguniform": [1e-6, 1e-2]},
+                    "decoder_l2": {"loguniform": [1e-9, 1e-5]}}
 
     def regularizer(self, z, mu, logvar):
         code = 0.5 * z.pow(2).sum(1).mean()

@@ -9,8 +9,11 @@ never started) reads the plan instead of expanding the sweep again.
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from raygen.core.errors import RaygenError
 from raygen.core.registry import DATASETS, MODELS
@@ -61,6 +64,8 @@ def make_plan(sweep: Sweep, smoke: bool = False, sets: dict[str, Any] | None = N
     sweep.check(smoke, sets)
     check_stack_keys(sweep)
     configs = sweep.configs(smoke, sets)
+    if sweep.budget is not None:
+        configs = budget_draws(configs, sweep.budget, sweep.where)
     splits = split_all(configs, sweep.where)
     stacks, not_stacked = group_stacks(configs, stack_keys(sweep)) if sweep.search == "grid" else ([], [])
     return Plan(sweep=sweep, smoke=smoke, sets=sets, configs=configs, splits=splits, stacks=stacks,
@@ -85,6 +90,37 @@ def split_all(configs: list[dict[str, Any]], where: str) -> list[tuple]:
             raise RaygenError(f"{where}: {exc}") from None
         out.append((train, model_cls, model_cfg))
     return out
+
+
+def budget_draws(configs: list[dict[str, Any]], budget, where: str) -> list[dict[str, Any]]:
+    """Each configuration as ``budget.trials`` random draws of its model's ``search_space``
+    (the keys the sweep file leaves unset), the same draws whatever else the sweep holds: each
+    configuration seeds its own stream."""
+    out = []
+    for c in configs:
+        cls = MODELS.get(str(c.get("model", "vae_conv")))
+        space = {k: v for k, v in cls.search_space.items() if k not in c}
+        rng = np.random.default_rng([budget.seed, zlib.crc32(json.dumps(c, sort_keys=True, default=str).encode())])
+        extra = {"validation": budget.validation} if budget.select_on == "validation" else {}
+        for _ in range(budget.trials):
+            out.append({**c, **extra, **{k: draw(rng, spec, f"{where}: {cls.registry_name}.search_space {k}")
+                                         for k, spec in space.items()}})
+    return out
+
+
+def draw(rng, spec: dict, where: str) -> Any:
+    """One value of a range form: uniform/loguniform [lo, hi], randint [lo, hi), choice [...]."""
+    (kind, arg), = spec.items()
+    if kind == "choice":
+        return arg[int(rng.integers(len(arg)))]
+    lo, hi = arg
+    if kind == "uniform":
+        return float(rng.uniform(lo, hi))
+    if kind == "loguniform":
+        return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    if kind == "randint":
+        return int(rng.integers(lo, hi))
+    raise RaygenError(f"{where}: {kind} is not a range form ({', '.join(SEARCH_SPACES)})")
 
 
 def weight_keys() -> set[str]:

@@ -46,6 +46,19 @@ MAX_TRIALS = 100_000  # a larger grid is a typo, and its configs alone would fil
 ASHA_KEYS = ("metric", "mode", "grace_period", "max_t", "reduction_factor", "brackets")
 
 
+@dataclass(frozen=True)
+class Budget:
+    """``budget: {trials: 8, search: random, seed: 0, select_on: validation, validation: 1000}``."""
+    trials: int = setting(8, ge=1, le=10_000)
+    # Lucic et al. 2018 draw configurations at random; sequential (TPE) draws are not offered
+    search: str = setting("random", choices=("random",))
+    seed: int = setting(0, ge=0, le=2**32 - 1)
+    # validation: choose on val_<metric> (validation images carved from the training split) and
+    # report the held-out split; holdout: choose on the reported numbers themselves (optimistic)
+    select_on: str = setting("validation", choices=("validation", "holdout"))
+    validation: int = setting(1000, ge=1)
+
+
 @dataclass
 class Sweep:
     name: str
@@ -67,6 +80,9 @@ class Sweep:
     # Trials that differ only in these keys train as one stacked model (raygen.engine.stacking):
     # [seed], [seed, beta], or auto (seed and every model's loss weights)
     stack: list[str] | str | None = None
+    # Equal tuning effort (Lucic et al. 2018): every grid configuration becomes `trials` draws of
+    # its model's search_space, chosen on a validation split carved from the training data.
+    budget: Budget | None = None
     path: str = ""
 
     # --- configs -----------------------------------------------------------------------
@@ -123,6 +139,9 @@ class Sweep:
             paper.parse(self.paper, where)
         if self.search == "optuna" and len(self.variants) > 1:
             raise RaygenError(f"{where}: Optuna searches one space; replace variants by a choice.")
+        if self.budget is not None and (self.search != "grid" or self.scheduler or self.stack):
+            raise RaygenError(f"{where}: budget: draws each grid configuration's hyperparameters itself; use it with "
+                              f"search: grid, without scheduler: or stack:")
 
     def configs(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> list[dict]:
         """Every trial config of a grid; for Optuna one representative config of its space."""
@@ -250,6 +269,11 @@ def load_sweep(name: str, sweeps_dir: Path = SWEEPS_DIR) -> Sweep:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (key == "cpus_per_trial" and v == 0):
             bound = "> 0" if key == "cpus_per_trial" else ">= 0"
             raise RaygenError(f"{where}: resources {key}={v!r} must be a number {bound}")
+    if "budget" in raw:
+        if not isinstance(raw["budget"], dict):
+            raise RaygenError(f"{where}: budget must be a mapping like {{trials: 8, search: random}}, "
+                              f"got {raw['budget']!r}")
+        raw["budget"] = from_dict(Budget, raw["budget"], f"{where}: budget")
     sweep = from_dict(Sweep, {"name": path.stem, "path": str(path), **raw}, where)
     sweep.resources = resources
     return sweep
