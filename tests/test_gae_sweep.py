@@ -35,6 +35,8 @@ def test_cosine_latent_and_architecture_grids():
     arch = load_sweep("architecture").grid()
     assert {(c["model"], c["arch"]) for c in arch} == {(m, a) for m in ("vae", "gae", "rae_l2", "vae_gan")
                                                        for a in ("mlp", "conv", "resnet")}
+    # every model trains the same epochs: GAE too (Table 3's protocol), recording when it reached delta
+    assert all(c["stop_at_delta"] is False for c in arch if c["model"] == "gae")
 
 
 SWEEP = """
