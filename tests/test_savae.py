@@ -196,3 +196,18 @@ def test_adversarial_and_latent_losses_are_element_means_like_the_reconstruction
 
 def test_the_discriminator_trains_five_times_per_decoder_step_by_default():
     assert SAVAE.Config().n_dis == 5  # WGAN's n_critic, which the paper follows without a number
+
+
+def test_eq11_sums_the_squared_difference_over_the_classes():
+    a, b = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]), torch.tensor([[0.1, 0.1, 0.8], [0.1, 0.1, 0.8]])
+    assert float(losses.squared_norm(a, b)) == pytest.approx((0.36 + 0.01 + 0.49) / 2)
+
+
+def test_the_discriminator_draws_fresh_batches_from_a_stream_its_state_keeps(tmp_path, data_root):
+    t = trial(tmp_path, data_root, "stream")
+    x = t.data.train.x[:16]
+    saved = {k: v.clone() if torch.is_tensor(v) else v for k, v in t.model.state_dict().items()}
+    first, second = t.model.fresh_batch(x), t.model.fresh_batch(x)
+    assert first.shape == x.shape and not torch.equal(first, second)  # a new batch for every update
+    t.model.load_state_dict(saved)  # a checkpoint resumes the stream where it was
+    assert torch.equal(t.model.fresh_batch(x), first)

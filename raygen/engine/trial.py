@@ -102,6 +102,7 @@ class Trial:
         self.batch_rng = torch.Generator().manual_seed(self.cfg.seed)
         self.ctx = Context(seed=self.cfg.seed, sweep_dir=Path(sweep_dir) if sweep_dir else None,
                            data_root=Path(data_root) if data_root else None)
+        self.model.attach(self.data, self.ctx)
         self.epoch = 0
         self.train_time = 0.0
         # CPU-seconds of every thread of this process while training: unlike wall time, not

@@ -91,6 +91,10 @@ class GenerativeModel(nn.Module):
         shared across trials through ``ctx.sweep_dir``. Returns values to report."""
         return {}
 
+    def attach(self, data, ctx: Context) -> None:
+        """Called once the model is built, before a checkpoint is loaded into it, with the
+        trial's data and context: for a model that draws batches of its own."""
+
     def on_epoch_end(self, epoch: int, data) -> dict[str, Any]:
         """Hook after each epoch (phase switches); returns extra values to report."""
         return {}

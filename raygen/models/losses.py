@@ -163,12 +163,14 @@ def least_squares(pred: torch.Tensor, target: float) -> torch.Tensor:
 
 
 def paired_squares(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """E[(a - b)^2], the mean over batch and features (eq. 10's L_adv on discriminator scores,
-    eq. 11's L_latent on the class probabilities). The paper's Keras losses are means
-    (``K.mean``), like L_rec here (a mean over feature elements): so beta and gamma weigh the
-    terms as the paper's do. Summed over the 10 classes, L_latent would be 10x larger and
-    gamma = 0.1 would weigh like the paper's gamma = 1."""
+    """E[(a - b)^2] over the batch (eq. 10's L_adv on the discriminator's one score per image)."""
     return (a - b).pow(2).mean()
+
+
+def squared_norm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """E[||a - b||^2]: the squared norm summed over features, averaged over the batch (eq. 11's
+    L_latent on the class probabilities)."""
+    return (a - b).pow(2).flatten(1).sum(1).mean()
 
 
 def feature_consistency(feats: list[torch.Tensor], feats_hat: list[torch.Tensor],
@@ -176,8 +178,7 @@ def feature_consistency(feats: list[torch.Tensor], feats_hat: list[torch.Tensor]
     """Deep-feature reconstruction loss (eq. 9): sum_i alpha_i E[(F_i - F^_i)^2].
 
     The paper writes E[||F_i - F^_i||^2] without saying what the expectation runs over;
-    we average over every feature element (Keras' ``mse``, the framework of the paper's
-    era). Summing over the ~25k elements of a 28x28x32 map instead would make L_rec
+    we average over every feature element. Summing over the ~25k elements of a 28x28x32 map instead would make L_rec
     thousands of times larger, and then no beta in the paper's range (<= 0.5) could ever
     let the adversarial term dominate, which section 4.4 reports at beta = 0.1."""
     return sum(a * (f - g).pow(2).mean() for a, f, g in zip(alpha, feats, feats_hat))

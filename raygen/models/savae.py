@@ -16,11 +16,14 @@ Choices where the paper is silent (each also noted where it is made):
 - Optimisers: none given; Adam, 1e-3 in phase 1, 1e-3 with beta1 = 0.5 (the usual GAN
   setting) for decoder and discriminator. n_dis: none given, only "more discriminator
   cycles than generator cycles" as in the Wasserstein GAN: WGAN's n_critic = 5, a config value.
-- Reductions: L_rec, L_adv and L_latent are each a mean over their elements (the paper's
-  Keras losses are ``K.mean``), so beta and gamma are the paper's weights.
-- Algorithm 2 draws a fresh mini-batch for every discriminator and decoder update; we use
-  the trainer's batch for all of them (with fresh sampling noise each time), so a
-  training step is a function of its batch and checkpoints resume exactly.
+- Reductions: eq. 11's L_latent is a squared norm, summed over the classes (and averaged
+  over the batch, the expectation); eq. 10's L_adv is over one score per image. Eq. 9's
+  L_rec is written E[||F_i - F^_i||^2] without saying what the expectation runs over: we
+  average over the feature elements (``losses.feature_consistency`` says why).
+- Algorithm 2 draws a fresh mini-batch for every discriminator update (one of real images,
+  another to generate from) and for the decoder's: the decoder trains on the trainer's batch,
+  the discriminator's batches come from the model's own seeded batch stream, kept in its
+  state, so checkpoints resume exactly.
 - Z is the sampling layer's output in training (section 4.2: "the output of the encoder
   is given by the sampling layer"); ``encode`` / ``reconstruct`` use the mean.
 - ``label_fraction`` < 1: a fixed, seeded random subset of the training images keeps its
@@ -48,6 +51,7 @@ from raygen.models.nets.resnet import Discriminator, ResClassifier, ResNetDecode
 from raygen.models.vae import reparameterize
 from raygen.record.columns import HIGHER, Column
 
+BATCH_STREAM = 7919  # the discriminator's batch stream: seeded apart from the trainer's (seed)
 PHASE1_VERSION = 1  # bump when phase 1's code changes: old cache entries are then ignored
 
 
@@ -83,7 +87,7 @@ class SAVAEConfig(ModelConfig):
 # and L_kl >= I(Z;X) >= I(Z;Y): the collapsed encoder (Z independent of X, L = ln 10) is
 # already a minimum, and in our runs on MNIST phase 1 goes there (K_z = 100: the classifier
 # stays at chance after 150 steps; it learns within 100 steps with the mean). The mean over
-# dimensions (Keras' K.mean form of the VAE loss) weighs L_kl by 1/K_z, which breaks the
+# dimensions weighs L_kl by 1/K_z, which breaks the
 # tie in favour of a class-structured latent space, the paper's Figure 7.
 KL = {"mean": lambda mu, logvar: losses.kl_normal(mu, logvar) / mu.shape[1], "sum": losses.kl_normal}
 
@@ -111,6 +115,8 @@ class SAVAE(AutoEncoderModel):
         _check(cfg, self.shape)
         self.phase = 1
         self.phase1_info: dict = {}  # how phase 1 went (reported with every result that ends a trial)
+        self.train_images: torch.Tensor | None = None  # set by ``attach``
+        self.batch_rng: torch.Generator | None = None
         # Phase-1 networks first: their initial weights depend only on the seed and their settings.
         self.encoder = ResNetEncoder(shape, 2 * cfg.latent_dim, cfg.channels, cfg.hidden)  # -> (mean, logvar)
         self.classifier = ResClassifier(cfg.latent_dim, num_classes, cfg.cls_width)
@@ -155,11 +161,29 @@ class SAVAE(AutoEncoderModel):
         return self
 
     def get_extra_state(self) -> dict:
-        return {"phase": self.phase, "phase1": dict(self.phase1_info)}
+        out = {"phase": self.phase, "phase1": dict(self.phase1_info)}
+        if self.batch_rng is not None:
+            out["batch_rng"] = self.batch_rng.get_state()
+        return out
 
     def set_extra_state(self, state: dict) -> None:
         self.phase1_info = dict(state["phase1"])
         self.set_phase(int(state["phase"]))
+        if self.batch_rng is not None and state.get("batch_rng") is not None:
+            self.batch_rng.set_state(state["batch_rng"])
+
+    def attach(self, data, ctx: Context) -> None:
+        """Algorithm 2's discriminator draws its own mini-batches of the training images."""
+        self.train_images = data.train.x
+        self.batch_rng = torch.Generator().manual_seed(ctx.seed + BATCH_STREAM)
+
+    def fresh_batch(self, like: torch.Tensor) -> torch.Tensor:
+        """A random mini-batch of training images the size of ``like`` (``like`` itself when
+        the model is used outside a trial)."""
+        if self.train_images is None:
+            return like
+        idx = torch.randperm(len(self.train_images), generator=self.batch_rng)[:len(like)]
+        return self.train_images[idx.to(self.train_images.device)]
 
     def configure_optimizers(self):
         c, betas = self.cfg, (self.cfg.adam_beta1, 0.999)
@@ -244,11 +268,11 @@ class SAVAE(AutoEncoderModel):
         with torch.no_grad():  # the frozen encoder: Z's distribution and X's features
             mu, logvar = self.encode_dist(x)  # (B, latent) each
             feats = self.encoder.features(x, len(c.alpha))  # F_i = phi_i(X), (B, ch, h, w) each
-        for _ in range(c.n_dis):  # 1. the discriminator: real -> +1, then generated -> -1
-            d_real = losses.least_squares(self.discriminator(x), 1.0)
+        for _ in range(c.n_dis):  # 1. the discriminator: real -> +1, then generated -> -1, fresh batches
+            d_real = losses.least_squares(self.discriminator(self.fresh_batch(x)), 1.0)
             step(opts["dis"], d_real)
             with torch.no_grad():
-                x_gen = self.decode(reparameterize(mu, logvar))
+                x_gen = self.decode(reparameterize(*self.encode_dist(self.fresh_batch(x))))
             d_gen = losses.least_squares(self.discriminator(x_gen), -1.0)
             step(opts["dis"], d_gen)
         z = reparameterize(mu, logvar)  # 2. the decoder
@@ -259,7 +283,7 @@ class SAVAE(AutoEncoderModel):
         with torch.no_grad():
             score_real = self.discriminator(x)
         adv = losses.paired_squares(score_real, self.discriminator(x_hat))  # eq. 10
-        lat = losses.paired_squares(self.classify(z), self.classify(z_hat))  # eq. 11
+        lat = losses.squared_norm(self.classify(z), self.classify(z_hat))  # eq. 11: summed over classes
         loss = rec + c.beta * adv + c.gamma * lat  # eq. 8
         step(opts["dec"], loss)
         out = {"loss": loss, "rec_loss": rec, "adv_loss": adv, "latent_loss": lat, "dis_loss": d_real + d_gen}
