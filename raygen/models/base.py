@@ -65,6 +65,9 @@ class GenerativeModel(nn.Module):
     stackable: ClassVar[bool] = False
     stack_weights: ClassVar[tuple[str, ...]] = ()
     stack_refusal: ClassVar[str] = "declares no stacked training"
+    # True: stacked training hands each member its own step's losses (``observe_step``); off by
+    # default, since slicing K members' losses every step costs time for a hook that does nothing.
+    stack_observes_steps: ClassVar[bool] = False
 
     def __init__(self, cfg: ModelConfig, shape: tuple[int, ...], num_classes: int = 10):
         super().__init__()
@@ -81,6 +84,10 @@ class GenerativeModel(nn.Module):
         """One optimisation step on a batch; returns detached scalar loss tensors (left on the
         device: the trainable averages them per epoch without a host sync per step)."""
         raise NotImplementedError
+
+    def observe_step(self, out: dict[str, torch.Tensor]) -> None:
+        """Hook after each step with its detached losses, to measure only (e.g. a convergence
+        test); stacked training calls it per member when ``stack_observes_steps``."""
 
     def on_train_start(self, data, ctx: Context) -> dict[str, Any]:
         """Hook before the first epoch (not after a resume): e.g. a pretraining phase
