@@ -8,11 +8,12 @@ import pytest
 
 from raygen.core.errors import RaygenError
 from raygen.report.analysis import fmt_ms, summarize
+from raygen.report.papers.chaturvedula import gan_vs_vae_table
+from raygen.report.papers.ko2024 import model_dataset_tables
 from raygen.report.tables import (
     best_param_tables,
     best_per_model_table,
     header_facts,
-    model_dataset_tables,
     problems_table,
     summary_table,
     trials_table,
@@ -65,7 +66,7 @@ def test_mean_and_std_over_seeds_and_failed_trials_do_not_count(lay):
 
 
 def test_gan_vs_vae_table_has_seed_001_columns_and_the_best_model_highlighted(lay):
-    t = best_per_model_table(lay, summarize(lay))
+    t = gan_vs_vae_table(lay, summarize(lay))
     assert t.title == "GAN vs VAE (Chaturvedula form)"
     assert list(t.frame.columns) == ["model", "best configuration", "FID ↓", "IS ↑", "recon. MSE ↓", "parameters",
                                      "training time (s)", "seeds"]
@@ -89,7 +90,7 @@ def test_without_inception_the_gan_vs_vae_table_shows_the_classifier_metrics_bes
         rows.append(r)
     lay = analyze(pd.DataFrame(rows), pd.DataFrame(columns=["trial_id", "epoch", "loss"]))
     assert lay.primary == "cls_fid"
-    t = best_per_model_table(lay, summarize(lay))
+    t = gan_vs_vae_table(lay, summarize(lay))
     assert t.title == "GAN vs VAE (Chaturvedula form)"
     assert "FID (domain classifier) ↓" in t.frame.columns and "recon. MSE ↓" in t.frame.columns
     assert t.frame.set_index("model").loc["gan_dcgan", "FID (domain classifier) ↓"] == "190.0 ± 10.0"
@@ -257,3 +258,12 @@ def test_the_header_says_which_trials_were_stacked():
     facts = dict(header_facts(analyze(pd.DataFrame(rows)), "r", "s"))
     assert facts["stacked"].startswith("3 of 4 trials trained in 1 stacks")
     assert "stacked" not in dict(header_facts(analyze(pd.DataFrame([base_row(0)])), "r", "s"))
+
+
+def test_the_papers_sections_apply_from_the_data(lay):
+    from raygen.report.papers import Subject, applicable
+
+    names = [type(sec).__name__ for sec in applicable(Subject(lay, summarize(lay)))]
+    assert names == ["GanVsVae"]  # one dataset: no model × dataset tables; β not swept
+    two = pd.concat([lay.results, lay.results.assign(dataset="fashion_mnist")], ignore_index=True)
+    assert [type(sec).__name__ for sec in applicable(Subject(analyze(two), None))] == ["GanVsVae", "ModelByDataset"]

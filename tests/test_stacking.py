@@ -120,6 +120,17 @@ def test_stacked_info_vae_draws_its_prior_noise_per_member(data_root):
     assert all(torch.equal(a.torch_rng_after, m["torch_rng"]) for a, m in zip(alone, state["members"]))
 
 
+def test_a_stackable_model_that_measures_its_steps_says_so():
+    """Stacked training calls ``observe_step`` only for models that declare it (GAE)."""
+    from raygen.core.registry import MODELS
+    from raygen.models.base import GenerativeModel
+
+    for name, cls in MODELS.items():
+        if cls.stackable and cls.observe_step is not GenerativeModel.observe_step:
+            assert cls.stack_observes_steps, f"{name} overrides observe_step without stack_observes_steps"
+    assert MODELS.get("gae").stack_observes_steps and not MODELS.get("vae").stack_observes_steps
+
+
 def test_stackable_refuses_what_cannot_share_a_model():
     seeds = [{**COSINE, "model": "vae_mlp", "seed": s} for s in range(2)]
     assert stackable(seeds) is None

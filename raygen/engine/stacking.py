@@ -18,7 +18,8 @@ the stack is then rebuilt from the members still running. Evaluations go the sam
 
 Which models stack (``GenerativeModel.stackable``): the ``BaseVAE`` family whose step is one
 optimizer over ``loss`` (vae_conv, vae_mlp, vae, beta_vae, info_vae, wae, ae, rae_l2, gae;
-GAE's ``on_epoch_end`` only measures its delta, per member through ``observe_step``). Not:
+a model whose ``on_epoch_end`` measures its steps, GAE's delta, says so in
+``stack_observes_steps`` and gets each member's losses through ``observe_step``). Not:
 gan_dcgan and gan_mlp (two alternating optimizers), vae_gan (three), savae (a pretraining
 phase in on_train_start, then two optimizers), vade (pretrains an autoencoder and fits a GMM
 in on_train_start), vamp_vae (data copied into its pseudo-inputs on_train_start, a KL
@@ -47,7 +48,6 @@ from raygen.core.errors import RaygenError
 from raygen.engine.config import split_config
 from raygen.engine.trial import Trial, flat_config
 from raygen.models.base import adam
-from raygen.models.vae import BaseVAE
 
 # Trainer keys that may differ between stacked trials (the rest shape the training itself).
 FREE_TRAIN_KEYS = ("seed",)
@@ -280,7 +280,7 @@ class StackedTrial:
         for t in trials:
             t.begin_epoch()
         c, data = trials[0].cfg, trials[0].data.train
-        observe = type(self.base).observe_step is not BaseVAE.observe_step  # GAE measures its steps
+        observe = type(self.base).stack_observes_steps  # the model asks for its steps' losses
         self.base.train()
         t0, cpu0 = time.perf_counter(), time.process_time()
         sums: dict[str, torch.Tensor] = {}

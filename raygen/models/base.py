@@ -65,6 +65,9 @@ class GenerativeModel(nn.Module):
     stackable: ClassVar[bool] = False
     stack_weights: ClassVar[tuple[str, ...]] = ()
     stack_refusal: ClassVar[str] = "declares no stacked training"
+    # True: stacked training hands each member its own step's losses (``observe_step``); off by
+    # default, since slicing K members' losses every step costs time for a hook that does nothing.
+    stack_observes_steps: ClassVar[bool] = False
     # What an equal-budget sweep (a sweep file's budget:) may tune, in the sweep file's range
     # forms; a subclass extends its parent's with its own weights. Ranges span the values the
     # model's own paper and its usual reimplementations use, a decade or more around its default.
@@ -85,6 +88,10 @@ class GenerativeModel(nn.Module):
         """One optimisation step on a batch; returns detached scalar loss tensors (left on the
         device: the trainable averages them per epoch without a host sync per step)."""
         raise NotImplementedError
+
+    def observe_step(self, out: dict[str, torch.Tensor]) -> None:
+        """Hook after each step with its detached losses, to measure only (e.g. a convergence
+        test); stacked training calls it per member when ``stack_observes_steps``."""
 
     def on_train_start(self, data, ctx: Context) -> dict[str, Any]:
         """Hook before the first epoch (not after a resume): e.g. a pretraining phase

@@ -44,6 +44,7 @@ class GAE(AE):
     mixture fitted to its codes by maximum likelihood (scikit-learn's EM)."""
 
     Config = GAEConfig
+    stack_observes_steps = True  # the delta test averages every step's reconstruction error
 
     def __init__(self, cfg: GAEConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)

@@ -129,10 +129,6 @@ class BaseVAE(AutoEncoderModel):
         self.observe_step(out)
         return out
 
-    def observe_step(self, out: dict[str, torch.Tensor]) -> None:
-        """Hook after each step with its detached losses, to measure only (GAE's delta); stacked
-        training calls it per member with that member's losses."""
-
     def prior_sample(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.latent_dim, device=self.device)
 

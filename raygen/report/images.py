@@ -1,6 +1,7 @@
-"""The report's image sections, as HTML with every image base64-embedded: Zemouri 2020's
-Figure 9 (the same test images reconstructed by every β × γ setting) and a gallery per
-image column (samples, reconstructions, 2-D latent scatters, ...), grouped by model.
+"""The report's image sections, as HTML with every image base64-embedded: a grid of the same
+test images reconstructed by every setting (rows and columns: two swept parameters, which a
+paper's section chooses) and a gallery per image column (samples, reconstructions, 2-D latent
+scatters, ...), grouped by model.
 
 A missing or unreadable image file is shown as a line of text naming it, never as a
 broken ``<img>``.
@@ -18,20 +19,14 @@ import pandas as pd
 from raygen.report.analysis import OK, Analysis, fmt, fmt_key, fmt_ms, trial_order
 from raygen.report.plots import best_index
 
-GRID_COLUMNS = ("recon_fixed_png", "fixed_inputs_png")  # drawn as the β × γ grid, not as galleries
+# Titles of the image columns every model may write; papers' sections add their figures' (in this order).
 GALLERY_TITLES = {
     "samples_png": "Samples (64 per trial)",
     "reconstructions_png": "Reconstructions (each test image followed by its reconstruction)",
-    "latent_scatter_png": "2-D latent space of the test images, by class (Zemouri 2020 Figure 7)",
-    "class_decodes_png": "Decodes of each class's latent region (Zemouri 2020 Figure 8)",
-    "cosine_png": "Cosine curve: data and generated points (Ko et al. 2024 Figure 3)",
 }
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".jpg": b"\xff\xd8", ".jpeg": b"\xff\xd8"}
-# Rows / columns of the β × γ grid, in order of preference among the swept parameters.
-GRID_ROWS = ("beta", "alpha", "latent_dim")
-GRID_COLS = ("gamma", "latent_dim", "alpha")
-GRID_WIDTH = 250  # px per reconstruction cell: two latent-size panels of two γ columns fit side by side
+GRID_WIDTH = 250  # px per reconstruction cell: two panels of two columns fit side by side
 
 
 def png_size(data: bytes) -> tuple[int, int] | None:
@@ -111,13 +106,16 @@ def caption(lay: Analysis, r: pd.Series, params: list[str]) -> str:
     return " · ".join(bold if p is BAD_STATUS else escape(p) for p in parts)
 
 
-def galleries(lay: Analysis, files: RunFiles, cap: int = 48) -> list[tuple[str, str, str]]:
-    """(anchor, title, html) per image column: one figure per trial, grouped by model; each
-    model's best trial framed. Above ``cap`` trials only the lowest seed of each
-    configuration is shown (the rest are in the trial folders)."""
+def galleries(lay: Analysis, files: RunFiles, cap: int = 48, titles: dict[str, str] | None = None,
+              skip: tuple[str, ...] = ()) -> list[tuple[str, str, str]]:
+    """(anchor, title, html) per image column but ``skip`` (drawn elsewhere), in the order of
+    ``titles``: one figure per trial, grouped by model; each model's best trial framed. Above
+    ``cap`` trials only the lowest seed of each configuration is shown (the rest are in the
+    trial folders)."""
+    titles = GALLERY_TITLES if titles is None else titles
     res = trial_order(lay)
-    cols = [c for c in res.columns if c.endswith("_png") and c not in GRID_COLUMNS and res[c].notna().any()]
-    cols.sort(key=lambda c: list(GALLERY_TITLES).index(c) if c in GALLERY_TITLES else 99)
+    cols = [c for c in res.columns if c.endswith("_png") and c not in skip and res[c].notna().any()]
+    cols.sort(key=lambda c: list(titles).index(c) if c in titles else 99)
     out = []
     for col in cols:
         rows = res[res[col].notna()]
@@ -142,17 +140,8 @@ def galleries(lay: Analysis, files: RunFiles, cap: int = 48) -> list[tuple[str, 
                 figs.append(f'<figure class="{"best" if star else ""}">{embed(files, r[col], alt)}'
                             f'<figcaption>{mark}{caption(lay, r, params)}</figcaption></figure>')
             parts.append(f'<h4>{escape(str(model))}</h4><div class="gallery">{"".join(figs)}</div>')
-        out.append((f"img-{col[:-4]}", GALLERY_TITLES.get(col, col[:-4].replace("_", " ")), "".join(parts)))
+        out.append((f"img-{col[:-4]}", titles.get(col, col[:-4].replace("_", " ")), "".join(parts)))
     return out
-
-
-def grid_axes(lay: Analysis) -> tuple[str | None, str | None, list[str]]:
-    """(row parameter, column parameter, the keys that split the grid into panels)."""
-    swept = lay.swept
-    row = next((p for p in GRID_ROWS if p in swept), swept[0] if swept else None)
-    col = next((p for p in GRID_COLS if p in swept and p != row), None)
-    panels = [k for k in lay.keys if k not in (row, col) and lay.results[k].nunique(dropna=False) > 1]
-    return row, col, panels
 
 
 def _scores(trials: pd.DataFrame, by: list[str], metric: str | None) -> dict[tuple, tuple[float, float, int]]:
@@ -166,10 +155,11 @@ def _scores(trials: pd.DataFrame, by: list[str], metric: str | None) -> dict[tup
     return {(k if isinstance(k, tuple) else (k,)): (r["mean"], r["std"], int(r["count"])) for k, r in agg.iterrows()}
 
 
-def _grid_cell(lay: Analysis, files: RunFiles, trials: pd.DataFrame, alt: str, stat: tuple | None, best: bool) -> str:
+def _grid_cell(lay: Analysis, files: RunFiles, trials: pd.DataFrame, image: str, alt: str, stat: tuple | None,
+               best: bool) -> str:
     """One setting: the lowest ok seed's reconstruction, its mean metric, and how many seeds failed."""
     trials = trials.sort_values([c for c in ("seed",) if c in trials])
-    good = trials[trials["status"].isin(OK) & trials["recon_fixed_png"].notna()]
+    good = trials[trials["status"].isin(OK) & trials[image].notna()]
     if not len(good):
         if not len(trials):
             return '<td class="missing">not run</td>'
@@ -182,45 +172,51 @@ def _grid_cell(lay: Analysis, files: RunFiles, trials: pd.DataFrame, alt: str, s
         seed += f" ({len(bad)} of {len(trials)} {', '.join(sorted(bad['status'].astype(str).unique()))})"
     notes = [f"{lay.label(lay.primary)} {fmt_ms(*stat)}" if stat else "", seed]
     text = ("★ best · " if best else "") + escape(" · ".join(filter(None, notes)))
-    return (f'<td class="{"bestcell" if best else ""}">{embed(files, r["recon_fixed_png"], alt, GRID_WIDTH)}'
+    return (f'<td class="{"bestcell" if best else ""}">{embed(files, r[image], alt, GRID_WIDTH)}'
             f'<div class="cellnote">{text}</div></td>')
 
 
-def fixed_grids(lay: Analysis, files: RunFiles) -> str:
-    """Zemouri 2020 Figure 9: the same test images (top row) reconstructed by every setting,
-    rows β, columns γ, one panel per latent size (and model/dataset); the lowest seed of
-    each setting; the best setting by the primary metric framed green."""
+def reconstruction_grids(lay: Analysis, files: RunFiles, image: str, inputs: str, row: str | None,
+                         col: str | None) -> str:
+    """The same test images (``inputs``, top row) reconstructed by every setting (``image``):
+    rows ``row``, columns ``col``, one panel per value of the other keys that vary; the lowest
+    seed of each setting; the best setting by the primary metric framed green."""
     res = lay.results
-    if "recon_fixed_png" not in res or not res["recon_fixed_png"].notna().any():
+    if image not in res or not res[image].notna().any():
         return ""
-    row, col, panels = grid_axes(lay)
-    by = [k for k in (row, col) if k]
-    lower = lay.arrow(lay.primary) == " ↓" if lay.primary else True
+    panels = [k for k in lay.keys if k not in (row, col) and res[k].nunique(dropna=False) > 1]
     html = []
     for key, part in (res.groupby(panels, dropna=False, sort=True) if panels else [((), res)]):
         key = key if isinstance(key, tuple) else (key,)
         title = ", ".join(f"{lay.label(k)} = {fmt_key(v)}" for k, v in zip(panels, key)) or "all trials"
-        rvals = sorted(part[row].dropna().unique()) if row else [None]
-        cvals = sorted(part[col].dropna().unique()) if col else [None]
-        scores = _scores(part, by, lay.primary)
-        best = (min if lower else max)(scores, key=lambda k: scores[k][0]) if len(scores) > 1 else None
-        head = "".join(f"<th>{escape(lay.label(col))} = {escape(fmt_key(c))}</th>" if col else "<th>reconstruction</th>"
-                       for c in cvals)
-        body = []
-        inputs = part["fixed_inputs_png"].dropna() if "fixed_inputs_png" in part else pd.Series(dtype=str)
-        if len(inputs):
-            body.append(f'<tr class="inputs"><th>input</th><td colspan="{len(cvals)}">'
-                        f'{embed(files, inputs.iloc[0], "the fixed test inputs", GRID_WIDTH)}</td></tr>')
-        for rv in rvals:
-            cells = []
-            for cv in cvals:
-                k = tuple(v for v, p in ((rv, row), (cv, col)) if p)
-                sel = part[part[row] == rv] if row else part
-                sel = sel[sel[col] == cv] if col else sel
-                cells.append(_grid_cell(lay, files, sel, f"{row}={rv} {col}={cv}", scores.get(k), k == best))
-            rlabel = f"{escape(lay.label(row))} = {escape(fmt_key(rv))}" if row else ""
-            body.append(f"<tr><th>{rlabel}</th>{''.join(cells)}</tr>")
-        corner = f"{escape(lay.label(row))} \\ {escape(lay.label(col))}" if row and col else ""
-        html.append(f'<div class="panel"><h4>{escape(title)}</h4><table class="imgrid"><tr><th>{corner}</th>'
-                    f'{head}</tr>{"".join(body)}</table></div>')
+        html.append(_panel(lay, files, part, image, inputs, row, col, title))
     return f'<div class="panels">{"".join(html)}</div>'
+
+
+def _panel(lay: Analysis, files: RunFiles, part: pd.DataFrame, image: str, inputs: str, row: str | None,
+           col: str | None, title: str) -> str:
+    """One panel of ``reconstruction_grids``: a table of its settings' reconstructions."""
+    lower = lay.arrow(lay.primary) == " ↓" if lay.primary else True
+    rvals = sorted(part[row].dropna().unique()) if row else [None]
+    cvals = sorted(part[col].dropna().unique()) if col else [None]
+    scores = _scores(part, [k for k in (row, col) if k], lay.primary)
+    best = (min if lower else max)(scores, key=lambda k: scores[k][0]) if len(scores) > 1 else None
+    head = "".join(f"<th>{escape(lay.label(col))} = {escape(fmt_key(c))}</th>" if col else "<th>reconstruction</th>"
+                   for c in cvals)
+    body = []
+    shown = part[inputs].dropna() if inputs in part else pd.Series(dtype=str)
+    if len(shown):
+        body.append(f'<tr class="inputs"><th>input</th><td colspan="{len(cvals)}">'
+                    f'{embed(files, shown.iloc[0], "the fixed test inputs", GRID_WIDTH)}</td></tr>')
+    for rv in rvals:
+        cells = []
+        for cv in cvals:
+            k = tuple(v for v, p in ((rv, row), (cv, col)) if p)
+            sel = part[part[row] == rv] if row else part
+            sel = sel[sel[col] == cv] if col else sel
+            cells.append(_grid_cell(lay, files, sel, image, f"{row}={rv} {col}={cv}", scores.get(k), k == best))
+        rlabel = f"{escape(lay.label(row))} = {escape(fmt_key(rv))}" if row else ""
+        body.append(f"<tr><th>{rlabel}</th>{''.join(cells)}</tr>")
+    corner = f"{escape(lay.label(row))} \\ {escape(lay.label(col))}" if row and col else ""
+    return (f'<div class="panel"><h4>{escape(title)}</h4><table class="imgrid"><tr><th>{corner}</th>'
+            f'{head}</tr>{"".join(body)}</table></div>')

@@ -14,8 +14,9 @@ from pathlib import Path
 from raygen.core.storage import atomic_write
 from raygen.report import plots as figs
 from raygen.report.analysis import DASH, Analysis, analyze, summarize
-from raygen.report.images import RunFiles, fixed_grids, galleries, img_tag
-from raygen.report.papers import zemouri2020 as tradeoff
+from raygen.report.images import GALLERY_TITLES, RunFiles, galleries, img_tag
+from raygen.report.papers import GALLERY_TITLES as PAPER_GALLERY_TITLES
+from raygen.report.papers import Section, Subject, applicable
 from raygen.report.papers.comparison import paper_tables
 from raygen.report.run import Run, combine, load_run
 from raygen.report.tables import (
@@ -23,7 +24,6 @@ from raygen.report.tables import (
     best_param_tables,
     best_per_model_table,
     header_facts,
-    model_dataset_tables,
     problems_table,
     summary_table,
     trials_table,
@@ -139,11 +139,11 @@ class Contents:
     glance: list[Table]
     problems: Table
     published: list[Table]  # the paper's values beside raygen's (the sweep's paper: block)
-    paper: list[Table]
+    paper: list[tuple[str, str, list[Table]]]  # (anchor, title, tables) of each paper's section that has some
     configs: Table | None
     trials: Table
     plots: list[tuple[str, str, bytes]]  # (anchor, title, PNG)
-    grid: str  # the β × γ grid of reconstructions (HTML), or ""
+    figures: list[tuple[str, str, str]]  # (anchor, title, HTML) of each paper's section that draws one
     galleries: list[tuple[str, str, str]]  # (anchor, title, HTML)
 
     @property
@@ -159,27 +159,41 @@ def contents(run: Run, metric: str | None = None) -> Contents:
         lay = replace(lay, primary=run.metric)
     summ = summarize(lay)
     files = RunFiles(run.run_dir, run.roots or (run.run_dir,))
-    glance = [t for t in [tradeoff.regime_table(lay, summ), best_per_model_table(lay, summ),
-                          *best_param_tables(lay, summ)] if t] if len(summ) else []
-    focus = tradeoff.figure_metrics(lay)
-    plots = [(f"fig-{p}", f"Metrics against {lay.label(p)}", figs.metric_vs_param(lay, summ, p, focus))
-             for p in lay.swept]
-    plots += [("fig-pareto", "Quality against training time (Pareto view)", figs.pareto(lay, summ)),
-              ("fig-loss", "Training loss per epoch: each model's own objective (not comparable across "
-                           "models), averaged over the epoch's batches", figs.loss_curves(lay))]
+    s = Subject(lay, summ, files, run.paper)
+    own = applicable(s)
     said = verdict(lay, summ)
-    said.lines += tradeoff.headline(lay, summ)
+    said.lines += [line for sec in own for line in sec.headline(s)]
     said.notes = list(run.notes)
+    titles = {**GALLERY_TITLES, **PAPER_GALLERY_TITLES}
     return Contents(header_facts(lay, run.run_dir, run.source, run.notes), said,
-                    glance, problems_table(lay), paper_tables(lay, summ, run.paper),
-                    model_dataset_tables(lay, summ),
-                    summary_table(lay, summ) if len(summ) else None, trials_table(lay),
-                    [p for p in plots if p[2]], fixed_grids(lay, files), galleries(lay, files))
+                    glance(s, own), problems_table(lay), paper_tables(lay, summ, run.paper),
+                    [(sec.key, sec.title, t) for sec in own if (t := sec.tables(s))],
+                    summary_table(lay, summ) if len(summ) else None, trials_table(lay), plots(s, own),
+                    [(sec.key, sec.title, h) for sec in own if (h := sec.figure(s))],
+                    galleries(lay, files, titles=titles, skip=tuple(c for sec in own for c in sec.images)))
 
 
-GRID_CAPTION = ('<p class="caption">Top row: the fixed test inputs. Each cell: their reconstruction by that setting '
-                "(lowest seed); green frame: the best setting by the primary metric. A red frame round one image "
-                "(SAVAE): its reconstruction changed class, Class(Ẑ) ≠ Class(Z), as in Zemouri 2020's Figure 9.</p>")
+def glance(s: Subject, own: list[Section]) -> list[Table]:
+    """The papers' tables first; then each model's best and each parameter's best value (the
+    papers' parameters first), but those a paper's table of the same key replaces."""
+    if not len(s.summ):
+        return []
+    tables = [t for sec in own for t in sec.glance(s)]
+    first = tuple(dict.fromkeys(a for sec in own for a in sec.axes))
+    general = [best_per_model_table(s.lay, s.summ), *best_param_tables(s.lay, s.summ, first=first)]
+    return tables + [t for t in general if t.key not in {p.key for p in tables}]
+
+
+def plots(s: Subject, own: list[Section]) -> list[tuple[str, str, bytes]]:
+    """(anchor, title, PNG) of each figure the run has data for."""
+    lay, summ = s.lay, s.summ
+    focus = next((m for sec in own if (m := sec.figure_metrics(s)) is not None), None)
+    out = [(f"fig-{p}", f"Metrics against {lay.label(p)}", figs.metric_vs_param(lay, summ, p, focus))
+           for p in lay.swept]
+    out += [("fig-pareto", "Quality against training time (Pareto view)", figs.pareto(lay, summ)),
+            ("fig-loss", "Training loss per epoch: each model's own objective (not comparable across "
+                         "models), averaged over the epoch's batches", figs.loss_curves(lay))]
+    return [p for p in out if p[2]]
 
 
 def sections(c: Contents) -> list[tuple[str, str, str]]:
@@ -193,14 +207,11 @@ def sections(c: Contents) -> list[tuple[str, str, str]]:
                     + "</div>"))
     if c.published:
         out.append(("published", "Paper vs raygen", "".join(map(table_html, c.published))))
-    if c.paper:
-        out.append(("paper", "Model × dataset (Ko et al. 2024 Tables 3 and 4)", "".join(map(table_html, c.paper))))
+    out += [(key, title, "".join(map(table_html, tables))) for key, title, tables in c.paper]
     if c.plots:
         out.append(("figures", "Figures", "".join(f'<h3 id="{anchor(k)}">{escape(t)}</h3>{plot_html(d, t)}'
                                                   for k, t, d in c.plots)))
-    if c.grid:
-        out.append(("grid", "The same test images reconstructed by every setting (Zemouri 2020 Figure 9)",
-                    GRID_CAPTION + c.grid))
+    out += c.figures
     out += c.galleries
     if c.configs is not None:
         out.append(("configurations", c.configs.title, table_html(c.configs, title=False)))
@@ -227,7 +238,8 @@ def markdown(c: Contents) -> str:
     md += [f"- **{k}**: {v}" for k, v in c.facts] + ["", "## At a glance", ""]
     md += [f"> {s}" for s in c.verdict.lines] + [""]
     md += [f"Not measured in any trial: {n}" for n in c.verdict.notes] + ([""] if c.verdict.notes else [])
-    tables = [*c.glance, c.problems, *c.published, *c.paper, *([c.configs] if c.configs is not None else []), c.trials]
+    paper = [t for _, _, tables in c.paper for t in tables]
+    tables = [*c.glance, c.problems, *c.published, *paper, *([c.configs] if c.configs is not None else []), c.trials]
     md += [table_md(t) for t in tables]
     md += ["Figures and images: see report.html beside this file."]
     return "\n".join(md) + "\n"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from raygen.report.analysis import (
@@ -59,47 +58,22 @@ def _metric_cells(lay: Analysis, row: pd.Series, cols: list[str], n: int) -> dic
     return out
 
 
-def is_gan_vs_vae(lay: Analysis) -> bool:
-    """Chaturvedula's comparison: the sweep holds a GAN and a model that reconstructs."""
-    res = lay.results
-    if "model" not in res or "recon_mse" not in res:
-        return False
-    recon = set(res.loc[res["recon_mse"].notna(), "model"].dropna().astype(str))
-    return any(m.startswith("gan") for m in lay.models()) and bool(recon)
-
-
-def best_per_model_table(lay: Analysis, summ: pd.DataFrame) -> Table:
-    """Chaturvedula's GAN vs VAE table (FID, IS, reconstruction error, parameters, training
-    time) when the sweep compares the two families, else every metric it has: one row per
-    model (and dataset), its best configuration, mean ± std over seeds."""
-    gvv = is_gan_vs_vae(lay)
-    if gvv:
-        # Inception FID/IS as the paper; the domain classifier's FID/IS beside them (the
-        # stand-ins when Inception weights are absent, and what "best" then goes by).
-        metrics = [m for m in ("fid", "inception_score", "cls_fid", "cls_is", "recon_mse") if m in lay.metrics]
-        missing = [lay.label(m) for m in ("fid", "inception_score") if m not in lay.metrics]
-    else:
-        metrics, missing = list(lay.metrics), []
+def best_per_model_table(lay: Analysis, summ: pd.DataFrame, metrics: list[str] | None = None,
+                         title: str = "Best configuration per model", missing: list[str] = ()) -> Table:
+    """One row per model (and dataset): its best configuration, mean ± std over seeds of
+    ``metrics`` (default: every metric the run has), parameters and training time. A paper's
+    section may ask for its own columns and title, and name the ``missing`` ones it wanted."""
+    metrics = list(lay.metrics) if metrics is None else metrics
     cols = [*metrics, "num_params", "train_time_s"]
     rows, raw = [], []
     datasets = lay.datasets()
     per = summ.groupby("dataset", dropna=False) if len(datasets) > 1 else [(None, summ)]
     for ds, part in per:
         for model, (i, _) in best_rows(lay, part.reset_index(drop=True)).items():
-            if i is None:
-                continue
-            r = part.reset_index(drop=True).iloc[i]
-            model_rows = lay.results[lay.results["model"].astype(str) == model] if "model" in lay.results \
-                else lay.results
-            cell = {"model": model}
-            if ds is not None:
-                cell["dataset"] = str(ds[0] if isinstance(ds, tuple) else ds)
-            cell["best configuration"] = lay.config_label(r, lay.swept_in(model_rows)) or DASH
-            cell.update(_metric_cells(lay, r, cols, int(r["n_ok"])))
-            cell["seeds"] = f"{int(r['n_done'])}/{int(r['n'])}"
-            rows.append(cell)
-            raw.append(r)
-    title = "GAN vs VAE (Chaturvedula form)" if gvv else "Best configuration per model"
+            if i is not None:
+                r = part.reset_index(drop=True).iloc[i]
+                rows.append(_best_row(lay, r, model, ds, cols))
+                raw.append(r)
     by = f" by {lay.label(lay.primary)}{lay.arrow(lay.primary)}" if lay.primary else ""
     caption = (f"Each model's best configuration{by}; mean ± std over seeds (seeds = trials completed / trials "
                "run). Bold: best in column; green row: best overall.")
@@ -113,14 +87,25 @@ def best_per_model_table(lay: Analysis, summ: pd.DataFrame) -> Table:
     return t
 
 
-def best_param_tables(lay: Analysis, summ: pd.DataFrame, limit: int = 3) -> list[Table]:
-    """"Which β?": for each swept parameter (β, γ, latent size first), its best value for
-    every combination of the other keys (each model, γ, latent size ...) that tried 2+."""
+def _best_row(lay: Analysis, r: pd.Series, model: str, ds, cols: list[str]) -> dict[str, str]:
+    """One model's row of ``best_per_model_table``."""
+    model_rows = lay.results[lay.results["model"].astype(str) == model] if "model" in lay.results else lay.results
+    cell = {"model": model}
+    if ds is not None:
+        cell["dataset"] = str(ds[0] if isinstance(ds, tuple) else ds)
+    cell["best configuration"] = lay.config_label(r, lay.swept_in(model_rows)) or DASH
+    cell.update(_metric_cells(lay, r, cols, int(r["n_ok"])))
+    cell["seeds"] = f"{int(r['n_done'])}/{int(r['n'])}"
+    return cell
+
+
+def best_param_tables(lay: Analysis, summ: pd.DataFrame, limit: int = 3, first: tuple[str, ...] = ()) -> list[Table]:
+    """"Which value?": for each swept parameter (``first`` first, a paper's order; then the
+    sweep's), its best value for every combination of the other keys (each model, ...) that tried 2+."""
     if not lay.primary or not len(summ):
         return []
     m = lay.primary
-    order = sorted(lay.swept, key=lambda p: ("beta", "gamma", "latent_dim").index(p)
-                   if p in ("beta", "gamma", "latent_dim") else 9)
+    order = sorted(lay.swept, key=lambda p: first.index(p) if p in first else len(first))
     out = []
     for p in order:
         if len(out) >= limit:
@@ -144,43 +129,6 @@ def best_param_tables(lay: Analysis, summ: pd.DataFrame, limit: int = 3) -> list
                              f"The {lay.label(p)} with the best {lay.label(m)}{lay.arrow(m)} (mean over seeds) "
                              f"for each combination of the other swept values."))
     return out
-
-
-def model_dataset_tables(lay: Analysis, summ: pd.DataFrame) -> list[Table]:
-    """Ko et al. 2024 Tables 3 and 4: dataset × model, the quality metric and the total training
-    time of each model's best configuration; the best of each row in bold."""
-    models, datasets = lay.models(), lay.datasets()
-    if len(models) < 2 or not len(datasets) or (len(datasets) < 2 and is_gan_vs_vae(lay)):
-        return []
-    m = lay.primary
-    specs = ([(m, f"{lay.label(m)} by dataset and model (Ko et al. 2024 Table 3 form)")] if m else []) + [
-        ("train_time_s", "Total training time (s) by dataset and model (Ko et al. 2024 Table 4 form)")]
-    tables = []
-    for col, title in specs:
-        rows, raw = [], []
-        for ds in datasets:
-            part = summ[summ["dataset"].astype(str) == ds].reset_index(drop=True)
-            best = best_rows(lay, part)
-            row, vals = {"dataset": ds}, {}
-            for model in models:
-                i = best.get(model, (None, None))[0]
-                r = part.iloc[i] if i is not None else None
-                row[model] = fmt_ms(r[col], r.get(col + "_std"), int(r["n_ok"])) if r is not None and col in r else DASH
-                vals[model] = r[col] if r is not None and col in r else np.nan
-            rows.append(row)
-            raw.append(vals)
-        if all(pd.isna(v) for vals in raw for v in vals.values()):
-            continue  # nothing measured (yet)
-        t = Table(f"table-{col}", title, pd.DataFrame(rows),
-                  "Each cell: the model's best configuration on that dataset, mean ± std over seeds. "
-                  f"Bold: best in the row ({'lower' if lay.lower(col) else 'higher'} is better).")
-        for i, vals in enumerate(raw):
-            s = pd.Series(vals, dtype=float)
-            if s.notna().any():
-                target = s.min() if lay.lower(col) else s.max()
-                t.best_cells |= {(i, k) for k, v in s.items() if v == target}
-        tables.append(t)
-    return tables
 
 
 def summary_table(lay: Analysis, summ: pd.DataFrame) -> Table:

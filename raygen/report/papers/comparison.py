@@ -15,7 +15,7 @@ import pandas as pd
 
 from raygen.record.published import Published
 from raygen.report.analysis import OK, Analysis, fmt, fmt_key
-from raygen.report.papers import zemouri2020 as tradeoff
+from raygen.report.papers import DERIVED
 from raygen.report.tables import Table
 
 # The paper's metric -> raygen's stand-in when the paper's own could not be measured here.
@@ -92,9 +92,10 @@ def _number(v):
 
 def raygen_value(lay: Analysis, summ: pd.DataFrame, pub: Published) -> tuple[str, float | None, int, list[str]]:
     """(column used, raygen's value or None, trials, reasons it is not comparable)."""
-    if pub.metric in tradeoff.THRESHOLDS:
-        trials = matching(lay, {k: v for k, v in pub.setting.items() if k != "beta"})
-        value = tradeoff.threshold(trials, pub.metric)
+    derived = DERIVED.get(pub.metric)  # e.g. a threshold on β, from the trials of every β
+    if derived:
+        trials = matching(lay, {k: v for k, v in pub.setting.items() if k != derived.over})
+        value = derived.compute(trials, pub.metric)
         return pub.metric, value, trials["seed"].nunique() if value is not None and "seed" in trials else 0, []
     rows = matching(lay, pub.setting)
     column, reasons = pub.metric, []
@@ -125,7 +126,7 @@ def comparison_table(lay: Analysis, summ: pd.DataFrame, cite: str, protocol: dic
         column, mean, n, reasons = raygen_value(lay, summ, pub)
         match = matching(lay, pub.setting)
         sd = interval(match[column])[1] if column in match and not pub.interval else None
-        if pub.metric not in TIME_METRICS and pub.metric not in tradeoff.THRESHOLDS:
+        if pub.metric not in TIME_METRICS and pub.metric not in DERIVED:
             reasons += differences(match, column, protocol)
         ratio_paper, ratio_ours = ratios(lay, values, pub)
         if pub.metric in TIME_METRICS:

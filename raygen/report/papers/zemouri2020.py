@@ -13,12 +13,17 @@ still match their inputs; above ε2 the generative effect dominates and many sto
 The rule, stated in the table's caption: a β "keeps the class" while its recon class
 accuracy is within ``TOLERANCE`` of the smallest β's; the pick is the sharpest β that
 keeps it, and ε2 is the first β that does not. Pure pandas, like the other report tables.
+
+Figure 9 itself (the same test images reconstructed by every β × γ setting, which SAVAE
+trials save) and the titles of Figures 7 and 8's images are this paper's too.
 """
 from __future__ import annotations
 
 import pandas as pd
 
 from raygen.report.analysis import Analysis, fmt, fmt_key
+from raygen.report.images import reconstruction_grids
+from raygen.report.papers.section import Derived, Section, Subject
 from raygen.report.tables import Table
 
 SHARP, CLASS = "recon_sharpness", "recon_class_acc"
@@ -124,3 +129,61 @@ def headline(lay: Analysis, summ: pd.DataFrame) -> list[str]:
               else "; no β tried lost the class.")
         out.append(s)
     return out
+
+
+class WhichBeta(Section):
+    """Section 4.4's question wherever β is swept; its table and sentences need the two measures."""
+
+    axes = ("beta", "gamma", "latent_dim")  # β first: the question; then the paper's other axes
+    derived = {name: Derived("beta", threshold) for name in THRESHOLDS}
+
+    def applies(self, s: Subject) -> bool:
+        return "beta" in s.lay.swept
+
+    def glance(self, s: Subject) -> list[Table]:
+        t = regime_table(s.lay, s.summ)
+        return [t] if t else []
+
+    def headline(self, s: Subject) -> list[str]:
+        return headline(s.lay, s.summ)
+
+    def figure_metrics(self, s: Subject) -> list[str] | None:
+        return figure_metrics(s.lay)
+
+
+# Figure 9's rows and columns (β, γ), else the sweep's other SAVAE parameters.
+GRID_ROWS = ("beta", "alpha", "latent_dim")
+GRID_COLS = ("gamma", "latent_dim", "alpha")
+FIXED, INPUTS = "recon_fixed_png", "fixed_inputs_png"  # the images SAVAE saves for Figure 9
+GRID_CAPTION = ('<p class="caption">Top row: the fixed test inputs. Each cell: their reconstruction by that setting '
+                "(lowest seed); green frame: the best setting by the primary metric. A red frame round one image "
+                "(SAVAE): its reconstruction changed class, Class(Ẑ) ≠ Class(Z), as in Zemouri 2020's Figure 9.</p>")
+
+
+def grid_axes(lay: Analysis) -> tuple[str | None, str | None]:
+    """(row parameter, column parameter) of the Figure 9 grid."""
+    swept = lay.swept
+    row = next((p for p in GRID_ROWS if p in swept), swept[0] if swept else None)
+    col = next((p for p in GRID_COLS if p in swept and p != row), None)
+    return row, col
+
+
+class Figure9(Section):
+    key, title = "grid", "The same test images reconstructed by every setting (Zemouri 2020 Figure 9)"
+    axes = WhichBeta.axes
+    images = (FIXED, INPUTS)
+    gallery_titles = {
+        "latent_scatter_png": "2-D latent space of the test images, by class (Zemouri 2020 Figure 7)",
+        "class_decodes_png": "Decodes of each class's latent region (Zemouri 2020 Figure 8)",
+    }
+
+    def applies(self, s: Subject) -> bool:
+        res = s.lay.results
+        return FIXED in res and bool(res[FIXED].notna().any())
+
+    def figure(self, s: Subject) -> str:
+        grid = reconstruction_grids(s.lay, s.files, FIXED, INPUTS, *grid_axes(s.lay))
+        return GRID_CAPTION + grid if grid else ""
+
+
+SECTIONS = (WhichBeta(), Figure9())
