@@ -170,7 +170,7 @@ def fmt_ms(mean, std, n: int, digits: int = 4) -> str:
 
 
 def fmt_params(n) -> str:
-    if n is None or not np.isfinite(n):
+    if n is None or pd.isna(n) or not np.isfinite(n):  # pd.NA: a configuration whose every trial failed
         return DASH
     return f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n / 1e3:.1f} k" if n >= 1e3 else str(int(n))
 
