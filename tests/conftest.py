@@ -13,6 +13,7 @@ SHARED_DATA = REPO.parent / "shared" / "datasets"
 # Below pytest's own limit per test (pyproject: timeout = 600), so a child that hangs is
 # reported with its output instead of being cut off by pytest-timeout.
 SUBPROCESS_TIMEOUT = 540
+FAULTS_PLUGIN = REPO / "tests" / "plugins" / "faults.py"
 
 torch.set_num_threads(2)
 # Any Ray a test starts reuses this environment instead of rebuilding it from uv.lock
@@ -26,6 +27,13 @@ def data_root() -> Path:
     if not (root / "MNIST" / "raw").exists():
         pytest.fail(f"the MNIST test split is expected in {root}/MNIST/raw (set RAYGEN_TEST_DATA)")
     return root
+
+
+@pytest.fixture
+def faults(monkeypatch):
+    """The fault-injecting test model ``faulty_vae_mlp`` (tests/plugins/faults.py), registered
+    through ``$RAYGEN_PLUGINS`` in this process and in the sweeps and Ray workers the test starts."""
+    monkeypatch.setenv("RAYGEN_PLUGINS", str(FAULTS_PLUGIN))
 
 
 @pytest.fixture(scope="session")

@@ -172,9 +172,9 @@ def test_state_round_trip_continues_identically_and_a_member_resumes_alone():
     assert_close_weights(solo, straight.members[1], atol=1e-5)
 
 
-def test_a_diverging_member_stops_alone():
-    configs = [{**COSINE, "model": "vae_mlp", "epochs": 4, "seed": s} for s in range(3)]
-    configs[1]["_nan_at_epoch"] = 2
+def test_a_diverging_member_stops_alone(faults):
+    configs = [{**COSINE, "model": "faulty_vae_mlp", "epochs": 4, "seed": s} for s in range(3)]
+    configs[1]["nan_at_epoch"] = 2
     stack = StackedTrial(configs)
     stack.train_epoch()
     second = stack.train_epoch()

@@ -50,6 +50,7 @@ class Context:
     sweep_dir: Path | None = None  # <storage>/<sweep>: caches shared by the trials of a sweep
     cache_dir: Path = field(default_factory=default_cache_dir)
     data_root: Path | None = None
+    out_dir: Path | None = None  # the trial's own folder (None: it writes no files)
 
 
 class GenerativeModel(nn.Module):
