@@ -2,10 +2,15 @@
 imported once; one that cannot be imported is one clear error."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from raygen.core.errors import RaygenError
 from raygen.core.registry import MODELS
+
+from conftest import FAULTS_PLUGIN, REPO
 
 PLUGIN = '''
 from raygen.core.registry import MODELS
@@ -38,3 +43,13 @@ def test_a_plugin_that_cannot_be_imported_is_one_clear_error(monkeypatch, entry)
     monkeypatch.setenv("RAYGEN_PLUGINS", entry)
     with pytest.raises(RaygenError, match=r"\$RAYGEN_PLUGINS: cannot import"):
         MODELS.get("vae_mlp")
+
+
+@pytest.mark.parametrize("first", ["raygen.models.vae", "raygen.engine.config", "raygen.sweep.spec"])
+def test_a_plugin_joins_a_fresh_process_whatever_it_imports_first(monkeypatch, first):
+    """Registry lookups run while raygen's own modules import (a field's choices): the plugin,
+    which imports them too, waits for a lookup made after."""
+    monkeypatch.setenv("RAYGEN_PLUGINS", str(FAULTS_PLUGIN))
+    code = f"import {first}; from raygen.core.registry import MODELS; print('faulty_vae_mlp' in MODELS)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.stdout.strip() == "True", out.stderr[-2000:]

@@ -4,8 +4,10 @@ that register them in ``$RAYGEN_PLUGINS`` (comma-separated; each a module name o
 does ``@MODELS.register("my_vae")``.
 
 Every registry imports them before its first lookup (``Registry._load``), after raygen's
-own modules, so a plugin may subclass a built-in model. The variable is read at each lookup
-and each module imported once per process: the Ray workers a local sweep starts inherit the
+own modules, so a plugin may subclass a built-in model; a lookup made while a raygen module
+is still importing (a config field's choices, say) leaves them to the next one, which a
+plugin's own imports could not complete. The variable is read at each lookup and each module
+imported once per process: the Ray workers a local sweep starts inherit the
 driver's environment and import the same plugins when they look up the trial's model (on a
 cluster, set it on every node as you would ``RAYGEN_DATA_ROOT``).
 """
@@ -26,15 +28,24 @@ _imported: dict[str, ModuleType | None] = {}  # entry -> module (None while it i
 
 def load_plugins() -> None:
     """Import the modules ``$RAYGEN_PLUGINS`` names that this process has not imported yet."""
-    for entry in os.environ.get(ENV, "").split(","):
-        entry = entry.strip()
-        if entry and entry not in _imported:
+    entries = [e.strip() for e in os.environ.get(ENV, "").split(",") if e.strip() and e.strip() not in _imported]
+    if not entries or _raygen_importing():
+        return
+    for entry in entries:
+        if entry not in _imported:
             _imported[entry] = None  # a plugin that looks up a registry while it imports does not recurse
             try:
                 _imported[entry] = _import(entry)
             except Exception as exc:
                 del _imported[entry]  # the next lookup says it again
                 raise RaygenError(f"${ENV}: cannot import {entry!r} ({type(exc).__name__}: {exc})") from None
+
+
+def _raygen_importing() -> bool:
+    """Whether a raygen module is part-way through its import (its spec's ``_initializing``:
+    what CPython itself checks to say "partially initialized module")."""
+    return any(getattr(getattr(m, "__spec__", None), "_initializing", False)
+               for name, m in list(sys.modules.items()) if name == "raygen" or name.startswith("raygen."))
 
 
 def _import(entry: str) -> ModuleType:
