@@ -50,8 +50,8 @@ def test_failed_diverged_and_missing_data_trials_are_recorded_and_the_rest_compl
     assert len(diverged) == 1 and diverged.diverged_epoch.iloc[0] == 1
     hist = pd.read_parquet(run_dir / "history.parquet")
     assert set(ok.trial_id) <= set(hist.trial_id) and {"epoch", "loss", "epoch_time_s"} <= set(hist.columns)
-    # plottable without a join: each epoch says its trial's model and the values that vary (seed, dataset)
-    assert list(hist.columns[:4]) == ["trial_id", "model", "dataset", "seed"]
+    # plottable without a join: each epoch says its trial's model and the values that vary
+    assert list(hist.columns[:6]) == ["trial_id", "model", "dataset", "fail_at_epoch", "nan_at_epoch", "seed"]
     assert (hist.merge(df[["trial_id", "seed"]], on="trial_id").pipe(lambda h: h.seed_x == h.seed_y)).all()
     for png in ok.samples_png:
         assert (run_dir / png).exists()

@@ -89,6 +89,16 @@ def class_coverage(probs: torch.Tensor, min_share: float = 0.1) -> tuple[int, fl
     return hit, float(-(nz * nz.log()).sum())
 
 
+def kid_kernel(real: torch.Tensor, fake: torch.Tensor, subset_size: int):
+    """KID's subset size (at most ``subset_size``, at least 2 samples per side) and its kernel
+    k(x, y) = (x.y / D + 1)^3: dot products in float32, the power in float64."""
+    m = min(subset_size, len(real), len(fake))
+    if m < 2:
+        raise ValueError(f"KID needs at least 2 samples per side, got {len(real)} real and {len(fake)} fake")
+    d = real.shape[1]
+    return m, lambda a, b: (a.float() @ b.float().T / d).double().add_(1).pow_(3)
+
+
 def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: int = 1000,
         seed: int = 0, chunk: int = 250) -> float:
     """Kernel Inception Distance (Bińkowski et al. 2018): the unbiased MMD^2 with the cubic
@@ -101,12 +111,8 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: 
     When every subset holds all the real samples (1,000 or fewer, the usual held-out set),
     their kernel terms are summed once: k(real, real) as a whole and k(real, y) per
     generated sample, so each subset costs one kernel, not two."""
-    m = min(subset_size, len(real), len(fake))
-    if m < 2:
-        raise ValueError(f"KID needs at least 2 samples per side, got {len(real)} real and {len(fake)} fake")
-    d = real.shape[1]
+    m, kern = kid_kernel(real, fake, subset_size)
     g = torch.Generator().manual_seed(seed)
-    kern = lambda a, b: (a.float() @ b.float().T / d).double().add_(1).pow_(3)
     off = lambda x: _pair_sum(x, kern, chunk) / (m * (m - 1))
     pick = lambda x: torch.randperm(len(x), generator=g)[:m].to(x.device)
     if m == len(real):
