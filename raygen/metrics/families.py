@@ -25,7 +25,7 @@ def extract_batch(device: torch.device, cpu: int, cuda: int) -> int:
 
 def inception_plan(model, ev: Eval) -> tuple[inception.InceptionExtractor, int, int, int]:
     """pytorch-fid's network on the model's device; the generated samples and held-out images
-    it scores (on a CPU at most ``ev.inception_cpu_samples``: 3-7 images/s there); its batch."""
+    it scores (on a CPU, where it is slow, at most ``ev.inception_cpu_samples``); its batch."""
     device = model.device
     capped = device.type == "cpu" and ev.inception_cpu_samples > 0
     k = min(ev.samples, ev.inception_cpu_samples) if capped else ev.samples

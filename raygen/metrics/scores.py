@@ -35,7 +35,7 @@ def frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor,
     ||mu1 - mu2||^2 + Tr(sigma1) + Tr(sigma2) - 2 Tr((sigma1 sigma2)^(1/2)).
 
     pytorch-fid takes ``scipy.linalg.sqrtm`` of the non-symmetric product sigma1 sigma2
-    (about 14 s for 2048x2048 on a CPU). With sigma1 = A A^T the product has the nonzero
+    (slow at 2048x2048 on a CPU: benchmarks/README.md). With sigma1 = A A^T the product has the nonzero
     eigenvalues of the symmetric PSD matrix A^T sigma2 A, and the trace of its square root
     is the sum of their square roots: a Cholesky factor (or a symmetric root) and one
     symmetric eigenvalue solve, float64 on the tensors' device, give the same value (1e-6
@@ -55,8 +55,7 @@ def feature_frechet(feats: torch.Tensor, mu2: torch.Tensor, sigma2: torch.Tensor
     """Fréchet distance of (n, D) features to reference statistics. With fewer samples than
     dimensions (500 Inception features on a CPU: 2048-d) the centred features scaled by
     1/sqrt(n-1) are a (D, n) root of their covariance: an n x n eigenvalue problem instead
-    of a D x D eigendecomposition (measured for n=500, D=2048 on one thread of this shared
-    CPU: 0.35 s instead of 5.5 s)."""
+    of a D x D eigendecomposition, an order of magnitude cheaper (benchmarks/README.md)."""
     mu, sigma = gaussian_stats(feats)
     n, d = feats.shape
     root = (feats.double() - mu).T / max(n - 1, 1) ** 0.5 if n < d else None
