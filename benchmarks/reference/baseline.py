@@ -1,7 +1,9 @@
 """The evaluation as it ran before features, reconstructions and reference statistics were
-shared and cached in memory (and before the faster pooling and KID), kept unchanged so
-``bench --table3`` can time it beside ``evaluate`` and the tests can check that both give
-the same numbers. Not used by trials.
+shared and cached in memory (and before the faster pooling and KID), kept so ``python -m
+benchmarks.evaluation --table3`` can time it beside ``evaluate`` and the tests can check
+that both give the same numbers. Not used by trials. What it shares with the current
+evaluation unchanged (the loop over families, their column names, the Inception sample
+counts, KID's kernel) it imports from raygen; what is here is what differs.
 
 Its classifier features go through ``DomainClassifier.features`` (PyTorch's max-pooling),
 its reference statistics are read from the disk cache at every evaluation, the held-out

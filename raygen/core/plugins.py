@@ -4,10 +4,10 @@ that register them in ``$RAYGEN_PLUGINS`` (comma-separated; each a module name o
 does ``@MODELS.register("my_vae")``.
 
 Every registry imports them before its first lookup (``Registry._load``), after raygen's
-own modules, so a plugin may subclass a built-in model; a lookup made while a raygen module
-is still importing (a config field's choices, say) leaves them to the next one, which a
-plugin's own imports could not complete. The variable is read at each lookup and each module
-imported once per process: the Ray workers a local sweep starts inherit the
+own modules, so a plugin may subclass a built-in model. A lookup made while one of raygen's
+modules is still importing (a config field's choices, say) leaves them to the next lookup:
+their own imports of raygen could not complete yet. The variable is read at each lookup and
+each module imported once per process: the Ray workers a local sweep starts inherit the
 driver's environment and import the same plugins when they look up the trial's model (on a
 cluster, set it on every node as you would ``RAYGEN_DATA_ROOT``).
 """
