@@ -1,11 +1,11 @@
 """Evaluation against training at Ko et al. 2024's Table 3 protocol, the previous
 evaluation (``baseline``) beside the current one: ``python -m benchmarks.evaluation --table3``.
 
-Each measurement runs in its own process, as a Ray worker would: trial A trains one full
-epoch and is evaluated twice (the process's first evaluation, then an ``eval_every`` one),
-then trial B (seed 1) trains one epoch and is evaluated (a worker's next trial), with the
-default cache (the classifier and reference statistics on disk, as after a sweep's first
-trial). The two
+Each measurement runs in its own process, as a Ray worker would: trial A (the engine's
+``Trial`` on the sweep's configuration, ``benchmarks.table3``) trains one full epoch and is
+evaluated twice (the process's first evaluation, then an ``eval_every`` one), then trial B
+(seed 1) trains one epoch and is evaluated (a worker's next trial), with the default cache
+(the classifier and reference statistics on disk, as after a sweep's first trial). The two
 implementations alternate, so load from other work on the machine falls on both.
 """
 from __future__ import annotations
@@ -16,74 +16,43 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-from raygen.models.base import Context
+from benchmarks.table3 import LABEL, vae_config
+from raygen.engine.trial import Trial
 
-# sweeps/gae_table3.yaml, the VAE column on MNIST (the model's settings; batch 100, 10,000
-# generated samples, seed 0): one epoch is timed, not the 30 of a trial.
-MODEL = ("vae", {"arch": "mlp", "hidden": (500, 500, 2000), "act": "relu", "recon": "bce", "output": "sigmoid",
-                 "lr": 1.0e-3, "latent_dim": 10})
-BATCH, SAMPLES = 100, 10000
 SCORES = ("cls_fid", "cls_is", "kid", "precision", "recall", "cls_fid_recon", "recon_mse", "recon_bce")
 
 
-class _Trial:
-    """What ``Trial`` does for one epoch and an evaluation, with no config parsing (the
-    metrics layer sits below ``trial``): the model, its optimisers, the dataset."""
+def evaluate_with(impl: str, trial: Trial) -> dict:
+    """One evaluation of ``trial``'s model by the previous or the current implementation, with
+    the same settings for both (the trial's sample count, seed and data)."""
+    from benchmarks.reference import baseline
+    from raygen.metrics.evaluate import Eval, evaluate
 
-    def __init__(self, seed: int, data_root: str | None):
-        from raygen.core.registry import MODELS
-        from raygen.data import load_data
-
-        name, cfg = MODEL
-        cls = MODELS.get(name)
-        model_cfg = cls.Config(**cfg)
-        self.data = load_data("mnist", split="auto", eval_split="test", root=data_root,
-                              data_range=model_cfg.data_range, quiet=True)
-        torch.manual_seed(seed)
-        self.model = cls(model_cfg, self.data.shape, self.data.num_classes)
-        self.opts = self.model.configure_optimizers()
-        self.rng = torch.Generator().manual_seed(seed)
-        self.seed, self.data_root, self.epoch = seed, Path(data_root) if data_root else None, 0
-
-    def train_epoch(self) -> float:
-        """Seconds of one epoch, as ``Trial`` counts them (``epoch_time_s``)."""
-        self.epoch += 1
-        self.model.train()
-        t0 = time.perf_counter()
-        if self.epoch == 1:
-            self.model.on_train_start(self.data, Context(seed=self.seed, data_root=self.data_root))
-        for x, y in self.data.train.batches(BATCH, self.rng):
-            self.model.train_step(x, y, self.opts)
-        self.model.on_epoch_end(self.epoch, self.data)
-        return time.perf_counter() - t0
-
-    def evaluate(self, impl: str) -> dict:
-        from benchmarks.reference import baseline
-        from raygen.metrics.evaluate import Eval, evaluate
-
-        kw = {"n": min(SAMPLES, len(self.data.eval)), "samples": SAMPLES, "seed": self.seed,
-              "data_root": self.data_root}
-        if impl == "previous":
-            return baseline.old_evaluate(self.model, self.data, baseline.OldEval(**kw))
-        return evaluate(self.model, self.data, Eval(**kw))
+    c = trial.cfg
+    kw = {"n": min(c.eval_samples, len(trial.data.eval)), "samples": c.eval_samples, "seed": c.seed,
+          "data_root": trial.ctx.data_root}
+    if impl == "previous":
+        return baseline.old_evaluate(trial.model, trial.data, baseline.OldEval(**kw))
+    return evaluate(trial.model, trial.data, Eval(**kw))
 
 
 def child(impl: str, data_root: str | None) -> dict:
     """One process's figures (run with ``--child``)."""
     out: dict = {"epoch_s": [], "eval_s": [], "epoch_cpu_s": [], "eval_cpu_s": [], "families": [], "scores": {}}
     for seed, evals in ((0, 2), (1, 1)):
-        trial = _Trial(seed, data_root)
+        # one epoch of the sweep's 30 is timed (no end-of-training evaluation), as the trial counts it
+        trial = Trial(vae_config(seed=seed), data_root=data_root)
         out["train_images"], out["train_split"] = len(trial.data.train), trial.data.train_split
+        out["batch_size"] = trial.cfg.batch_size
         cpu = time.process_time()
-        out["epoch_s"].append(trial.train_epoch())
+        out["epoch_s"].append(trial.train_epoch()["epoch_time_s"])
         out["epoch_cpu_s"].append(time.process_time() - cpu)
         for _ in range(evals):
             cpu = time.process_time()
-            r = trial.evaluate(impl)
+            r = evaluate_with(impl, trial)
             out["eval_cpu_s"].append(time.process_time() - cpu)
             out["eval_s"].append(r["eval_time_s"])
             out["families"].append({k[5:-2]: v for k, v in r.items() if k.startswith("eval_") and k.endswith("_s")
@@ -103,8 +72,8 @@ def run_child(impl: str, threads: int, data_root: str | None) -> dict:
 
 
 def table3(threads: int, rounds: int, data_root: str | None) -> None:
-    print(f"Table 3 protocol (Ko et al. 2024): MLP VAE 500-500-2000, latent 10, batch 100, MNIST, "
-          f"10,000 generated samples, classifier metrics; {threads} torch thread(s) (a trial's cpus_per_trial); "
+    print(f"{LABEL}, 10,000 generated samples, classifier metrics; {threads} torch thread(s) "
+          f"(a trial's cpus_per_trial); "
           f"{rounds} process(es) per implementation, alternating", flush=True)
     run_child("current", threads, data_root)  # untimed: the classifier and reference statistics on disk
     runs: dict[str, list[dict]] = {"previous": [], "current": []}
@@ -113,7 +82,7 @@ def table3(threads: int, rounds: int, data_root: str | None) -> None:
             runs[impl].append(run_child(impl, threads, data_root))
     first = runs["current"][0]
     print(f"training split: {first['train_split']} ({first['train_images']} images, "
-          f"{first['train_images'] // BATCH} batches per epoch); medians in seconds", flush=True)
+          f"{first['train_images'] // first['batch_size']} batches per epoch); medians in seconds", flush=True)
     med = {impl: _medians(rs) for impl, rs in runs.items()}
     rows = [("training epoch", "epoch"), ("evaluation, first in the process", "first"),
             ("evaluation, later (eval_every, next trial)", "later"),

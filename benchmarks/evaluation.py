@@ -10,7 +10,7 @@ weights (same cost; no score from it is ever reported as a metric).
 
 ``--table3``: instead, whole evaluations at Ko et al. 2024's Table 3 protocol against one
 training epoch of the same model, the previous implementation beside the current one
-(``bench_protocol``).
+(``benchmarks.eval_protocol``).
 """
 from __future__ import annotations
 

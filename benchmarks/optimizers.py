@@ -1,8 +1,8 @@
 """``python -m benchmarks.optimizers``: training steps per second of a model with PyTorch's
 default Adam and with the fused one raygen uses, side by side in one run, on this machine.
 
-Default: Ko et al. 2024's Table 3 VAE (fully connected 500-500-2000, latent 10) on batches
-of 100 MNIST-shaped images, and the DCGAN of the GAN-vs-VAE comparison.
+Default: Ko et al. 2024's Table 3 VAE (``benchmarks.table3``: fully connected 500-500-2000,
+latent 10) on batches of 100 MNIST-shaped images, and the DCGAN of the GAN-vs-VAE comparison.
 """
 from __future__ import annotations
 
@@ -11,19 +11,17 @@ import time
 
 import torch
 
-from raygen.core.registry import MODELS
+from benchmarks.table3 import LABEL, vae_config
+from raygen.engine.config import split_config
 
-CASES = {
-    "vae_mlp (500-500-2000, latent 10, batch 100)": (
-        "vae_mlp", {"hidden": (500, 500, 2000), "latent_dim": 10, "act": "relu"}, 100),
-    "gan_dcgan (batch 128)": ("gan_dcgan", {}, 128),
-}
+CASES = {LABEL: vae_config(), "gan_dcgan (batch 128)": {"model": "gan_dcgan", "batch_size": 128}}
 
 
-def steps_per_s(name: str, cfg: dict, batch: int, fused: bool, steps: int) -> float:
+def steps_per_s(config: dict, fused: bool, steps: int) -> float:
     torch.manual_seed(0)
-    cls = MODELS.get(name)
-    model = cls(cls.Config(**cfg), (1, 28, 28), 10)
+    train, cls, cfg = split_config(config)
+    batch = train.batch_size
+    model = cls(cfg, (1, 28, 28), 10)
     opts = model.configure_optimizers()  # raygen's: fused
     if not fused:  # the same groups and settings in PyTorch's default implementation (foreach on CPU)
         opts = {k: torch.optim.Adam([{k2: v for k2, v in g.items() if k2 not in ("fused", "foreach")}
@@ -45,9 +43,9 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), {args.steps} steps each")
-    for label, (name, cfg, batch) in CASES.items():
-        slow = steps_per_s(name, cfg, batch, fused=False, steps=args.steps)
-        fast = steps_per_s(name, cfg, batch, fused=True, steps=args.steps)
+    for label, config in CASES.items():
+        slow = steps_per_s(config, fused=False, steps=args.steps)
+        fast = steps_per_s(config, fused=True, steps=args.steps)
         print(f"{label}: default Adam {slow:.1f} steps/s, fused Adam {fast:.1f} steps/s ({fast / slow:.2f}x)")
 
 

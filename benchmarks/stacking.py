@@ -5,7 +5,7 @@
 (a) the cosine experiment (sweeps/gae_cosine.yaml: vae_mlp and gae x seeds 0..4): its ten
 trials trained one after another as Trials vs as two StackedTrials of five; training
 seconds (``train_time_s``, evaluation excluded) and the speed-up.
-(b) the Table 3 VAE (mlp 500-500-2000, latent 10, batch 100, MNIST): seconds for ``--batches``
+(b) the Table 3 VAE (``benchmarks.table3``: mlp 500-500-2000, latent 10, batch 100, MNIST): seconds for ``--batches``
 steps of K trials one after another vs stacked, for each K.
 """
 from __future__ import annotations
@@ -15,12 +15,10 @@ import time
 
 import torch
 
+from benchmarks.table3 import vae_config
 from raygen.engine.stacking import StackedTrial
 from raygen.engine.trial import Trial
 from raygen.sweep.spec import load_sweep
-
-TABLE3 = {"model": "vae", "dataset": "mnist", "split": "auto", "arch": "mlp", "hidden": [500, 500, 2000],
-          "act": "relu", "recon": "bce", "output": "sigmoid", "lr": 1e-3, "latent_dim": 10, "batch_size": 100}
 
 
 def cosine_configs(epochs: int) -> list[list[dict]]:
@@ -48,7 +46,7 @@ def cosine(epochs: int, device: str) -> None:
 
 
 def table3(ks: list[int], batches: int, device: str, data_root: str | None) -> None:
-    cfg = {**TABLE3, "max_batches": batches, "epochs": 1000}  # no end-of-training evaluation
+    cfg = vae_config(max_batches=batches, epochs=1000)  # no end-of-training evaluation
     one = Trial(cfg, device=device, data_root=data_root)
     one.train_epoch()  # warm-up (first-call costs)
     per_trial = min(one.train_epoch()["epoch_time_s"] for _ in range(2))

@@ -13,6 +13,16 @@ SHARED_DATA = REPO.parent / "shared" / "datasets"
 # Below pytest's own limit per test (pyproject: timeout = 600), so a child that hangs is
 # reported with its output instead of being cut off by pytest-timeout.
 SUBPROCESS_TIMEOUT = 540
+FAULTS_PLUGIN = REPO / "tests" / "plugins" / "faults.py"
+# Small networks per model, for tests that build every model (the contract suite): Ko et al.
+# 2024's protocol nets are 3.4M parameters, SAVAE's two phases several networks each.
+TINY: dict[str, dict] = {
+    **{name: {"hidden": (32, 32, 64)} for name in ("vae", "beta_vae", "info_vae", "wae", "ae", "rae_l2", "gae",
+                                                   "gmvae", "vade", "vamp_vae", "vae_gan")},
+    "savae": {"latent_dim": 4, "channels": (4, 8, 8), "hidden": (32, 16, 16), "cls_width": 16,
+              "dis_channels": (4, 8, 8), "dis_hidden": (16, 16, 8, 8), "n_dis": 1, "phase1_epochs": 1,
+              "phase1_max_batches": 2},
+}
 
 torch.set_num_threads(2)
 # Any Ray a test starts reuses this environment instead of rebuilding it from uv.lock
@@ -26,6 +36,13 @@ def data_root() -> Path:
     if not (root / "MNIST" / "raw").exists():
         pytest.fail(f"the MNIST test split is expected in {root}/MNIST/raw (set RAYGEN_TEST_DATA)")
     return root
+
+
+@pytest.fixture
+def faults(monkeypatch):
+    """The fault-injecting test model ``faulty_vae_mlp`` (tests/plugins/faults.py), registered
+    through ``$RAYGEN_PLUGINS`` in this process and in the sweeps and Ray workers the test starts."""
+    monkeypatch.setenv("RAYGEN_PLUGINS", str(FAULTS_PLUGIN))
 
 
 @pytest.fixture(scope="session")

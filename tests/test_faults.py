@@ -33,8 +33,10 @@ config:
 """
 
 
-def test_killed_worker_is_retried_from_its_last_checkpoint(tmp_path, data_root):
-    sweep = write_sweep(tmp_path, "killed", TRIALS.replace("{grid: [0, 1, 2, 3]}", "0") + "  _kill_at_epoch: 2\n")
+def test_killed_worker_is_retried_from_its_last_checkpoint(tmp_path, data_root, faults):
+    # faulty_vae_mlp: tests/plugins/faults.py
+    sweep = write_sweep(tmp_path, "killed", TRIALS.replace("{grid: [0, 1, 2, 3]}", "0")
+                        .replace("model: vae_mlp", "model: faulty_vae_mlp") + "  kill_at_epoch: 2\n")
     run_sweep(sweep, tmp_path / "runs", data_root, "--num-cpus", "1")
     run_dir = only_run(tmp_path / "runs", "killed")
     (row,) = results(run_dir).itertuples()
@@ -128,12 +130,12 @@ def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_t
         os.killpg(proc.pid, 0)
 
 
-def test_a_killed_trial_is_a_failed_row_and_the_others_finish(tmp_path, data_root):
+def test_a_killed_trial_is_a_failed_row_and_the_others_finish(tmp_path, data_root, faults):
     """A worker killed outright (as the OS kills one out of memory), with no retries left:
     that trial's row says so; the driver and the other trials go on."""
     sweep = write_sweep(tmp_path, "oom", TRIALS.replace("max_failures: 2", "max_failures: 0")
                         .replace("{grid: [0, 1, 2, 3]}", "{grid: [0, 1, 2]}")
-                        + "variants:\n  - {}\n  - {seed: 9, _kill_at_epoch: 2}\n")
+                        + "variants:\n  - {}\n  - {model: faulty_vae_mlp, seed: 9, kill_at_epoch: 2}\n")
     out = run_sweep(sweep, tmp_path / "runs", data_root, "--num-cpus", "1", expect=1)
     df = results(only_run(tmp_path / "runs", "oom"))
     assert len(df) == 4 and sorted(df[df.status == "completed"].seed) == [0, 1, 2]

@@ -11,6 +11,8 @@ import torch
 from raygen.core.registry import MODELS
 from raygen.engine.config import split_config
 
+from conftest import TINY
+
 SHAPE = (1, 28, 28)
 
 
@@ -22,7 +24,7 @@ ARCH_CASES = ["vae_conv@resnet"]
 def build(case: str, **overrides):
     name, _, arch = case.partition("@")
     arch_override = {"arch": arch} if arch else {}
-    _, cls, cfg = split_config({"model": name, **getattr(MODELS.get(name), "TINY", {}), **arch_override, **overrides})
+    _, cls, cfg = split_config({"model": name, **TINY.get(name, {}), **arch_override, **overrides})
     torch.manual_seed(0)
     return cls(cfg, SHAPE, num_classes=10)
 
@@ -96,7 +98,7 @@ def test_state_dict_round_trip_gives_the_same_outputs(name, mnist_batch):
 
 def trial_config(case: str) -> dict:
     name, _, arch = case.partition("@")
-    tiny = {k: list(v) if isinstance(v, tuple) else v for k, v in getattr(MODELS.get(name), "TINY", {}).items()}
+    tiny = {k: list(v) if isinstance(v, tuple) else v for k, v in TINY.get(name, {}).items()}
     # epochs beyond the two run here: no end-of-training evaluation, only training state
     return {"model": name, **tiny, **({"arch": arch} if arch else {}), "dataset": "mnist", "split": "test",
             "limit": 256, "batch_size": 32, "max_batches": 2, "epochs": 10}

@@ -24,13 +24,13 @@ config:
 variants:
   - {model: vae_mlp, latent_dim: {grid: [2, 8]}}
   - {model: gan_mlp}
-  - {model: vae_mlp, seed: 9, _fail_at_epoch: 1}
-  - {model: vae_mlp, seed: 9, _nan_at_epoch: 2}
+  - {model: faulty_vae_mlp, seed: 9, fail_at_epoch: 1}  # tests/plugins/faults.py
+  - {model: faulty_vae_mlp, seed: 9, nan_at_epoch: 2}
 """  # 5 trials: kept small, a Ray trial costs ~10 s of overhead here
 ARTIFACTS = REPO / "artifacts"
 
 
-def test_smoke_sweep_report_renders_in_chromium(tmp_path, data_root):
+def test_smoke_sweep_report_renders_in_chromium(tmp_path, data_root, faults):
     if not browser.available():
         pytest.fail("headless Chromium is needed: apt-get install -y chromium chromium-driver (.ci/run does)")
     sweep = tmp_path / "report_e2e.yaml"
@@ -61,7 +61,7 @@ def test_smoke_sweep_report_renders_in_chromium(tmp_path, data_root):
     # "best" is the first metric present in the report's order (cls-FID once the metrics ran)
     assert re.search(r"Best by [^:\n]+ ↓: (vae_mlp \(latent size=|gan_mlp)", text), text[:1500]
     assert "Best latent size by" in text
-    assert "Failed and diverged trials (2)" in text and "_fail_at_epoch=1: failing on purpose" in text
+    assert "Failed and diverged trials (2)" in text and "fail_at_epoch=1: failing on purpose" in text
     assert "non-finite loss at epoch 2" in text
     assert "trials\n5: 3 completed, 1 failed, 1 diverged" in text.replace("\t", "\n")
     assert "devices\ncpu" in text.replace("\t", "\n")

@@ -19,9 +19,11 @@ from raygen.engine.trial import Trial
 from raygen.models import losses
 from raygen.models.savae import SAVAE, semi_supervised_labels
 
+from conftest import TINY
+
 # Small networks, 1,200 images, 3 phase-1 epochs, 3 phase-2 batches: seconds on a CPU.
 BASE = {"model": "savae", "dataset": "mnist", "split": "test", "limit": 1200, "batch_size": 64, "max_batches": 3,
-        "epochs": 1, "eval_samples": 300, **SAVAE.TINY, "channels": (8, 16, 16), "hidden": (128, 64, 32),
+        "epochs": 1, "eval_samples": 300, **TINY["savae"], "channels": (8, 16, 16), "hidden": (128, 64, 32),
         "cls_width": 32, "latent_dim": 8, "phase1_epochs": 3, "phase1_max_batches": 0, "phase1_batch_size": 64,
         "phase1_lr": 3e-3}
 

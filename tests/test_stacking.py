@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from benchmarks.table3 import vae_config
 from raygen.core.errors import RaygenError
 from raygen.engine.stacking import StackedTrial, stackable
 from raygen.engine.trial import Trial
@@ -18,9 +19,7 @@ COSINE = {"dataset": "cosine", "split": "auto", "eval_samples": 50, "epochs": 30
 COSINE_MODELS = {"vae_mlp": {"model": "vae_mlp"}, "gae": {"model": "gae", "sampler": "gaussian", "delta": 0.0}}
 # sweeps/gae_table3.yaml's vae on MNIST (test split here), a few batches; epochs beyond those
 # trained, so no end-of-training evaluation (the classifier metrics take seconds each)
-TABLE3 = {"model": "vae", "dataset": "mnist", "split": "test", "arch": "mlp", "hidden": [500, 500, 2000],
-          "act": "relu", "recon": "bce", "output": "sigmoid", "lr": 1e-3, "latent_dim": 10, "batch_size": 100,
-          "max_batches": 2, "epochs": 10}
+TABLE3 = vae_config(split="test", max_batches=2, epochs=10)
 NOT_COMPARED = ("epoch_time_s", "train_time_s", "stacked", "resumed_from_epoch")
 
 
@@ -183,9 +182,9 @@ def test_state_round_trip_continues_identically_and_a_member_resumes_alone():
     assert_close_weights(solo, straight.members[1], atol=1e-5)
 
 
-def test_a_diverging_member_stops_alone():
-    configs = [{**COSINE, "model": "vae_mlp", "epochs": 4, "seed": s} for s in range(3)]
-    configs[1]["_nan_at_epoch"] = 2
+def test_a_diverging_member_stops_alone(faults):
+    configs = [{**COSINE, "model": "faulty_vae_mlp", "epochs": 4, "seed": s} for s in range(3)]
+    configs[1]["nan_at_epoch"] = 2
     stack = StackedTrial(configs)
     stack.train_epoch()
     second = stack.train_epoch()

@@ -21,26 +21,25 @@ config:
   epochs: 2
 variants:
   - {seed: {grid: [0, 1]}}
-  - {_fail_at_epoch: 1}
-  - {_nan_at_epoch: 1}
+  - {model: faulty_vae_mlp, fail_at_epoch: 1}  # tests/plugins/faults.py
+  - {model: faulty_vae_mlp, nan_at_epoch: 1}
   - {dataset: omniglot}  # absent on the test machines (and not downloadable offline)
 """
 
 
-def test_failed_diverged_and_missing_data_trials_are_recorded_and_the_rest_complete(tmp_path, data_root):
+def test_failed_diverged_and_missing_data_trials_are_recorded_and_the_rest_complete(tmp_path, data_root, faults):
     sweep = write_sweep(tmp_path, "faults", SWEEP)
     out = run_sweep(sweep, tmp_path / "runs", data_root, "--smoke", "--num-cpus", "2", "--skip-missing-data", expect=1)
     # exit 1: two trials gave no result, each said with its reason, and how to retry
     assert "error: 2 of 5 trials gave no result:" in out.stderr and "--retry-failed" in out.stderr
-    assert "_fail_at_epoch=1: failing on purpose" in out.stderr and "chardata.mat" in out.stderr
+    assert "fail_at_epoch=1: failing on purpose" in out.stderr and "chardata.mat" in out.stderr
     assert "benchmark: 5 trials" in out.stdout
     # the console: one line per trial, with its reason when it failed or diverged
-    assert re.search(r"^\[\d/5\] failed    vae_mlp .*_fail_at_epoch=1: failing on purpose", out.stdout, re.M)
-    assert re.search(r"^\[\d/5\] diverged  vae_mlp .*non-finite", out.stdout, re.M)
+    assert re.search(r"^\[\d/5\] failed    faulty_vae_mlp .*fail_at_epoch=1: failing on purpose", out.stdout, re.M)
+    assert re.search(r"^\[\d/5\] diverged  faulty_vae_mlp .*non-finite", out.stdout, re.M)
     run_dir = only_run(tmp_path / "runs", "faults")
     df = results(run_dir)
     assert len(df) == 5 and df["trial_id"].is_unique
-    assert not {c for c in df.columns if c.endswith(("fail_at_epoch", "nan_at_epoch"))}  # testing aids are no columns
     ok = df[df.status == "completed"]
     assert sorted(ok.seed) == [0, 1] and ok.recon_mse.notna().all() and (ok.epoch == 1).all()
     failed = df[df.status == "failed"]
@@ -51,8 +50,8 @@ def test_failed_diverged_and_missing_data_trials_are_recorded_and_the_rest_compl
     assert len(diverged) == 1 and diverged.diverged_epoch.iloc[0] == 1
     hist = pd.read_parquet(run_dir / "history.parquet")
     assert set(ok.trial_id) <= set(hist.trial_id) and {"epoch", "loss", "epoch_time_s"} <= set(hist.columns)
-    # plottable without a join: each epoch says its trial's model and the values that vary (seed, dataset)
-    assert list(hist.columns[:4]) == ["trial_id", "model", "dataset", "seed"]
+    # plottable without a join: each epoch says its trial's model and the values that vary
+    assert list(hist.columns[:6]) == ["trial_id", "model", "dataset", "fail_at_epoch", "nan_at_epoch", "seed"]
     assert (hist.merge(df[["trial_id", "seed"]], on="trial_id").pipe(lambda h: h.seed_x == h.seed_y)).all()
     for png in ok.samples_png:
         assert (run_dir / png).exists()

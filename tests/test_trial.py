@@ -22,8 +22,8 @@ def test_training_improves_reconstruction_on_real_mnist(data_root, tmp_path):
     assert 0 < result["images_s"] < result["eval_time_s"] + 5  # the image grids, timed apart
 
 
-def test_non_finite_loss_is_recorded_as_diverged(data_root):
-    t = Trial({**BASE, "model": "vae_mlp", "epochs": 5, "_nan_at_epoch": 2}, data_root=str(data_root))
+def test_non_finite_loss_is_recorded_as_diverged(data_root, faults):
+    t = Trial({**BASE, "model": "faulty_vae_mlp", "epochs": 5, "nan_at_epoch": 2}, data_root=str(data_root))
     assert "status" not in t.train_epoch()
     r = t.train_epoch()
     assert r["status"] == "diverged" and r["diverged_epoch"] == 2 and r["done"] and "loss" in r["error"]

@@ -1,7 +1,9 @@
 """The evaluation as it ran before features, reconstructions and reference statistics were
-shared and cached in memory (and before the faster pooling and KID), kept unchanged so
-``bench --table3`` can time it beside ``evaluate`` and the tests can check that both give
-the same numbers. Not used by trials.
+shared and cached in memory (and before the faster pooling and KID), kept so ``python -m
+benchmarks.evaluation --table3`` can time it beside ``evaluate`` and the tests can check
+that both give the same numbers. Not used by trials. What it shares with the current
+evaluation unchanged (the loop over families, their column names, the Inception sample
+counts, KID's kernel) it imports from raygen; what is here is what differs.
 
 Its classifier features go through ``DomainClassifier.features`` (PyTorch's max-pooling),
 its reference statistics are read from the disk cache at every evaluation, the held-out
@@ -9,15 +11,15 @@ images are reconstructed once per family, and Inception scores reconstructions a
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from raygen.core.diskcache import cached, default_cache_dir, entry
-from raygen.metrics import classifier, inception, scores
-from raygen.metrics.evaluate import generate, is_image
+from raygen.metrics import classifier, scores
+from raygen.metrics.evaluate import FAMILIES, Family, evaluate, generate, is_image
+from raygen.metrics.families import CLASSIFIER_NAMES, INCEPTION_NAMES, inception_plan
 from raygen.models import losses
 from raygen.models.base import batched
 
@@ -43,12 +45,8 @@ class OldEval:
 
 def old_kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: int = 1000,
             seed: int = 0) -> float:
-    m = min(subset_size, len(real), len(fake))
-    if m < 2:
-        raise ValueError(f"KID needs at least 2 samples per side, got {len(real)} real and {len(fake)} fake")
-    d = real.shape[1]
+    m, kern = scores.kid_kernel(real, fake, subset_size)
     g = torch.Generator().manual_seed(seed)
-    kern = lambda a, b: (a.float() @ b.float().T / d).double().add_(1).pow_(3)
     off = lambda k: (k.sum() - k.diagonal().sum()) / (m * (m - 1))
     pick = lambda x: x[torch.randperm(len(x), generator=g)[:m].to(x.device)]
     kxx = off(kern(real, real)) if m == len(real) else None
@@ -100,20 +98,10 @@ def old_recon_fid(extractor, model, data, n: int, ref: dict, batch: int) -> floa
     return scores.feature_frechet(old_extract(extractor, x_hat, batch)[0], ref["mu"], ref["sigma"])
 
 
-INCEPTION_NAMES = {"fid": "fid", "is": "inception_score", "kid": "inception_kid",
-                   "precision": "inception_precision", "recall": "inception_recall"}
-CLASSIFIER_NAMES = {"fid": "cls_fid", "is": "cls_is", "kid": "kid", "precision": "precision", "recall": "recall"}
-
-
 def old_inception(model, data, ev: OldEval) -> dict:
     if not is_image(data):
         return {}
-    device = model.device
-    capped = device.type == "cpu" and ev.inception_cpu_samples > 0
-    k = min(ev.samples, ev.inception_cpu_samples) if capped else ev.samples
-    n = min(ev.n, k)
-    net = inception.load(ev.fid_weights, device)
-    batch = 200 if device.type == "cuda" else 50
+    net, k, n, batch = inception_plan(model, ev)
     ref = old_reference(net, data, n, batch, ev.cache_dir)
     got, _ = old_feature_scores(net, ev.generated(model, data, ev.samples)[:k], ref, batch)
     out = {INCEPTION_NAMES[key]: v for key, v in got.items()}
@@ -153,28 +141,10 @@ def old_reconstruction(model, data, ev: OldEval) -> dict:
     return out
 
 
-FAMILIES = {"inception": old_inception, "classifier": old_classifier, "reconstruction": old_reconstruction,
-            "model": lambda model, data, ev: model.extra_metrics(data, ev.n)}
+OLD_FAMILIES = {"inception": old_inception, "classifier": old_classifier, "reconstruction": old_reconstruction}
 
 
 def old_evaluate(model, data, ev: OldEval) -> dict:
-    model.eval()
-    t0 = time.perf_counter()
-    out: dict = {}
-    errors = []
-    with torch.random.fork_rng():
-        for name, fn in FAMILIES.items():
-            t_fam = time.perf_counter()
-            try:
-                out.update(fn(model, data, ev))
-            except Exception as exc:
-                first = (str(exc).strip().splitlines() or [""])[0]
-                errors.append(f"{name}: {type(exc).__name__}: {first}")
-            out[f"eval_{name}_s"] = time.perf_counter() - t_fam
-    out["metric_errors"] = "\n".join(errors) if errors else None
-    out["eval_samples"] = ev.n
-    out["eval_split"] = data.eval_split
-    out["train_split"] = data.train_split
-    out["eval_time_s"] = time.perf_counter() - t0
-    model.train()
-    return out
+    """``evaluate`` (the same loop, timings and error handling) over the previous families."""
+    families = {name: Family(fn) for name, fn in OLD_FAMILIES.items()}
+    return evaluate(model, data, ev, families={**families, "model": Family(FAMILIES.get("model").fn)})

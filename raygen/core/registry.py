@@ -1,9 +1,10 @@
 """Name -> object registries (timm-style): ``@MODELS.register("vae_conv")`` on a class.
 
 The one registration mechanism for models, datasets, network architectures and metric
-families. A registry imports the modules that fill it (``builtins``) on first lookup, so
-asking for a name never depends on what happened to be imported before. Lookups of
-unknown names raise a RaygenError that lists every valid choice.
+families. A registry imports the modules that fill it (``builtins``, then the user's
+``$RAYGEN_PLUGINS``: ``core.plugins``) on first lookup, so asking for a name never depends
+on what happened to be imported before. Lookups of unknown names raise a RaygenError that
+lists every valid choice.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from raygen.core.errors import RaygenError, did_you_mean
+from raygen.core.plugins import load_plugins
 
 T = TypeVar("T")
 
@@ -37,6 +39,7 @@ class Registry(Generic[T]):
     def _load(self) -> None:
         for module in self.builtins:
             importlib.import_module(module)
+        load_plugins()
 
     def get(self, name: str) -> T:
         self._load()

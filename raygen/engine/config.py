@@ -33,7 +33,7 @@ class TrainConfig:
     # Generated samples (and held-out images, up to the split's size) the metrics score. Bounded:
     # they are held in memory at once (10^5 MNIST samples: 0.3 GB).
     eval_samples: int = setting(10000, ge=1, le=200_000)
-    # On a CPU (3-7 images/s) the Inception metrics use at most this many; 0: all
+    # On a CPU, where Inception is slow, the Inception metrics use at most this many; 0: all
     inception_cpu_samples: int = setting(500, ge=0, le=200_000)
     fid_weights: str = ""  # absolute path of pytorch-fid's Inception weights; else $RAYGEN_FID_WEIGHTS, hub cache
     inception_recon: bool = False  # also Inception's FID of reconstructions (fid_recon): a second Inception pass

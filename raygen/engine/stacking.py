@@ -123,7 +123,7 @@ def _uses_model(m: Trial, losses: dict[str, float], extra: dict[str, Any]) -> bo
     c = m.cfg
     numbers = [*losses.values(), *(v for v in extra.values() if isinstance(v, float))]
     return (m.epoch >= c.epochs or bool(extra.get("converged")) or bool(c.eval_every and m.epoch % c.eval_every == 0)
-            or m.faults.nan_at_epoch == m.epoch or not all(math.isfinite(v) for v in numbers))
+            or not all(math.isfinite(v) for v in numbers))
 
 
 def _finished(m: Trial) -> bool:

@@ -10,9 +10,7 @@ import importlib
 import math
 import os
 import random
-import signal
 import time
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -51,19 +49,6 @@ def device_name(device: torch.device) -> str:
     return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
 
 
-@dataclass(frozen=True)
-class Faults:
-    """Faults injected on purpose, for the test suite only: internal config keys ``_fail_at_epoch``
-    (raise), ``_nan_at_epoch`` (a NaN loss), ``_kill_at_epoch`` (SIGKILL the worker once); 0: never."""
-    fail_at_epoch: int = 0
-    nan_at_epoch: int = 0
-    kill_at_epoch: int = 0
-
-    @classmethod
-    def of(cls, config: dict[str, Any]) -> Faults:
-        return cls(**{f.name: int(config.get(f"_{f.name}") or 0) for f in fields(cls)})
-
-
 def tensorboard_images(folder: Path, pngs: dict[str, str], step: int) -> None:
     """The trial's image grids beside the scalars Ray Tune's TensorBoard logger writes into
     the same folder (tensorboardX comes with Ray Tune; without it, nothing)."""
@@ -88,7 +73,6 @@ class Trial:
         self.config = flat_config(config)  # as given (lists decoded), for ``save``
         self.result: dict[str, Any] = {}  # the last epoch's numbers, set by ``raygen.train``
         self.cfg, model_cls, model_cfg = split_config(self.config)
-        self.faults = Faults.of(config)
         self.device = torch.device(device)
         self.out_dir = Path(out_dir) if out_dir else None
         # torch.optim's step imports torch._dynamo on its first call (seconds, once per process):
@@ -101,7 +85,7 @@ class Trial:
         self.opts = self.model.configure_optimizers()
         self.batch_rng = torch.Generator().manual_seed(self.cfg.seed)
         self.ctx = Context(seed=self.cfg.seed, sweep_dir=Path(sweep_dir) if sweep_dir else None,
-                           data_root=Path(data_root) if data_root else None)
+                           data_root=Path(data_root) if data_root else None, out_dir=self.out_dir)
         self.model.attach(self.data, self.ctx)
         self.epoch = 0
         self.train_time = 0.0
@@ -139,11 +123,6 @@ class Trial:
 
     def begin_epoch(self) -> None:
         self.epoch += 1
-        faults = self.faults
-        if faults.fail_at_epoch == self.epoch:
-            raise RuntimeError(f"_fail_at_epoch={faults.fail_at_epoch}: failing on purpose (testing aid)")
-        if faults.kill_at_epoch == self.epoch:
-            self._kill_once()
 
     def _train_epoch(self) -> dict[str, Any]:
         self.begin_epoch()
@@ -168,12 +147,10 @@ class Trial:
         """An epoch's result from its mean losses over ``n`` batches, trained in ``dt`` seconds
         (``cpu`` CPU-seconds):
         divergence, the end of training (hooks, evaluation, images) or an evaluation when due."""
-        c, model, faults = self.cfg, self.model, self.faults
+        c, model = self.cfg, self.model
         self.train_time += dt
         self.train_cpu += cpu
         result: dict[str, Any] = dict(losses)
-        if faults.nan_at_epoch == self.epoch:
-            result["loss"] = float("nan")
         result.update(start, **extra)
         result.update(epoch=self.epoch, batches=n, epoch_time_s=dt, train_time_s=self.train_time,
                       epoch_cpu_s=cpu, train_cpu_s=self.train_cpu, torch_threads=torch.get_num_threads(),
@@ -245,14 +222,6 @@ class Trial:
         trial = cls(saved["config"], device=device, data_root=data_root)
         trial.load_state(saved["state"])
         return trial
-
-    def _kill_once(self) -> None:
-        """Testing aid for fault tolerance: the worker dies as if its node had gone away."""
-        marker = (self.out_dir or Path(".")) / ".killed_once"
-        if not marker.exists():
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(str(self.epoch))
-            os.kill(os.getpid(), signal.SIGKILL)
 
     def evaluate(self, images: bool = True) -> dict[str, Any]:
         c, ctx = self.cfg, self.ctx

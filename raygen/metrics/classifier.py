@@ -36,10 +36,9 @@ class ClassifierConfig:
     seed: int = 0
 
 
-# Measured on MNIST (test split minus the 1,000-image holdout, 2 shared CPU cores, one
-# thread): this recipe reaches 99.0% on the holdout in about 20 s (channels 32, 64: 99.1%
-# in 30 s, and 3x slower to score 10,000 samples); shifts of 2 pixels, batches of 128,
-# lr 3e-3 or stride-2 convs instead of pooling each cost 0.5-1 point.
+# The recipe that, on MNIST, came closest to the wider nets' holdout accuracy at a fraction of
+# their training and scoring time; larger shifts, batches or lr and strided convs cost
+# accuracy (the figures: benchmarks/README.md).
 CONFIG = ClassifierConfig()
 VERSION = 1  # bump when the architecture or the training recipe changes (new cache entries)
 
@@ -70,9 +69,9 @@ class DomainClassifier(nn.Module):
 
     def extract(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> penultimate features (B, hidden), logits (B, classes): ``self.features(x)`` bit
-        for bit, about 3x faster on a CPU. PyTorch's CPU max-pooling is ~10x slower than
-        an elementwise maximum of the four 2x2 phases, and ReLU commutes with max, so it
-        runs on the pooled tensor, a quarter of the size."""
+        for bit, faster on a CPU (benchmarks/README.md): PyTorch's CPU max-pooling is much
+        slower than an elementwise maximum of the four 2x2 phases, and ReLU commutes with
+        max, so it runs on the pooled tensor, a quarter of the size."""
         convs = [m for m in self.features if isinstance(m, nn.Conv2d)]
         for conv in convs:
             x = F.relu(max_pool2(conv(x)))
@@ -113,8 +112,8 @@ def train(data: Data, device: torch.device | str, cfg: ClassifierConfig = CONFIG
     """Train on ``data.train`` (images in [0, 1]); return the checkpoint to cache.
 
     On a CPU it trains on one thread: the same weights whatever the machine's thread count,
-    and for convs this small more threads barely help (measured on this 2-core shared
-    machine: 10-17 s on one thread, 210 s on two, oversubscribed)."""
+    and for convs this small more threads barely help, while an oversubscribed machine makes
+    them far slower (benchmarks/README.md)."""
     if data.num_classes < 2:
         raise RaygenError(f"dataset {data.name!r} has no class labels, so the classifier metrics "
                           f"(cls_*, kid, precision, recall) do not apply to it")

@@ -151,8 +151,9 @@ def feature_scores(feats: torch.Tensor, probs: torch.Tensor, ref: dict) -> dict:
             "precision": precision, "recall": recall}
 
 
-def evaluate(model, data, ev: Eval) -> dict:
-    """Run every registered family; failures become ``metric_errors`` text, not exceptions.
+def evaluate(model, data, ev: Eval, families: dict[str, Family] | None = None) -> dict:
+    """Run every registered family (or ``families``, by name); failures become
+    ``metric_errors`` text, not exceptions.
     Samples are drawn with ``ev.seed`` inside a forked RNG, so the scores are reproducible
     and evaluating never changes the training's random stream."""
     model.eval()
@@ -160,7 +161,7 @@ def evaluate(model, data, ev: Eval) -> dict:
     out: dict = {}
     errors = []
     with torch.random.fork_rng():
-        for name, fam in FAMILIES.items():
+        for name, fam in FAMILIES.items() if families is None else families.items():
             t_fam = time.perf_counter()
             try:
                 out.update(fam.fn(model, data, ev))

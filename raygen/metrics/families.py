@@ -23,6 +23,15 @@ def extract_batch(device: torch.device, cpu: int, cuda: int) -> int:
     return cuda if device.type == "cuda" else cpu
 
 
+def inception_plan(model, ev: Eval) -> tuple[inception.InceptionExtractor, int, int, int]:
+    """pytorch-fid's network on the model's device; the generated samples and held-out images
+    it scores (on a CPU, where it is slow, at most ``ev.inception_cpu_samples``); its batch."""
+    device = model.device
+    capped = device.type == "cpu" and ev.inception_cpu_samples > 0
+    k = min(ev.samples, ev.inception_cpu_samples) if capped else ev.samples
+    return inception.load(ev.fid_weights, device), k, min(ev.n, k), extract_batch(device, 50, 200)
+
+
 def generation_scores(extractor, model, data, ev: Eval, k: int, ref: dict, batch: int) -> tuple[dict, torch.Tensor]:
     """FID, IS, KID, precision and recall of the first ``k`` generated samples; also
     their class probabilities."""
@@ -54,12 +63,7 @@ def inception_metrics(model, data, ev: Eval) -> dict:
     forward pass is the evaluation's main cost)."""
     if not is_image(data):
         return {}
-    device = model.device
-    capped = device.type == "cpu" and ev.inception_cpu_samples > 0
-    k = min(ev.samples, ev.inception_cpu_samples) if capped else ev.samples
-    n = min(ev.n, k)
-    net = inception.load(ev.fid_weights, device)
-    batch = extract_batch(device, 50, 200)
+    net, k, n, batch = inception_plan(model, ev)
     ref = reference(net, data, n, batch, ev.cache_dir)
     got, _ = generation_scores(net, model, data, ev, k, ref, batch)
     out = {INCEPTION_NAMES[key]: v for key, v in got.items()}

@@ -35,7 +35,7 @@ def frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor,
     ||mu1 - mu2||^2 + Tr(sigma1) + Tr(sigma2) - 2 Tr((sigma1 sigma2)^(1/2)).
 
     pytorch-fid takes ``scipy.linalg.sqrtm`` of the non-symmetric product sigma1 sigma2
-    (about 14 s for 2048x2048 on a CPU). With sigma1 = A A^T the product has the nonzero
+    (slow at 2048x2048 on a CPU: benchmarks/README.md). With sigma1 = A A^T the product has the nonzero
     eigenvalues of the symmetric PSD matrix A^T sigma2 A, and the trace of its square root
     is the sum of their square roots: a Cholesky factor (or a symmetric root) and one
     symmetric eigenvalue solve, float64 on the tensors' device, give the same value (1e-6
@@ -55,8 +55,7 @@ def feature_frechet(feats: torch.Tensor, mu2: torch.Tensor, sigma2: torch.Tensor
     """Fréchet distance of (n, D) features to reference statistics. With fewer samples than
     dimensions (500 Inception features on a CPU: 2048-d) the centred features scaled by
     1/sqrt(n-1) are a (D, n) root of their covariance: an n x n eigenvalue problem instead
-    of a D x D eigendecomposition (measured for n=500, D=2048 on one thread of this shared
-    CPU: 0.35 s instead of 5.5 s)."""
+    of a D x D eigendecomposition, an order of magnitude cheaper (benchmarks/README.md)."""
     mu, sigma = gaussian_stats(feats)
     n, d = feats.shape
     root = (feats.double() - mu).T / max(n - 1, 1) ** 0.5 if n < d else None
@@ -89,6 +88,16 @@ def class_coverage(probs: torch.Tensor, min_share: float = 0.1) -> tuple[int, fl
     return hit, float(-(nz * nz.log()).sum())
 
 
+def kid_kernel(real: torch.Tensor, fake: torch.Tensor, subset_size: int):
+    """KID's subset size (at most ``subset_size``, at least 2 samples per side) and its kernel
+    k(x, y) = (x.y / D + 1)^3: dot products in float32, the power in float64."""
+    m = min(subset_size, len(real), len(fake))
+    if m < 2:
+        raise ValueError(f"KID needs at least 2 samples per side, got {len(real)} real and {len(fake)} fake")
+    d = real.shape[1]
+    return m, lambda a, b: (a.float() @ b.float().T / d).double().add_(1).pow_(3)
+
+
 def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: int = 1000,
         seed: int = 0, chunk: int = 250) -> float:
     """Kernel Inception Distance (Bińkowski et al. 2018): the unbiased MMD^2 with the cubic
@@ -101,12 +110,8 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = 50, subset_size: 
     When every subset holds all the real samples (1,000 or fewer, the usual held-out set),
     their kernel terms are summed once: k(real, real) as a whole and k(real, y) per
     generated sample, so each subset costs one kernel, not two."""
-    m = min(subset_size, len(real), len(fake))
-    if m < 2:
-        raise ValueError(f"KID needs at least 2 samples per side, got {len(real)} real and {len(fake)} fake")
-    d = real.shape[1]
+    m, kern = kid_kernel(real, fake, subset_size)
     g = torch.Generator().manual_seed(seed)
-    kern = lambda a, b: (a.float() @ b.float().T / d).double().add_(1).pow_(3)
     off = lambda x: _pair_sum(x, kern, chunk) / (m * (m - 1))
     pick = lambda x: torch.randperm(len(x), generator=g)[:m].to(x.device)
     if m == len(real):

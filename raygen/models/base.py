@@ -50,6 +50,7 @@ class Context:
     sweep_dir: Path | None = None  # <storage>/<sweep>: caches shared by the trials of a sweep
     cache_dir: Path = field(default_factory=default_cache_dir)
     data_root: Path | None = None
+    out_dir: Path | None = None  # the trial's own folder (None: it writes no files)
 
 
 class GenerativeModel(nn.Module):
@@ -209,9 +210,9 @@ def step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
 
 def adam(params, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
     """Adam in PyTorch's fused implementation where the parameters' device has one (CPU and
-    CUDA): the same update in one kernel per parameter group. ``python -m benchmarks.optimizers``
-    on this project's CPU: 1.34x the steps per second on the Table 3 VAE, 1.01x on the DCGAN
-    (its convolutions dominate); elsewhere the default."""
+    CUDA): the same update in one kernel per parameter group, fewer passes over memory than
+    the default's per-tensor steps (``python -m benchmarks.optimizers``; figures in
+    benchmarks/README.md); elsewhere the default."""
     params = list(params)
     fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
     return torch.optim.Adam(params, lr=lr, betas=betas, fused=True if fused else None)

@@ -106,9 +106,6 @@ class SAVAE(AutoEncoderModel):
     metric_columns = (Column("latent_class_consistency", "latent class consistency", HIGHER),
                       Column("recon_class_acc", "recon. class acc.", HIGHER),
                       Column("classifier_acc_phase1", "phase-1 classifier acc.", HIGHER, compare=False))
-    TINY = {"latent_dim": 4, "channels": (4, 8, 8), "hidden": (32, 16, 16), "cls_width": 16,
-            "dis_channels": (4, 8, 8), "dis_hidden": (16, 16, 8, 8), "n_dis": 1, "phase1_epochs": 1,
-            "phase1_max_batches": 2}
 
     def __init__(self, cfg: SAVAEConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)

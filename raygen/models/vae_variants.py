@@ -36,7 +36,6 @@ class VAE(BaseVAE):
     """Kingma & Welling (2014) under Ko et al. 2024's protocol: BCE + KL(q(z|x) || N(0, I))."""
 
     Config = VAEConfig
-    TINY = {"hidden": [32, 32, 64]}  # contract tests: the protocol nets are 3.4M parameters
 
 
 @dataclass
