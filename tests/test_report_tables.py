@@ -7,17 +7,10 @@ import pandas as pd
 import pytest
 
 from raygen.core.errors import RaygenError
+from raygen.report import tables
 from raygen.report.analysis import fmt_ms, summarize
 from raygen.report.papers.chaturvedula import gan_vs_vae_table
 from raygen.report.papers.ko2024 import model_dataset_tables
-from raygen.report.tables import (
-    best_param_tables,
-    best_per_model_table,
-    header_facts,
-    problems_table,
-    summary_table,
-    trials_table,
-)
 from raygen.report.verdict import verdict
 from raygen.sweep.collect import shared_metric_errors
 
@@ -99,7 +92,7 @@ def test_without_inception_the_gan_vs_vae_table_shows_the_classifier_metrics_bes
 
 def test_summary_highlights_each_models_best_configuration(lay):
     summ = summarize(lay)
-    t = summary_table(lay, summ)
+    t = tables.summary_table(lay, summ)
     best = t.frame.iloc[sorted(t.best_rows)]
     assert sorted(zip(best["model"], best["latent size"])) == [("gan_dcgan", "100"), ("gan_mlp", "100"),
                                                                ("vae_conv", "10")]
@@ -107,7 +100,7 @@ def test_summary_highlights_each_models_best_configuration(lay):
 
 
 def test_which_parameter_table_names_the_best_value_per_model(lay):
-    (t,) = best_param_tables(lay, summarize(lay)) or [None]
+    (t,) = tables.best_param_tables(lay, summarize(lay)) or [None]
     # latent_dim has 3 values overall (2, 10, 100) but only vae_conv varies it
     assert t is not None and t.title.startswith("Best latent size by ")
     assert t.frame.to_dict("records") == [{"model": "vae_conv", "best latent size": "10", "FID ↓": "29.00 ± 1.00",
@@ -151,9 +144,9 @@ def test_a_metric_error_every_trial_shares_is_said_once():
     out, notes = shared_metric_errors(pd.DataFrame(rows))
     assert notes == ["inception: WeightsMissing: not found"]
     assert out["metric_errors"].tolist().count("classifier: boom") == 1 and out["metric_errors"].notna().sum() == 1
-    t = problems_table(analyze(out))
+    t = tables.problems_table(analyze(out))
     assert t.title == "Failed and diverged trials (1) and metric errors (1 trial)"
-    assert any("not measured: inception" in v for k, v in header_facts(analyze(out), "r", "s", notes))
+    assert any("not measured: inception" in v for k, v in tables.header_facts(analyze(out), "r", "s", notes))
 
 
 def test_failed_and_diverged_trials_are_listed_with_their_errors():
@@ -161,7 +154,7 @@ def test_failed_and_diverged_trials_are_listed_with_their_errors():
                                          error=None, diverged_epoch=3)]
     rows[0]["metric_errors"] = "fid: RaygenError: Inception weights missing"
     lay = analyze(pd.DataFrame(rows))
-    t = problems_table(lay)
+    t = tables.problems_table(lay)
     recs = {r["status"]: r for r in t.frame.to_dict("records")}
     assert len(t.frame) == 3 and set(recs) == {"completed", "failed", "diverged"}  # in configuration order
     assert "Inception weights missing" in recs["completed"]["error"]
@@ -169,7 +162,7 @@ def test_failed_and_diverged_trials_are_listed_with_their_errors():
     assert recs["diverged"]["error"] == "diverged (epoch 3)"
     assert sorted(t.row_class) == ["diverged", "failed", "warn"]
     assert t.title == "Failed and diverged trials (2) and metric errors (1 trial)"
-    trials = trials_table(lay)
+    trials = tables.trials_table(lay)
     assert trials.row_class.count("failed") == 1 and trials.row_class.count("diverged") == 1
 
 
@@ -178,7 +171,7 @@ def test_one_metric_error_shared_by_many_trials_is_one_row_naming_them():
     for r in rows[:5]:
         r["metric_errors"] = "inception: WeightsMissing: not found"
     rows[5]["metric_errors"] = "classifier: boom"
-    t = problems_table(analyze(pd.DataFrame(rows)))
+    t = tables.problems_table(analyze(pd.DataFrame(rows)))
     assert t.title == "Failed and diverged trials (1) and metric errors (6 trials)"
     assert len(t.frame) == 3 and list(t.frame["status"]) == ["failed", "completed", "completed"]
     many = t.frame[t.frame["error"].str.contains("WeightsMissing")].iloc[0]
@@ -192,12 +185,12 @@ def test_all_failed_run_gives_tables_without_numbers_and_never_raises():
     lay = analyze(pd.DataFrame(rows))
     summ = summarize(lay)
     assert lay.primary is None and list(summ["n_ok"]) == [0]
-    assert len(best_per_model_table(lay, summ).frame) == 0
-    assert summary_table(lay, summ).row_class == ["failed"]
-    assert len(problems_table(lay).frame) == 3
+    assert len(tables.best_per_model_table(lay, summ).frame) == 0
+    assert tables.summary_table(lay, summ).row_class == ["failed"]
+    assert len(tables.problems_table(lay).frame) == 3
     said = verdict(lay, summ)
     assert said.bad and said.lines[0].startswith("Every trial failed or diverged (3 of 3)")
-    assert ("trials", "3: 3 failed") in header_facts(lay, "run", "test")
+    assert ("trials", "3: 3 failed") in tables.header_facts(lay, "run", "test")
     same = analyze(pd.DataFrame([base_row(i, status="failed", error="OOM", seed=i) for i in range(3)]))
     assert verdict(same, summarize(same)).lines[1:] == ["3 trials: OOM"]  # identical errors collapsed
 
@@ -209,10 +202,11 @@ def test_empty_and_column_poor_results_do_not_crash():
                pd.DataFrame([{"trial_id": "a"}, {"trial_id": "b", "status": "running"}])):
         lay = analyze(df)
         summ = summarize(lay)
-        assert best_param_tables(lay, summ) == [] and model_dataset_tables(lay, summ) == []
-        assert len(trials_table(lay).frame) == len(df)
-        problems_table(lay), header_facts(lay, "r", "s"), verdict(lay, summ), summary_table(lay, summ)
-        assert best_per_model_table(lay, summ).title == "Best configuration per model"
+        assert tables.best_param_tables(lay, summ) == [] and model_dataset_tables(lay, summ) == []
+        assert len(tables.trials_table(lay).frame) == len(df)
+        tables.problems_table(lay), tables.header_facts(lay, "r", "s"), verdict(lay, summ)
+        tables.summary_table(lay, summ)
+        assert tables.best_per_model_table(lay, summ).title == "Best configuration per model"
     assert verdict(analyze(pd.DataFrame()), summarize(analyze(pd.DataFrame()))).lines == ["No trial has reported yet."]
 
 
@@ -255,9 +249,9 @@ def test_plots_leave_a_model_off_an_axis_it_does_not_vary_and_pareto_points_are_
 
 def test_the_header_says_which_trials_were_stacked():
     rows = [base_row(i, seed=i, stacked=3 if i < 3 else 1, stack_id="s0" if i < 3 else None) for i in range(4)]
-    facts = dict(header_facts(analyze(pd.DataFrame(rows)), "r", "s"))
+    facts = dict(tables.header_facts(analyze(pd.DataFrame(rows)), "r", "s"))
     assert facts["stacked"].startswith("3 of 4 trials trained in 1 stacks")
-    assert "stacked" not in dict(header_facts(analyze(pd.DataFrame([base_row(0)])), "r", "s"))
+    assert "stacked" not in dict(tables.header_facts(analyze(pd.DataFrame([base_row(0)])), "r", "s"))
 
 
 def test_the_papers_sections_apply_from_the_data(lay):
