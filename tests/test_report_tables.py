@@ -261,3 +261,24 @@ def test_the_papers_sections_apply_from_the_data(lay):
     assert names == ["GanVsVae"]  # one dataset: no model × dataset tables; β not swept
     two = pd.concat([lay.results, lay.results.assign(dataset="fashion_mnist")], ignore_index=True)
     assert [type(sec).__name__ for sec in applicable(Subject(analyze(two), None))] == ["GanVsVae", "ModelByDataset"]
+
+
+def test_ties_are_not_bolded_and_a_target_ranks_by_distance_to_it():
+    from raygen.record.columns import HIGHER, Column
+    from raygen.report.analysis import Analysis
+    from raygen.report.tables import Table, _bold_best
+
+    raw = pd.DataFrame({"precision": [0.0, 0.0, 0.0], "recon_sharpness": [4.36, 0.9, 0.6]})
+    lay = Analysis(results=raw, history=pd.DataFrame(), columns={
+        "precision": Column("precision", "precision", HIGHER),
+        "recon_sharpness": Column("recon_sharpness", "sharpness", HIGHER, target=1.0)})
+    t = Table("t", "t", raw)
+    _bold_best(lay, t, raw, {"p": "precision", "s": "recon_sharpness"})
+    assert t.best_cells == {(1, "s")}  # 0.9 is nearest the data's 1; noise-level 4.36 is not best; zeros tie
+
+
+@pytest.mark.parametrize("df, expected", [(1, 12.706), (9, 2.262), (10, 2.228), (20, 2.086), (29, 2.045)])
+def test_t_quantiles_for_any_number_of_seeds(df, expected):
+    from raygen.report.papers.comparison import t95
+
+    assert t95(df) == pytest.approx(expected, abs=1e-3)

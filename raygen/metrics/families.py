@@ -106,7 +106,7 @@ def classifier_metrics(model, data, ev: Eval) -> dict:
 
 @metric("reconstruction", columns=(
     Column("recon_mse", "recon. MSE", LOWER, rank=4), Column("recon_bce", "recon. BCE", LOWER, rank=5),
-    Column("recon_sharpness", "recon. sharpness (data = 1)", HIGHER),
+    Column("recon_sharpness", "recon. sharpness (data = 1)", HIGHER, target=1.0),
     Column("recon_mse_pm1", "recon. MSE, pixels in [-1, 1]", LOWER, compare=False)))
 @torch.no_grad()
 def reconstruction(model, data, ev: Eval) -> dict:

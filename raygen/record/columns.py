@@ -20,6 +20,8 @@ class Column:
     # rank first); None: never "best" (e.g. the evaluator's own accuracy, constant across trials).
     rank: int | None = None
     compare: bool = True  # the report's tables and figures compare configurations by it
+    # A value that is best (e.g. the data's own sharpness, 1): ranked by distance to it, not by size
+    target: float | None = None
 
     @property
     def lower_is_better(self) -> bool | None:

@@ -84,6 +84,19 @@ class Analysis:
     def better(self, col: str) -> str:
         return "idxmin" if self.lower(col) else "idxmax"
 
+    def badness(self, col: str, values: pd.Series) -> pd.Series:
+        """``values`` as a score where lower is better: the distance to the column's target when it
+        has one (sharpness: the data's own, 1), else the value, negated where higher is better."""
+        v = pd.to_numeric(values, errors="coerce").astype(float)
+        target = self.columns[col].target if col in self.columns else None
+        if target is not None:
+            return (v - target).abs()
+        return v if self.lower(col) else -v
+
+    def best_index(self, values: pd.Series, col: str):
+        """The index label of the best of ``values`` (a column ``col``), NaN never best."""
+        return self.badness(col, values).idxmin()
+
     def config_label(self, row: pd.Series, params: list[str]) -> str:
         """``latent size=10, β=0.005`` (the swept values of one configuration)."""
         return ", ".join(f"{self.label(p)}={fmt_key(row[p])}" for p in params if p in row and pd.notna(row[p]))
@@ -214,7 +227,7 @@ def best_rows(lay: Analysis, summ: pd.DataFrame) -> dict[str, tuple[int | None, 
         rows = rows[rows["n_ok"] > 0]
         for m in [lay.primary, *lay.metrics]:
             if m and m in rows and rows[m].notna().any():
-                out[str(model)] = (int(getattr(rows[m], lay.better(m))()), m)
+                out[str(model)] = (int(lay.best_index(rows[m], m)), m)
                 break
         else:
             out[str(model)] = (int(rows.index[0]), None) if len(rows) == 1 else (None, None)

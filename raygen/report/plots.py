@@ -194,4 +194,4 @@ def best_index(lay: Analysis, part: pd.DataFrame, metric: str | None):
     if not metric or metric not in part or not part[metric].notna().any():
         return None
     ok = part[part["status"].isin(OK)] if "status" in part else part
-    return getattr(ok[metric], lay.better(metric))() if ok[metric].notna().any() else None
+    return lay.best_index(ok[metric], metric) if ok[metric].notna().any() else None

@@ -38,14 +38,14 @@ class Table:
 
 
 def _bold_best(lay: Analysis, table: Table, raw: pd.DataFrame, cols: dict[str, str]) -> None:
-    """Bold the best value of each metric column (display name -> raw column)."""
+    """Bold the best value of each metric column (display name -> raw column): the one closest to
+    the column's target where it has one; nothing when the best is tied (all zeros say nothing)."""
     for disp, col in cols.items():
         if col in raw and raw[col].notna().any() and (col in lay.columns or col in VALUES):
-            lower = lay.lower(col)
-            target = raw[col].min() if lower else raw[col].max()
-            for i, v in enumerate(raw[col].tolist()):
-                if pd.notna(v) and v == target:
-                    table.best_cells.add((i, disp))
+            score = lay.badness(col, raw[col]).reset_index(drop=True)
+            best = score == score.min()
+            if int(best.sum()) == 1:
+                table.best_cells.add((int(best.idxmax()), disp))
 
 
 def _metric_cells(lay: Analysis, row: pd.Series, cols: list[str], n: int) -> dict[str, str]:
@@ -83,7 +83,7 @@ def best_per_model_table(lay: Analysis, summ: pd.DataFrame, metrics: list[str] |
     rawf = pd.DataFrame(raw).reset_index(drop=True)
     _bold_best(lay, t, rawf, {lay.label(c) + ("" if c == "num_params" else lay.arrow(c)): c for c in metrics})
     if lay.primary and lay.primary in rawf and rawf[lay.primary].notna().any():
-        t.best_rows.add(int(getattr(rawf[lay.primary], lay.better(lay.primary))()))
+        t.best_rows.add(int(lay.best_index(rawf[lay.primary], lay.primary)))
     return t
 
 
@@ -118,7 +118,7 @@ def best_param_tables(lay: Analysis, summ: pd.DataFrame, limit: int = 3, first: 
             if part[p].nunique() < 2:
                 continue
             key = key if isinstance(key, tuple) else (key,)
-            b = part.loc[getattr(part[m], lay.better(m))()]
+            b = part.loc[lay.best_index(part[m], m)]
             row = {lay.label(k): fmt_key(v) for k, v in zip(others, key)}
             row[f"best {lay.label(p)}"] = fmt_key(b[p])
             row[lay.label(m) + lay.arrow(m)] = fmt_ms(b[m], b.get(m + "_std"), int(b["n_ok"]))

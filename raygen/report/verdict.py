@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from raygen.report.analysis import OK, Analysis, fmt, fmt_ms
-from raygen.report.papers.comparison import T95
+from raygen.report.papers.comparison import t95
 
 
 @dataclass
@@ -51,7 +51,7 @@ def margin(best: pd.Series, other: pd.Series, m: str) -> tuple[float, str]:
     s1, s2 = best.get(m + "_std"), other.get(m + "_std")
     if n1 < 2 or n2 < 2 or pd.isna(s1) or pd.isna(s2):
         return diff, "one seed for at least one of them: whether the margin is real cannot be told"
-    half = T95.get(min(n1, n2) - 1, 1.96) * math.sqrt(s1**2 / n1 + s2**2 / n2)
+    half = t95(min(n1, n2) - 1) * math.sqrt(s1**2 / n1 + s2**2 / n2)
     lo, hi = diff - half, diff + half
     said = f"95% interval of the difference [{fmt(lo)}, {fmt(hi)}] over {min(n1, n2)}+ seeds"
     return diff, said + ("" if lo > 0 or hi < 0 else ": not separable with the seeds run")

@@ -24,7 +24,11 @@ STAND_INS = {"fid": ("cls_fid", "FID on the domain classifier's features, not In
 SAMPLES_COLUMN = {"fid": "fid_samples", "inception_score": "fid_samples", "cls_fid": "cls_samples",
                   "cls_is": "cls_samples"}
 TIME_METRICS = ("train_time_s",)
-T95 = {1: 12.71, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}  # t(0.975, df)
+def t95(df: int) -> float:
+    """Student's t quantile for a two-sided 95% interval with ``df`` degrees of freedom (any df)."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
 
 
 def interval(values: pd.Series) -> tuple[float, float | None, int]:
@@ -39,7 +43,7 @@ def ci95(mean: float, sd: float | None, n: int) -> str:
     """The 95% t interval of the mean over ``n`` seeds."""
     if sd is None or n < 2:
         return "—"
-    half = T95.get(n - 1, 1.96) * sd / math.sqrt(n)
+    half = t95(n - 1) * sd / math.sqrt(n)
     return f"[{fmt(mean - half)}, {fmt(mean + half)}]"
 
 
