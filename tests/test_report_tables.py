@@ -282,3 +282,13 @@ def test_t_quantiles_for_any_number_of_seeds(df, expected):
     from raygen.report.papers.comparison import t95
 
     assert t95(df) == pytest.approx(expected, abs=1e-3)
+
+
+def test_times_are_compared_as_cpu_seconds_when_trials_shared_the_machine():
+    from raygen.report.analysis import Analysis
+
+    alone = pd.DataFrame({"train_time_s": [10.0, 20.0], "train_cpu_s": [9.0, 19.0], "trials_beside_max": [0, 0]})
+    shared = alone.assign(trials_beside_max=[1, 1], train_time_s=[30.0, 25.0])
+    assert Analysis(results=alone, history=pd.DataFrame()).time_col == "train_time_s"
+    lay = Analysis(results=shared, history=pd.DataFrame())
+    assert lay.time_col == "train_cpu_s" and "CPU-seconds" in lay.time_words()

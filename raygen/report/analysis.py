@@ -18,7 +18,8 @@ from raygen.record.columns import Column
 
 # Labels of what is not a declared metric: costs and configuration keys.
 LABELS = {
-    "num_params": "parameters", "train_time_s": "training time (s)", "wall_time_s": "wall time (s)",
+    "num_params": "parameters", "train_time_s": "training time (s)", "train_cpu_s": "training CPU-seconds",
+    "wall_time_s": "wall time (s)",
     "latent_dim": "latent size", "beta": "β", "gamma": "γ", "alpha": "α",
 }
 # Result columns that are bookkeeping, not configuration (the rest of what is not in the
@@ -83,6 +84,22 @@ class Analysis:
 
     def better(self, col: str) -> str:
         return "idxmin" if self.lower(col) else "idxmax"
+
+    @property
+    def time_col(self) -> str:
+        """The training time to compare models by: CPU-seconds (every thread of the trial's
+        process) when trials shared their node's cores, whose wall times then say more about the
+        schedule than about the model; wall seconds when each trained alone."""
+        res = self.results
+        shared = "trials_beside_max" in res and bool((pd.to_numeric(res["trials_beside_max"], errors="coerce") > 0)
+                                                     .any())
+        if shared and "train_cpu_s" in res and res["train_cpu_s"].notna().any():
+            return "train_cpu_s"
+        return "train_time_s"
+
+    def time_words(self) -> str:
+        return ("training CPU-seconds (trials shared the machine's cores: wall times would mostly measure the "
+                "schedule)" if self.time_col == "train_cpu_s" else "training time (s)")
 
     def badness(self, col: str, values: pd.Series) -> pd.Series:
         """``values`` as a score where lower is better: the distance to the column's target when it
@@ -190,7 +207,7 @@ def fmt_params(n) -> str:
 
 # --- per configuration: mean ± std over seeds ------------------------------------------------
 
-VALUES = ("num_params", "train_time_s", "wall_time_s")
+VALUES = ("num_params", "train_time_s", "train_cpu_s", "wall_time_s")
 
 
 def summarize(lay: Analysis) -> pd.DataFrame:

@@ -64,7 +64,7 @@ def best_per_model_table(lay: Analysis, summ: pd.DataFrame, metrics: list[str] |
     ``metrics`` (default: every metric the run has), parameters and training time. A paper's
     section may ask for its own columns and title, and name the ``missing`` ones it wanted."""
     metrics = list(lay.metrics) if metrics is None else metrics
-    cols = [*metrics, "num_params", "train_time_s"]
+    cols = [*metrics, "num_params", lay.time_col]
     rows, raw = [], []
     datasets = lay.datasets()
     per = summ.groupby("dataset", dropna=False) if len(datasets) > 1 else [(None, summ)]

@@ -24,6 +24,8 @@ STAND_INS = {"fid": ("cls_fid", "FID on the domain classifier's features, not In
 SAMPLES_COLUMN = {"fid": "fid_samples", "inception_score": "fid_samples", "cls_fid": "cls_samples",
                   "cls_is": "cls_samples"}
 TIME_METRICS = ("train_time_s",)
+
+
 def t95(df: int) -> float:
     """Student's t quantile for a two-sided 95% interval with ``df`` degrees of freedom (any df)."""
     from scipy.stats import t
@@ -102,7 +104,7 @@ def raygen_value(lay: Analysis, summ: pd.DataFrame, pub: Published) -> tuple[str
         value = derived.compute(trials, pub.metric)
         return pub.metric, value, trials["seed"].nunique() if value is not None and "seed" in trials else 0, []
     rows = matching(lay, pub.setting)
-    column, reasons = pub.metric, []
+    column, reasons = (lay.time_col if pub.metric in TIME_METRICS else pub.metric), []
     if (column not in rows or rows[column].isna().all()) and column in STAND_INS:
         column, why = STAND_INS[column]
         reasons.append(why)
@@ -173,7 +175,8 @@ def ratios(lay: Analysis, values: list[Published], pub: Published) -> tuple[floa
     ref = next((v for v in values if v.table == pub.table and v.setting == ref_setting), None)
     if ref is None or ref.interval or pub.interval:
         return None, None
-    ours, base = (interval(matching(lay, s).get(pub.metric, pd.Series(dtype=float)))[0]
+    column = lay.time_col if pub.metric in TIME_METRICS else pub.metric
+    ours, base = (interval(matching(lay, s).get(column, pd.Series(dtype=float)))[0]
                   for s in (pub.setting, ref_setting))
     return pub.value / ref.value, (ours / base if np.isfinite(ours) and np.isfinite(base) and base else None)
 

@@ -27,7 +27,7 @@ def model_dataset_tables(lay: Analysis, summ: pd.DataFrame) -> list[Table]:
         return []
     m = lay.primary
     specs = ([(m, f"{lay.label(m)} by dataset and model (Ko et al. 2024 Table 3 form)")] if m else []) + [
-        ("train_time_s", "Total training time (s) by dataset and model (Ko et al. 2024 Table 4 form)")]
+        (lay.time_col, f"Total {lay.time_words()} by dataset and model (Ko et al. 2024 Table 4 form)")]
     return [t for col, title in specs if (t := _table(lay, summ, col, title)) is not None]
 
 
