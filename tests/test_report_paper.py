@@ -104,3 +104,16 @@ def test_the_report_reads_the_published_values_from_the_runs_metadata(tmp_path):
     assert "### Paper vs raygen: Ko, Ko and Kim 2024" in md and "### Rank agreement with the paper" in md
     assert md.count("| Table 3 |") == 4 + 1 and "not comparable" in md  # 4 values, 1 rank row
     assert paper_json(BLOCK)["values"][0]["value"] == 123.44
+
+
+def test_a_model_that_failed_to_train_is_no_agreement_and_tau_is_shown_without_it():
+    failed = [{**r, "health": "failed" if r["model"] == "wae" else "ok",
+               "health_reason": "mode collapse: samples cover 1 of 10 classes" if r["model"] == "wae" else ""}
+              for r in rows()]
+    comparison, ranks = tables(failed)
+    f = comparison.frame
+    wae = f[(f.source == "Table 3") & f.setting.str.contains("model=wae")].iloc[0]
+    assert wae["comparable?"].startswith("failed to train (mode collapse")
+    tau = ranks.frame.iloc[0]
+    without = kendall_tau([123.44, 51.53, 44.30], [90.5, 40.5, 20.5])  # the swapped wae left out: same order
+    assert tau["τ without failed trainings"] == f"{without:+.2f} (3)" and without == 1.0

@@ -148,6 +148,9 @@ def comparison_table(lay: Analysis, summ: pd.DataFrame, cite: str, protocol: dic
         if pub.interval and mean is not None:
             inside = pub.value[0] <= mean <= pub.value[1]
             verdict = ("inside" if inside else "outside") + " the paper's interval; " + verdict
+        if mean is not None and unhealthy(lay, pub.setting):
+            why = matching(lay, pub.setting)["health_reason"].dropna().astype(str)
+            verdict = f"failed to train ({why.iloc[0] if len(why) else 'health check'}): no agreement; " + verdict
         setting = ", ".join(f"{lay.label(k)}={fmt_key(v)}" for k, v in pub.setting.items())
         row = {"source": pub.where, "setting": setting, "metric": lay.label(pub.metric), "paper": _paper_cell(pub),
                "raygen": _cell(mean, sd) + (f" ({lay.label(column)})" if column != pub.metric and n else ""),
@@ -197,23 +200,36 @@ def rank_table(lay: Analysis, summ: pd.DataFrame, values: list[Published]) -> Ta
         cells = [v for v in values if v.table == table and not v.interval]
         row_key = next(k for k in cells[0].setting if k != cells[0].column_key)
         for row_value in sorted({v.setting[row_key] for v in cells}, key=str):
-            paper, ours, used = [], [], set()
+            paper, ours, used, sound = [], [], set(), []
             for v in (c for c in cells if c.setting[row_key] == row_value):
                 column, mean, _, _ = raygen_value(lay, summ, v)
                 if mean is not None and np.isfinite(mean):
                     paper.append(v.value)
                     ours.append(mean)
                     used.add(column)
+                    sound.append(not unhealthy(lay, v.setting))
             if len(paper) >= 3:
+                kept = [i for i, ok in enumerate(sound) if ok]
+                without = (f"{kendall_tau([paper[i] for i in kept], [ours[i] for i in kept]):+.2f} "
+                           f"({len(kept)})" if len(kept) >= 3 else "—")
                 rows.append({"source": table, lay.label(row_key): fmt_key(row_value),
                              "raygen column": ", ".join(sorted(used)), "columns ranked": len(paper),
-                             "Kendall τ": f"{kendall_tau(paper, ours):+.2f}"})
+                             "Kendall τ": f"{kendall_tau(paper, ours):+.2f}",
+                             "τ without failed trainings": without if not all(sound) else "(none failed)"})
     if not rows:
         return None
     return Table("paper-ranks", "Rank agreement with the paper", pd.DataFrame(rows),
                  "Kendall τ between the paper's ordering and raygen's over the cells raygen measured: +1 the same "
                  "order, 0 unrelated, -1 reversed. Computed on raygen's stand-in column where the paper's metric "
-                 "could not be measured here (see 'comparable?' above).")
+                 "could not be measured here (see 'comparable?' above). A model whose training failed its health "
+                 "check (metrics/health.py: collapse, a saturated discriminator, no better than the mean image) "
+                 "is no agreement: τ without those is beside it (number of columns ranked in brackets).")
+
+
+def unhealthy(lay: Analysis, setting: dict) -> bool:
+    """Did every trial matching a published value's setting fail its training-health check?"""
+    rows = matching(lay, setting)
+    return "health" in rows and len(rows) > 0 and bool(rows["health"].eq("failed").all())
 
 
 def paper_tables(lay: Analysis, summ: pd.DataFrame, paper) -> list[Table]:
