@@ -292,3 +292,17 @@ def test_times_are_compared_as_cpu_seconds_when_trials_shared_the_machine():
     assert Analysis(results=alone, history=pd.DataFrame()).time_col == "train_time_s"
     lay = Analysis(results=shared, history=pd.DataFrame())
     assert lay.time_col == "train_cpu_s" and "CPU-seconds" in lay.time_words()
+
+
+def test_unhealthy_trials_are_marked_where_they_appear():
+    rows = [base_row(0, model="vae_gan", seed=0, cls_fid=700.0, health="failed",
+                     health_reason="discriminator saturated (loss < 0.001) in 90% of epochs"),
+            base_row(1, model="vae", seed=0, cls_fid=200.0, health="ok", health_reason="")]
+    lay = analyze(pd.DataFrame(rows))
+    summ = summarize(lay)
+    best = tables.best_per_model_table(lay, summ).frame.set_index("model")
+    assert best.loc["vae_gan", "training health"].startswith("failed in 1 of 1: discriminator saturated")
+    assert best.loc["vae", "training health"] == "ok"
+    trials = tables.trials_table(lay)
+    i = list(trials.frame["trial_id"]).index(rows[0]["trial_id"])
+    assert trials.row_class[i] == "failed" and "health" in trials.frame

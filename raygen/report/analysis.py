@@ -221,7 +221,8 @@ def summarize(lay: Analysis) -> pd.DataFrame:
     ok = res["status"].isin(OK)
     vals = res[cols].apply(pd.to_numeric, errors="coerce").where(ok, np.nan)
     done = (res["status"] == "completed").rename("_done")
-    frame = pd.concat([res[lay.keys], vals, ok.rename("_ok"), done], axis=1)
+    sick = (res["health"].eq("failed") if "health" in res else pd.Series(False, index=res.index)).rename("_sick")
+    frame = pd.concat([res[lay.keys], vals, ok.rename("_ok"), done, sick], axis=1)
     by = lay.keys or (lambda _: 0)
     g = frame.groupby(by, dropna=False, sort=True)
     out = g[cols].mean()
@@ -230,6 +231,7 @@ def summarize(lay: Analysis) -> pd.DataFrame:
     out["n"] = g.size()
     out["n_ok"] = g["_ok"].sum().astype(int)
     out["n_done"] = g["_done"].sum().astype(int)
+    out["n_unhealthy"] = g["_sick"].sum().astype(int)  # trials whose training failed its health check
     return out.reset_index() if lay.keys else out.reset_index(drop=True)
 
 

@@ -96,7 +96,19 @@ def _best_row(lay: Analysis, r: pd.Series, model: str, ds, cols: list[str]) -> d
     cell["best configuration"] = lay.config_label(r, lay.swept_in(model_rows)) or DASH
     cell.update(_metric_cells(lay, r, cols, int(r["n_ok"])))
     cell["seeds"] = f"{int(r['n_done'])}/{int(r['n'])}"
+    if "health" in lay.results:
+        sick = int(r.get("n_unhealthy", 0) or 0)
+        cell["training health"] = "ok" if not sick else f"failed in {sick} of {int(r['n'])}: {_reason(lay, r)}"
     return cell
+
+
+def _reason(lay: Analysis, r: pd.Series) -> str:
+    """The health reason of a configuration's first unhealthy trial."""
+    res = lay.results
+    same = (res[lay.keys].astype(str) == r[lay.keys].astype(str)).all(axis=1) if lay.keys else res.index == res.index
+    reasons = res.loc[same & res["health"].eq("failed"), "health_reason"].dropna().astype(str) \
+        if "health_reason" in res else pd.Series(dtype=str)
+    return reasons.iloc[0] if len(reasons) else "see the trials"
 
 
 def best_param_tables(lay: Analysis, summ: pd.DataFrame, limit: int = 3, first: tuple[str, ...] = ()) -> list[Table]:
@@ -153,14 +165,16 @@ def summary_table(lay: Analysis, summ: pd.DataFrame) -> Table:
 def trials_table(lay: Analysis) -> Table:
     """Every trial, in configuration order, with its status, metrics and times."""
     res = trial_order(lay)
-    cols = [c for c in ("trial_id", "status", *lay.keys, "seed", "epoch", *lay.metrics, "train_time_s",
-                        "wall_time_s", "hostname", "error") if c in res]
-    keyish = {"trial_id", "status", "hostname", "error", "seed", "epoch", *lay.keys}
+    cols = [c for c in ("trial_id", "status", "health", *lay.keys, "seed", "epoch", *lay.metrics, "train_time_s",
+                        "train_cpu_s", "wall_time_s", "hostname", "error", "health_reason") if c in res]
+    keyish = {"trial_id", "status", "health", "hostname", "error", "health_reason", "seed", "epoch", *lay.keys}
     frame = pd.DataFrame({lay.label(c): [(fmt_key if c in keyish else fmt)(v) for v in res[c].tolist()] for c in cols})
     if "epoch" in frame:
         frame = frame.rename(columns={"epoch": "epochs done"})
     t = Table("trials", "Every trial", frame)
-    t.row_class = [s if s in PROBLEMS else "" for s in res["status"].astype(str)] if len(res) else []
+    health = res["health"].astype(str) if "health" in res else pd.Series("", index=res.index)
+    t.row_class = [s if s in PROBLEMS else "failed" if h == "failed" else ""
+                   for s, h in zip(res["status"].astype(str), health)] if len(res) else []
     return t
 
 
