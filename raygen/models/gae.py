@@ -27,13 +27,14 @@ import torch
 
 from raygen.core.errors import RaygenError
 from raygen.core.registry import MODELS
+from raygen.core.settings import setting
 from raygen.models.nets import numel
 from raygen.models.vae_variants import AE, AEConfig
 
 
 @dataclass
 class GAEConfig(AEConfig):
-    delta: float = 0.1  # Algorithm 1, line 5 (0: never reached, train all epochs)
+    delta: float = setting(0.1, ge=0)  # Algorithm 1, line 5 (0: never reached, train all epochs)
     stop_at_delta: bool = True  # Algorithm 1 stops there; Table 3's protocol trains every epoch
 
 

@@ -25,7 +25,8 @@ class GANConfig(ModelConfig):
     latent_dim: int = 100  # Chaturvedula: "a random noise vector with a size of 100"
     lr: float = 2e-4  # Chaturvedula: Adam, learning rate 0.0002
     lr_dis: float = setting(0.0, ge=0, le=10)  # the discriminator's own learning rate (0: lr, as the paper)
-    beta1: float = 0.5  # not in the paper; DCGAN's (Radford et al. 2015, its ref [5]) Adam beta1
+    # not in the paper; DCGAN's (Radford et al. 2015, its ref [5]) Adam beta1
+    beta1: float = setting(0.5, ge=0, le=0.999)
     n_critic: int = setting(1, ge=1)
     output: str = "tanh"  # Chaturvedula scales pixels to [-1, 1]
 

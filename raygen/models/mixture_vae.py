@@ -49,7 +49,7 @@ class VaDEConfig(MixtureConfig):
     # Jiang et al. (2017) initialise VaDE from a pretrained autoencoder and a GMM fitted to its
     # codes (section 3.3); they give no epoch count in a form that maps here: 10 epochs (our
     # choice), at batch 100 (Ko et al. 2024's), counted in train_time_s as Ko et al. 2024's Table 4 does.
-    pretrain_epochs: int = 10
+    pretrain_epochs: int = setting(10, ge=0, le=1_000_000)
 
 
 @MODELS.register("vade")
@@ -104,12 +104,14 @@ class VaDE(MixturePriorVAE):
 
 @dataclass
 class GMVAEConfig(MixtureConfig):
-    w_dim: int = 0  # dimension of w (0: latent_dim); the paper's sizes are for its own networks
-    prior_hidden: int = 500  # the beta network w -> (mu_c(w), var_c(w)): one hidden layer (our width)
+    # dimension of w (0: latent_dim); the paper's sizes are for its own networks
+    w_dim: int = setting(0, ge=0, le=100_000)
+    # the beta network w -> (mu_c(w), var_c(w)): one hidden layer (our width)
+    prior_hidden: int = setting(500, ge=1, le=1_000_000)
     # Dilokthanakul et al. (section 3.2) bound the z-prior term below by lambda (Kingma et al.
     # 2016's free bits) to stop components collapsing; 0.5 nats is our choice (Ko et al. retuned
     # GMVAE and do not say how).
-    free_bits: float = 0.5
+    free_bits: float = setting(0.5, ge=0)
 
 
 @MODELS.register("gmvae")
@@ -173,7 +175,7 @@ class VampVAEConfig(MixtureConfig):
     # 1/warmup_epochs to 1 over the first warmup_epochs epochs (100 in their experiments). Ko
     # et al. 2024 do not mention one and train 30 epochs (a 100-epoch warm-up would never
     # reach the full ELBO), so their protocol runs without it: 0.
-    warmup_epochs: int = 0
+    warmup_epochs: int = setting(0, ge=0, le=1_000_000)
 
 
 @MODELS.register("vamp_vae")

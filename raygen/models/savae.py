@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from raygen.core.diskcache import load_or_build, shared_cache_dir
 from raygen.core.errors import RaygenError
 from raygen.core.registry import MODELS
+from raygen.core.settings import setting
 from raygen.data import TensorData
 from raygen.models import losses
 from raygen.models.base import AutoEncoderModel, Context, ModelConfig, adam, batched, step
@@ -59,25 +60,27 @@ PHASE1_VERSION = 1  # bump when phase 1's code changes: old cache entries are th
 class SAVAEConfig(ModelConfig):
     latent_dim: int = 100  # section 4.3.1 compares K_z = 2 and K_z = 100
     lr: float = 1e-3  # phase 2: decoder and discriminator (Adam; the paper gives no optimiser)
-    adam_beta1: float = 0.5
+    adam_beta1: float = setting(0.5, ge=0, le=0.999)  # Adam's beta1 must be in [0, 1)
     # Widths (Figure 6's are not in the text; ours, kept small for CPUs). Encoder: 3 levels
     # of 2 conv layers (6 convs, 2 max-pools), then 3 dense LeakyReLU layers (section 4.2).
-    channels: tuple[int, ...] = (16, 32, 64)
-    hidden: tuple[int, ...] = (512, 256, 128)
-    cls_width: int = 128  # classifier: 3 dense layers of this width, each + a residual block
-    dis_channels: tuple[int, ...] = (16, 32, 32)  # discriminator: 3 convs, 2 max-pools
-    dis_hidden: tuple[int, ...] = (256, 128, 64, 32)  # then 4 dense layers and one linear unit
-    alpha: tuple[float, ...] = (1.0, 0.1, 0.01)  # section 4.3.2: weights of the 3 feature layers
-    beta: float = 0.01  # weight of L_adv (eq. 8)
-    gamma: float = 0.1  # weight of L_latent (eq. 8)
+    channels: tuple[int, ...] = setting((16, 32, 64), ge=1, le=4096)
+    hidden: tuple[int, ...] = setting((512, 256, 128), ge=1, le=1_000_000)
+    # classifier: 3 dense layers of this width, each + a residual block
+    cls_width: int = setting(128, ge=1, le=1_000_000)
+    dis_channels: tuple[int, ...] = setting((16, 32, 32), ge=1, le=4096)  # discriminator: 3 convs, 2 max-pools
+    # then 4 dense layers and one linear unit
+    dis_hidden: tuple[int, ...] = setting((256, 128, 64, 32), ge=1, le=1_000_000)
+    alpha: tuple[float, ...] = setting((1.0, 0.1, 0.01), ge=0)  # section 4.3.2: weights of the 3 feature layers
+    beta: float = setting(0.01, ge=0)  # weight of L_adv (eq. 8)
+    gamma: float = setting(0.1, ge=0)  # weight of L_latent (eq. 8)
     # Discriminator updates per decoder update (Algorithm 2). The paper raises them "as in the
     # Wasserstein GAN" without a number; WGAN's n_critic is 5 (Arjovsky et al. 2017, Algorithm 1).
-    n_dis: int = 5
-    phase1_epochs: int = 10  # Algorithm 1 runs "until convergence"; a fixed budget here
-    phase1_lr: float = 1e-3
-    phase1_batch_size: int = 128
-    phase1_max_batches: int = 0  # batches per phase-1 epoch (0: all); smoke runs use a few
-    label_fraction: float = 1.0  # fraction of training images whose label phase 1 sees
+    n_dis: int = setting(5, ge=1, le=1000)
+    phase1_epochs: int = setting(10, ge=1, le=1_000_000)  # Algorithm 1 runs "until convergence"; a fixed budget here
+    phase1_lr: float = setting(1e-3, gt=0, le=10)
+    phase1_batch_size: int = setting(128, ge=1, le=1_000_000)
+    phase1_max_batches: int = setting(0, ge=0)  # batches per phase-1 epoch (0: all); smoke runs use a few
+    label_fraction: float = setting(1.0, gt=0, le=1)  # fraction of training images whose label phase 1 sees
     # L_kl summed over the latent dimensions, or averaged over them (the default): see KL.
     kl_reduction: str = "mean"
 

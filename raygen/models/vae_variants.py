@@ -14,6 +14,7 @@ import torch
 
 from raygen.core.errors import RaygenError
 from raygen.core.registry import MODELS
+from raygen.core.settings import setting
 from raygen.models import losses
 from raygen.models.vae import BaseVAE, BaseVAEConfig
 
@@ -57,8 +58,8 @@ class InfoVAEConfig(VAEConfig):
     # Zhao et al. (2019), eq. 6 with the MMD divergence; lambda = 1000 and alpha = 0 (the KL
     # kept at weight 1), their MMD-VAE setting. Ko et al. saw over-regularisation with the
     # original values and retuned them unreported: both are config keys.
-    info_alpha: float = 0.0
-    info_lambda: float = 1000.0
+    info_alpha: float = setting(0.0, le=1)  # Zhao et al.: alpha <= 1 (1 - alpha weighs the KL)
+    info_lambda: float = setting(1000.0, ge=0)
     kernel: str = "rbf"  # rbf (Zhao et al.'s Gaussian kernel) | imq
     # Kernel bandwidth C: "d2" = latent_dim ** 2, Zhao et al.'s own MMD-VAE code
     # (exp(-mean_i (z_i - z'_i)^2 / d)); "2d" = 2 * latent_dim, Tolstikhin et al. (2018)'s
@@ -101,7 +102,7 @@ class InfoVAE(VAE):
 
 @dataclass
 class WAEConfig(VAEConfig):
-    wae_lambda: float = 10.0  # Tolstikhin et al. (2018), section 4: lambda = 10 on MNIST
+    wae_lambda: float = setting(10.0, ge=0)  # Tolstikhin et al. (2018), section 4: lambda = 10 on MNIST
     kernel: str = "imq"  # their MMD experiments use the inverse multiquadratic kernel
     bandwidth: str = "2d"  # C = 2 d sigma^2 with sigma = 1 (their section 4)
 
@@ -152,8 +153,8 @@ class AE(VAE):
 class RAEConfig(AEConfig):
     # Ghosh et al. (2020), eq. 11: beta (code penalty) and lambda (decoder L2); they tuned both per
     # dataset. 1e-4 and 1e-7 are the values of the RAE-L2 benchmarked by Chadebec et al. (2022).
-    z_weight: float = 1e-4
-    decoder_l2: float = 1e-7
+    z_weight: float = setting(1e-4, ge=0)
+    decoder_l2: float = setting(1e-7, ge=0)
 
 
 @MODELS.register("rae_l2")
