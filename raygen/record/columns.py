@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from raygen.record.keys import KINDS, Kind
+
 LOWER, HIGHER = "lower", "higher"
 
 
@@ -20,6 +22,9 @@ class Column:
     # rank first); None: never "best" (e.g. the evaluator's own accuracy, constant across trials).
     rank: int | None = None
     compare: bool = True  # the report's tables and figures compare configurations by it
+    # What kind of value (``record.keys.Kind``): a measure, or what the measure was taken with
+    # (sample counts, the extractor's name).
+    kind: str = Kind.METRIC
 
     @property
     def lower_is_better(self) -> bool | None:
@@ -38,6 +43,6 @@ def from_json(items) -> dict[str, Column]:
             col = Column(**item)
         except TypeError:
             continue
-        if col.better in (LOWER, HIGHER, None) and isinstance(col.name, str):
+        if col.better in (LOWER, HIGHER, None) and isinstance(col.name, str) and col.kind in KINDS:
             out[col.name] = col
     return out
