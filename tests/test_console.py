@@ -76,7 +76,8 @@ def test_best_is_said_in_plain_words():
 
 @pytest.mark.slow
 def test_a_smoke_sweep_prints_a_screenful_plus_one_line_per_trial(tmp_path, data_root):
-    out = run_sweep(REPO / "raygen" / "sweeps" / "gan_vs_vae.yaml", tmp_path / "runs", data_root, "--smoke", "--num-cpus", "2")
+    out = run_sweep(REPO / "raygen" / "sweeps" / "gan_vs_vae.yaml", tmp_path / "runs", data_root, "--smoke",
+                    "--num-cpus", "2")
     text = out.stdout + out.stderr
     trials = len(load_sweep("gan_vs_vae").grid(smoke=True))
     lines = text.splitlines()

@@ -29,6 +29,8 @@ from raygen.core.errors import RaygenError
 from raygen.core.registry import MODELS
 from raygen.models.nets import numel
 from raygen.models.vae_variants import AE, AEConfig
+from raygen.record import keys
+from raygen.record.keys import Kind
 
 
 @dataclass
@@ -44,6 +46,8 @@ class GAE(AE):
     mixture fitted to its codes by maximum likelihood (scikit-learn's EM)."""
 
     Config = GAEConfig
+    # on_epoch_end's measure of Algorithm 1's test (``converged`` is the trainer's: keys.CONVERGED)
+    reports = {**AE.reports, "recon_error": Kind.LOSS, "delta_reached": Kind.BOOKKEEPING, "delta_epoch": Kind.COUNT}
 
     def __init__(self, cfg: GAEConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)
@@ -69,4 +73,4 @@ class GAE(AE):
         if reached and not int(self.delta_epoch):
             self.delta_epoch.fill_(epoch)
         return {"recon_error": err, "delta_reached": reached, "delta_epoch": int(self.delta_epoch) or None,
-                "converged": reached and self.cfg.stop_at_delta}
+                keys.CONVERGED: reached and self.cfg.stop_at_delta}

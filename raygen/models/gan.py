@@ -18,6 +18,7 @@ from raygen.models import losses
 from raygen.models.base import GenerativeModel, ModelConfig, adam, step
 from raygen.models.nets import MLP, ConvDecoder, ConvEncoder, Unflatten, numel
 from raygen.models.nets.blocks import ACTIVATIONS
+from raygen.record.keys import Kind
 
 
 @dataclass
@@ -39,6 +40,7 @@ class GAN(GenerativeModel):
     """A generator and a discriminator trained by alternation; subclasses build the two."""
 
     Config = GANConfig
+    reports = {"d_loss": Kind.LOSS, "g_loss": Kind.LOSS}
     stack_refusal = "alternates two optimizers (discriminator, generator)"
 
     def __init__(self, cfg: GANConfig, shape, num_classes: int = 10):

@@ -16,6 +16,7 @@ from raygen.core.errors import RaygenError
 from raygen.core.registry import MODELS
 from raygen.models import losses
 from raygen.models.vae import BaseVAE, BaseVAEConfig
+from raygen.record.keys import Kind
 
 
 @dataclass
@@ -129,6 +130,7 @@ class AE(VAE):
     ``vae`` with ``sampler: gmm``. GAE and RAE-L2 build on it."""
 
     Config = AEConfig
+    reports = {"recon_loss": Kind.LOSS}  # no regularizer
     stochastic = False
     has_prior = False
 

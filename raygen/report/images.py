@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from raygen.record.keys import Kind
 from raygen.report.analysis import OK, Analysis, fmt, fmt_key, fmt_ms, trial_order
 from raygen.report.plots import best_index
 
@@ -116,7 +117,7 @@ def galleries(lay: Analysis, files: RunFiles, cap: int = 48) -> list[tuple[str, 
     model's best trial framed. Above ``cap`` trials only the lowest seed of each
     configuration is shown (the rest are in the trial folders)."""
     res = trial_order(lay)
-    cols = [c for c in res.columns if c.endswith("_png") and c not in GRID_COLUMNS and res[c].notna().any()]
+    cols = [c for c in lay.of_kind(Kind.IMAGE) if c not in GRID_COLUMNS and res[c].notna().any()]
     cols.sort(key=lambda c: list(GALLERY_TITLES).index(c) if c in GALLERY_TITLES else 99)
     out = []
     for col in cols:
