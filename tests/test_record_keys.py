@@ -129,11 +129,13 @@ def test_the_report_takes_configuration_from_the_recorded_kinds_and_old_runs_sti
 
     df = pd.DataFrame({"trial_id": ["a", "b"], "status": ["completed"] * 2, "model": ["gae"] * 2,
                        "warmup_s": [1.0, 2.0], "delta_reached": [True, False], "train_time_s": [3.0, 4.0]})
-    df.attrs["kinds"] = {"warmup_s": keys.Kind.CONFIG}  # a setting whose name looks like a cost
+    # a setting whose name looks like a cost; a model's bookkeeping the report has no code for
+    df.attrs["kinds"] = {"model": keys.Kind.CONFIG, "warmup_s": keys.Kind.CONFIG,
+                         "delta_reached": keys.Kind.BOOKKEEPING}
     assert analyze(df).config == ["model", "warmup_s"]
     old = df.copy()
     old.attrs = {}  # a run written before kinds and configuration columns were recorded
-    assert analyze(old).config == ["model"]
+    assert analyze(old).config == ["model", "delta_reached"]  # as before kinds: a guess by name
     run = df.assign(seed=[0, 1])
     run.attrs = {"config_columns": ["model", "seed"]}
     meta = run_metadata(run)

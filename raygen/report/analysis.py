@@ -49,13 +49,13 @@ def normalize(df: pd.DataFrame) -> pd.DataFrame:
 def column_kinds(results: pd.DataFrame, history_cols: set[str], declared: dict[str, Column]) -> dict[str, str]:
     """Each column's kind as the run's metadata records it (``attrs["kinds"]`` and
     ``attrs["config_columns"]``, written by the sweep). A run written before the kinds were
-    recorded gets them from raygen's fixed keys and the run's column declarations; one written
-    before its configuration columns were listed takes as configuration what none of those
-    names and its history does not hold (costs: ``_s``)."""
+    recorded gets them from raygen's fixed keys and the run's column declarations; one that names
+    no configuration column (older still) takes as configuration what none of those names and
+    its history does not hold (costs: ``_s``)."""
     recorded = dict(results.attrs.get("kinds") or {})
     config = list(results.attrs.get("config_columns") or [])
     out = keys.kinds(results.columns, {**{n: c.kind for n, c in declared.items()}, **recorded}, config)
-    if not config:
+    if not config and Kind.CONFIG not in recorded.values():
         out.update({c: Kind.CONFIG for c in results.columns if c not in out and c not in history_cols
                     and c not in RAY_LEFTOVERS and not str(c).endswith("_s")})
     return out
