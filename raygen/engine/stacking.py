@@ -46,8 +46,10 @@ from torch.func import functional_call, stack_module_state
 
 from raygen.core.errors import RaygenError
 from raygen.engine.config import split_config
-from raygen.engine.trial import Trial, flat_config
+from raygen.engine.trial import Trial
 from raygen.models.base import adam
+from raygen.record import keys
+from raygen.record.transport import given_config
 
 # Trainer keys that may differ between stacked trials (the rest shape the training itself).
 FREE_TRAIN_KEYS = ("seed",)
@@ -58,7 +60,7 @@ def stackable(configs: list[dict[str, Any]]) -> str | None:
     if not configs:
         return "no trials to stack"
     try:
-        parsed = [split_config(flat_config(c)) for c in configs]
+        parsed = [split_config(given_config(c)) for c in configs]
     except RaygenError as exc:
         return str(exc)
     cls = parsed[0][1]
@@ -122,7 +124,7 @@ def _uses_model(m: Trial, losses: dict[str, float], extra: dict[str, Any]) -> bo
     """Whether ``m.end_epoch`` will touch the model this epoch (finish or evaluate)."""
     c = m.cfg
     numbers = [*losses.values(), *(v for v in extra.values() if isinstance(v, float))]
-    return (m.epoch >= c.epochs or bool(extra.get("converged")) or bool(c.eval_every and m.epoch % c.eval_every == 0)
+    return (m.epoch >= c.epochs or bool(extra.get(keys.CONVERGED)) or bool(c.eval_every and m.epoch % c.eval_every == 0)
             or not all(math.isfinite(v) for v in numbers))
 
 
@@ -311,9 +313,9 @@ class StackedTrial:
                     result = t.end_epoch(losses, n, dt, {}, extras[i], cpu)
             else:
                 result = t.end_epoch(losses, n, dt, {}, extras[i], cpu)
-            result["stacked"] = len(self.members)  # how many trials shared the model
+            result[keys.STACKED] = len(self.members)  # how many trials shared the model
             results[k] = t.record(result)
-            if result.get("done"):
+            if result.get(keys.DONE):
                 self.finished[k] = ended = True
         if ended:
             self._write_back()  # the finished members keep their final weights and Adam state

@@ -17,21 +17,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from raygen.core.values import number
 from raygen.data import Data, load_data
 from raygen.engine.config import TrainConfig, split_config
 from raygen.metrics import health
 from raygen.metrics.evaluate import Eval, declared_columns, evaluate
 from raygen.models.base import Context
 from raygen.models.figures import image_grid
-from raygen.record.transport import from_tune
+from raygen.record import keys
+from raygen.record.transport import given_config
 
 _DATA_CACHE: dict[tuple, Data] = {}  # survives actor reuse: a dataset is loaded once per worker
-
-
-def flat_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Tune config -> flat trial config. None means "not set here" (a key only some variants
-    of a grid have), so the dataclass default applies."""
-    return {k: v for k, v in from_tune(config).items() if not k.startswith("_") and v is not None}
 
 
 def seed_everything(seed: int) -> None:
@@ -60,7 +56,8 @@ def tensorboard_images(folder: Path, pngs: dict[str, str], step: int) -> None:
     with SummaryWriter(str(folder), filename_suffix=".images") as writer:
         for key, name in pngs.items():
             with Image.open(folder / name) as im:
-                writer.add_image(key.removesuffix("_png"), np.asarray(im.convert("RGB")), step, dataformats="HWC")
+                writer.add_image(key.removesuffix(keys.IMAGE_SUFFIX), np.asarray(im.convert("RGB")), step,
+                                 dataformats="HWC")
 
 
 class Trial:
@@ -70,7 +67,7 @@ class Trial:
                  data_root: str | None = None, out_dir: str | os.PathLike | None = None,
                  sweep_dir: str | os.PathLike | None = None):
         self.cfg: TrainConfig
-        self.config = flat_config(config)  # as given (lists decoded), for ``save``
+        self.config = given_config(config)  # as given (lists decoded), for ``save``
         self.result: dict[str, Any] = {}  # the last epoch's numbers, set by ``raygen.train``
         self.cfg, model_cls, model_cfg = split_config(self.config)
         self.device = torch.device(device)
@@ -152,24 +149,25 @@ class Trial:
         self.train_cpu += cpu
         result: dict[str, Any] = dict(losses)
         result.update(start, **extra)
-        result.update(epoch=self.epoch, batches=n, epoch_time_s=dt, train_time_s=self.train_time,
-                      epoch_cpu_s=cpu, train_cpu_s=self.train_cpu, torch_threads=torch.get_num_threads(),
-                      device=str(self.device), resumed_from_epoch=self.resumed_from_epoch)
+        result.update({keys.EPOCH: self.epoch, keys.BATCHES: n, keys.EPOCH_TIME_S: dt,
+                       keys.TRAIN_TIME_S: self.train_time, keys.EPOCH_CPU_S: cpu, keys.TRAIN_CPU_S: self.train_cpu,
+                       keys.TORCH_THREADS: torch.get_num_threads(), keys.DEVICE: str(self.device),
+                       keys.RESUMED_FROM_EPOCH: self.resumed_from_epoch})
         bad = [k for k, v in result.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
             error = f"non-finite {', '.join(bad)} at epoch {self.epoch}"
-            result.update(status="diverged", diverged_epoch=self.epoch, error=error, done=True,
-                          health="failed", health_reason=error)
+            result.update({keys.STATUS: keys.DIVERGED, keys.DIVERGED_EPOCH: self.epoch, keys.ERROR: error,
+                           keys.DONE: True, keys.HEALTH: "failed", keys.HEALTH_REASON: error})
             return result
         # A model may end its training early by reporting converged (e.g. GAE's delta).
-        last = self.epoch >= c.epochs or bool(extra.get("converged"))
+        last = self.epoch >= c.epochs or bool(extra.get(keys.CONVERGED))
         if last:
             result.update(model.on_train_end(self.data))
         if last or (c.eval_every and self.epoch % c.eval_every == 0):
             result.update(self.evaluate(images=last))
         if last:
             result.update(self.health(result, losses))
-            result.update(status="completed", done=True)
+            result.update({keys.STATUS: keys.COMPLETED, keys.DONE: True})
         return result
 
     def health(self, result: dict[str, Any], losses: dict[str, float]) -> dict[str, Any]:
@@ -193,9 +191,9 @@ class Trial:
         while True:
             result = self.train_epoch()
             if log:
-                print(f"epoch {result['epoch']}: loss {result.get('loss', float('nan')):.4g}"
-                      + (f" ({result['status']})" if result.get("status") else ""), flush=True)
-            if result.get("done"):
+                print(f"epoch {result[keys.EPOCH]}: loss {number(result.get(keys.LOSS), whole=True)}"
+                      + (f" ({result[keys.STATUS]})" if result.get(keys.STATUS) else ""), flush=True)
+            if result.get(keys.DONE):
                 return result
 
     def save(self, path: str | os.PathLike, final: bool = False) -> Path:
@@ -232,13 +230,13 @@ class Trial:
         out = evaluate(self.model, self.data, ev)
         if self.data.valid is not None:
             out.update(self.evaluate_validation(ev, out))
-        out["num_params"] = self.model.num_params()
-        out.update({f"params_{k}": v for k, v in self.model.param_counts().items()})  # per network
-        out["device"] = device_name(self.device)  # the report's header says where trials ran
+        out[keys.NUM_PARAMS] = self.model.num_params()
+        out.update({keys.params_key(k): v for k, v in self.model.param_counts().items()})  # per network
+        out[keys.DEVICE] = device_name(self.device)  # the report's header says where trials ran
         if images and self.out_dir is not None:
             t0 = time.perf_counter()
             out.update(self.save_images())
-            out["images_s"] = time.perf_counter() - t0  # a phase of its own in the benchmark line
+            out[keys.IMAGES_S] = time.perf_counter() - t0  # a phase of its own in the benchmark line
         return out
 
     def evaluate_validation(self, ev: Eval, held_out: dict[str, Any]) -> dict[str, Any]:
@@ -262,18 +260,18 @@ class Trial:
         out = self._image_grids() if len(self.data.shape) == 3 else {}
         out.update(self.model.artifacts(self.data, self.out_dir))
         self.model.train()
-        tensorboard_images(self.out_dir, {k: v for k, v in out.items() if k.endswith("_png")}, self.epoch)
+        tensorboard_images(self.out_dir, {k: v for k, v in out.items() if keys.is_image(k)}, self.epoch)
         return out
 
     def _image_grids(self) -> dict[str, str]:
         image_grid(self.data.to_unit(self.model.sample(64)), self.out_dir / "samples.png")
-        out = {"samples_png": "samples.png"}
+        out = {keys.SAMPLES_PNG: "samples.png"}
         if self.model.has_encoder:
             x = self.data.eval.x[:32]  # (32, C, H, W)
             rows = torch.stack([x.view(4, 8, *x.shape[1:]), self.model.reconstruct(x).view(4, 8, *x.shape[1:])], 1)
             grid = rows.reshape(64, *x.shape[1:])  # input row, its reconstruction row, ...
             image_grid(self.data.to_unit(grid), self.out_dir / "reconstructions.png")
-            out["reconstructions_png"] = "reconstructions.png"
+            out[keys.RECONSTRUCTIONS_PNG] = "reconstructions.png"
         return out
 
     # --- state -----------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """End-of-trial evaluation. A metric family is a function ``(model, data, ev) -> dict``
 registered with ``@metric(name, columns=...)``, declaring each column it fills (label,
-direction, rank for "best": ``raygen.record.columns``). ``evaluate`` runs every family on the
-trial's device and records a family that could not run in ``metric_errors`` (its columns
-left empty) instead of failing the trial. The families are in ``families.py``.
+direction, rank for "best": ``raygen.record.columns``), as compare_gan's ``EvalTask.metric_list``
+does; ``of_model``: it also fills the model's own ``metric_columns``. ``evaluate`` runs every
+family on the trial's device and records a family that could not run in ``metric_errors``
+(its columns left empty) instead of failing the trial; a family that returns a key it did not
+declare is a bug, and fails the trial. The families are in ``families.py``.
 
 Generated samples, reconstructions of the held-out images and their features are
 computed once per evaluation and shared by the families (``Eval``); reference features of
@@ -28,24 +30,33 @@ from pathlib import Path
 import torch
 
 from raygen.core.diskcache import cached, default_cache_dir, entry
+from raygen.core.errors import RaygenError
 from raygen.core.registry import MODELS, Registry
-from raygen.metrics import scores
+from raygen.metrics import health, scores
 from raygen.models.base import batched
+from raygen.record import keys
 from raygen.record.columns import Column
+from raygen.record.keys import Kind
 
 
 @dataclass(frozen=True)
 class Family:
     fn: Callable[..., dict]
     columns: tuple[Column, ...] = ()
+    of_model: bool = False  # also fills the model's ``metric_columns`` (its ``extra_metrics``)
+
+    def returns(self, model) -> set[str]:
+        """The keys this family may return for ``model``."""
+        own = {c.name for c in self.columns}
+        return own | {c.name for c in type(model).metric_columns} if self.of_model else own
 
 
 FAMILIES: Registry[Family] = Registry("metric family", builtins=("raygen.metrics.families",))
 
 
-def metric(name: str, columns: tuple[Column, ...] = ()):
+def metric(name: str, columns: tuple[Column, ...] = (), of_model: bool = False):
     def add(fn: Callable[..., dict]) -> Callable[..., dict]:
-        FAMILIES.register(name)(Family(fn, columns))
+        FAMILIES.register(name)(Family(fn, columns, of_model))
         return fn
     return add
 
@@ -57,7 +68,18 @@ def declared_columns() -> list[Column]:
         out.update((c.name, c) for c in fam.columns)
     for _, cls in MODELS.items():
         out.update((c.name, c) for c in cls.metric_columns)
+    out.update((c.name, c) for c in health.COLUMNS)  # measured by the trial at its end (engine)
     return list(out.values())
+
+
+def declared_kinds() -> dict[str, str]:
+    """name -> kind of every key the metric families and the models declare (their columns,
+    each family's time, the models' own ``reports``); the fixed keys are ``keys.FIXED``."""
+    out = {keys.family_time_key(name): Kind.TIME for name, _ in FAMILIES.items()}
+    for _, cls in MODELS.items():
+        out.update(cls.reports)
+    out.update((c.name, c.kind) for c in declared_columns())
+    return out
 
 
 @torch.no_grad()
@@ -164,16 +186,21 @@ def evaluate(model, data, ev: Eval, families: dict[str, Family] | None = None) -
         for name, fam in FAMILIES.items() if families is None else families.items():
             t_fam = time.perf_counter()
             try:
-                out.update(fam.fn(model, data, ev))
+                got = fam.fn(model, data, ev)
             except Exception as exc:  # a metric that cannot run must not lose the trial
-                out.update(dict.fromkeys(c.name for c in fam.columns))
+                got = dict.fromkeys(c.name for c in fam.columns)
                 first = (str(exc).strip().splitlines() or [""])[0]
                 errors.append(f"{name}: {type(exc).__name__}: {first}")
-            out[f"eval_{name}_s"] = time.perf_counter() - t_fam  # each family's share of eval_time_s
-    out["metric_errors"] = "\n".join(errors) if errors else None  # one line per family
-    out["eval_samples"] = ev.n
-    out["eval_split"] = data.eval_split
-    out["train_split"] = data.train_split
-    out["eval_time_s"] = time.perf_counter() - t0
+            undeclared = sorted(set(got) - fam.returns(model))
+            if undeclared:
+                raise RaygenError(f"metric family {name!r} returned undeclared key(s) {', '.join(undeclared)}; "
+                                  f"declare them in its @metric(columns=...) (or the model's metric_columns)")
+            out.update(got)
+            out[keys.family_time_key(name)] = time.perf_counter() - t_fam  # each family's share of eval_time_s
+    out[keys.METRIC_ERRORS] = "\n".join(errors) if errors else None  # one line per family
+    out[keys.EVAL_SAMPLES] = ev.n
+    out[keys.EVAL_SPLIT] = data.eval_split
+    out[keys.TRAIN_SPLIT] = data.train_split
+    out[keys.EVAL_TIME_S] = time.perf_counter() - t0
     model.train()
     return out

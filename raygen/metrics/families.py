@@ -15,6 +15,7 @@ from raygen.metrics import classifier, inception, scores
 from raygen.metrics.evaluate import Eval, feature_scores, is_image, metric, reference
 from raygen.models import losses
 from raygen.record.columns import HIGHER, LOWER, Column
+from raygen.record.keys import Kind
 
 
 def extract_batch(device: torch.device, cpu: int, cuda: int) -> int:
@@ -55,8 +56,10 @@ INCEPTION_NAMES = {"fid": "fid", "is": "inception_score", "kid": "inception_kid"
     Column("fid_recon", "recon. FID", LOWER, compare=False),
     Column("inception_kid", "KID (Inception)", LOWER, compare=False),
     Column("inception_precision", "precision (Inception)", HIGHER, compare=False),
-    Column("inception_recall", "recall (Inception)", HIGHER, compare=False), Column("fid_samples", "Inception samples"),
-    Column("fid_extractor", "FID extractor"), Column("fid_reference", "FID reference set")))
+    Column("inception_recall", "recall (Inception)", HIGHER, compare=False),
+    Column("fid_samples", "Inception samples", kind=Kind.COUNT),
+    Column("fid_extractor", "FID extractor", kind=Kind.BOOKKEEPING),
+    Column("fid_reference", "FID reference set", kind=Kind.BOOKKEEPING)))
 def inception_metrics(model, data, ev: Eval) -> dict:
     """pytorch-fid's FID and Inception Score (plus KID, precision/recall on pool3
     features) of generated samples; of reconstructions too with ``inception_recon`` (its
@@ -85,8 +88,8 @@ CLASSIFIER_NAMES = {"fid": "cls_fid", "is": "cls_is", "kid": "kid", "precision":
     Column("cls_coverage", "classes covered", HIGHER, compare=False),
     Column("cls_entropy", "class entropy (nats)", HIGHER, compare=False),
     Column("cls_fid_recon", "recon. FID (domain classifier)", LOWER, compare=False),
-    Column("cls_samples", "samples scored"),
-    Column("cls_extractor", "feature extractor")))
+    Column("cls_samples", "samples scored", kind=Kind.COUNT),
+    Column("cls_extractor", "feature extractor", kind=Kind.BOOKKEEPING)))
 def classifier_metrics(model, data, ev: Eval) -> dict:
     """The domain classifier's view: cls_fid (its penultimate features), cls_is, KID and
     precision/recall on the same features, class coverage and entropy (mode collapse)."""
@@ -128,7 +131,7 @@ def reconstruction(model, data, ev: Eval) -> dict:
     return out
 
 
-@metric("model")
+@metric("model", of_model=True)
 def model_metrics(model, data, ev: Eval) -> dict:
     """The model's own measures (``extra_metrics``; their columns are declared by the model)."""
     return model.extra_metrics(data, ev.n)

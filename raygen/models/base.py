@@ -59,6 +59,11 @@ class GenerativeModel(nn.Module):
     has_encoder: ClassVar[bool] = False
     # Columns ``extra_metrics`` fills: label, direction (see raygen.record.columns).
     metric_columns: ClassVar[tuple[Column, ...]] = ()
+    # Every other key the model reports, with its kind (``record.keys.Kind``): its training
+    # losses beyond ``loss`` (``train_step``) and its hooks' values. The sweep types and the
+    # report reads each column by it; the contract test (tests/test_record_keys.py) checks that
+    # a model reports exactly these.
+    reports: ClassVar[dict[str, str]] = {}
     # Stacked training (raygen.engine.stacking) vectorises K trials of one architecture into one model:
     # a model allows it when its step is one optimizer over ``loss`` and every random draw of the
     # loss goes through ``noise``. ``stack_weights``: float config keys that may differ between

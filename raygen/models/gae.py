@@ -30,6 +30,8 @@ from raygen.core.registry import MODELS
 from raygen.core.settings import setting
 from raygen.models.nets import numel
 from raygen.models.vae_variants import AE, AEConfig
+from raygen.record import keys
+from raygen.record.keys import Kind
 
 
 @dataclass
@@ -46,6 +48,8 @@ class GAE(AE):
 
     Config = GAEConfig
     stack_observes_steps = True  # the delta test averages every step's reconstruction error
+    # on_epoch_end's measure of Algorithm 1's test (``converged`` is the trainer's: keys.CONVERGED)
+    reports = {**AE.reports, "recon_error": Kind.LOSS, "delta_reached": Kind.BOOKKEEPING, "delta_epoch": Kind.COUNT}
 
     def __init__(self, cfg: GAEConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)
@@ -71,4 +75,4 @@ class GAE(AE):
         if reached and not int(self.delta_epoch):
             self.delta_epoch.fill_(epoch)
         return {"recon_error": err, "delta_reached": reached, "delta_epoch": int(self.delta_epoch) or None,
-                "converged": reached and self.cfg.stop_at_delta}
+                keys.CONVERGED: reached and self.cfg.stop_at_delta}

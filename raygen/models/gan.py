@@ -18,6 +18,7 @@ from raygen.models import losses
 from raygen.models.base import GenerativeModel, ModelConfig, adam, step
 from raygen.models.nets import MLP, ConvDecoder, ConvEncoder, Unflatten, numel
 from raygen.models.nets.blocks import ACTIVATIONS
+from raygen.record.keys import Kind
 
 
 @dataclass
@@ -43,6 +44,7 @@ class GAN(GenerativeModel):
     Config = GANConfig
     # DCGAN's 2e-4 in the middle; the discriminator's own rate (lr_dis) stays equal to it
     search_space = {"lr": {"loguniform": [5e-5, 1e-3]}, "beta1": {"choice": [0.5, 0.9]}}
+    reports = {"d_loss": Kind.LOSS, "g_loss": Kind.LOSS}
     stack_refusal = "alternates two optimizers (discriminator, generator)"
 
     def __init__(self, cfg: GANConfig, shape, num_classes: int = 10):

@@ -20,6 +20,7 @@ from raygen.models.base import adam, step
 from raygen.models.nets import MLP
 from raygen.models.vae import reparameterize
 from raygen.models.vae_variants import VAE, VAEConfig
+from raygen.record.keys import Kind
 
 
 @dataclass
@@ -59,6 +60,7 @@ class VaDE(MixturePriorVAE):
     (eq. 17). pi, mu_c and var_c are parameters trained with the networks."""
 
     Config = VaDEConfig
+    reports = {**VAE.reports, "pretrain_recon": Kind.LOSS, "pretrain_s": Kind.TIME}  # pretraining: on_train_start
     stack_refusal = "pretrains an autoencoder and fits a GMM in on_train_start"
 
     def __init__(self, cfg: VaDEConfig, shape, num_classes: int = 10):
@@ -122,6 +124,7 @@ class GMVAE(MixturePriorVAE):
     + max(lambda, KL(p(c|z,w) || p(c))) (eq. 5, with the information constraint of section 3.2)."""
 
     Config = GMVAEConfig
+    reports = {**VAE.reports, **dict.fromkeys(("w_prior", "cond_prior", "c_prior"), Kind.LOSS)}
     stack_refusal = "draws its loss's noise outside the noise hook (two reparameterisations; not vectorised yet)"
 
     def __init__(self, cfg: GMVAEConfig, shape, num_classes: int = 10):
@@ -187,6 +190,7 @@ class VampVAE(MixturePriorVAE):
     choice), or uniform noise in the data range before training."""
 
     Config = VampVAEConfig
+    reports = {**VAE.reports, "kl_weight": Kind.LOSS}  # with warmup_epochs: the KL weight of the next epoch
     stack_refusal = "copies data into its pseudo-inputs in on_train_start and changes its KL weight on_epoch_end"
 
     def __init__(self, cfg: VampVAEConfig, shape, num_classes: int = 10):

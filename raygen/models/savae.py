@@ -44,6 +44,7 @@ from raygen.core.diskcache import load_or_build, shared_cache_dir
 from raygen.core.errors import RaygenError
 from raygen.core.registry import MODELS
 from raygen.core.settings import setting
+from raygen.core.values import plain
 from raygen.data import TensorData
 from raygen.models import losses
 from raygen.models.base import AutoEncoderModel, Context, ModelConfig, adam, batched, step
@@ -51,6 +52,7 @@ from raygen.models.figures import class_region_points, image_grid, latent_scatte
 from raygen.models.nets.resnet import Discriminator, ResClassifier, ResNetDecoder, ResNetEncoder
 from raygen.models.vae import reparameterize
 from raygen.record.columns import HIGHER, Column
+from raygen.record.keys import Kind
 
 BATCH_STREAM = 7919  # the discriminator's batch stream: seeded apart from the trainer's (seed)
 PHASE1_VERSION = 1  # bump when phase 1's code changes: old cache entries are then ignored
@@ -109,6 +111,10 @@ class SAVAE(AutoEncoderModel):
     metric_columns = (Column("latent_class_consistency", "latent class consistency", HIGHER),
                       Column("recon_class_acc", "recon. class acc.", HIGHER),
                       Column("classifier_acc_phase1", "phase-1 classifier acc.", HIGHER, compare=False))
+    # phase 2's losses (phase 1 trains inside on_train_start), and how phase 1 went
+    reports = {**dict.fromkeys(("rec_loss", "adv_loss", "latent_loss", "dis_loss"), Kind.LOSS),
+               "phase1_cached": Kind.BOOKKEEPING, "phase1_key": Kind.BOOKKEEPING,
+               "phase1_time_s": Kind.TIME, "phase1_train_time_s": Kind.TIME}
 
     def __init__(self, cfg: SAVAEConfig, shape, num_classes: int = 10):
         super().__init__(cfg, shape, num_classes)
@@ -235,7 +241,7 @@ class SAVAE(AutoEncoderModel):
                 "eval_split": data.eval_split, "n": len(x), "shape": list(x.shape[1:]),
                 "checksum": round(float(x.double().sum()), 2), "label_sum": int(y.sum()),
                 "num_classes": self.num_classes, "seed": seed,
-                **{k: _jsonable(getattr(self.cfg, k)) for k in PHASE1_KEYS}}
+                **{k: plain(getattr(self.cfg, k)) for k in PHASE1_KEYS}}
 
     def train_phase1(self, data, seed: int) -> dict:
         """Algorithm 1 for ``phase1_epochs`` epochs. Runs on forked RNGs (seeded by ``seed``)
@@ -334,10 +340,6 @@ class SAVAE(AutoEncoderModel):
 
 
 # --- helpers -----------------------------------------------------------------------------
-
-
-def _jsonable(v):
-    return list(v) if isinstance(v, tuple) else v
 
 
 def _check(cfg: SAVAEConfig, shape: tuple[int, ...]) -> None:

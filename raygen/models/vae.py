@@ -24,6 +24,7 @@ from raygen.models.base import AutoEncoderConfig, AutoEncoderModel, step
 from raygen.models.figures import points_figure
 from raygen.models.nets import ARCHS, build_decoder, build_encoder, numel
 from raygen.models.nets.blocks import ACTIVATIONS
+from raygen.record.keys import Kind
 
 
 @dataclass
@@ -55,6 +56,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | N
 
 class BaseVAE(AutoEncoderModel):
     Config = BaseVAEConfig
+    reports = {"recon_loss": Kind.LOSS, "reg_loss": Kind.LOSS}
     stochastic: ClassVar[bool] = True  # Gaussian q(z|x) (mean, log-variance); False: deterministic codes
     stackable = True  # one Adam over ``loss``; its noise comes from ``noise``
     stack_weights = ("beta",)
@@ -118,7 +120,7 @@ class BaseVAE(AutoEncoderModel):
         z, mu, logvar = self.encode_sample(x)
         rec = self.recon_loss(self.decoder(z), x)
         reg = self.regularizer(z, mu, logvar)
-        if reg is None:
+        if reg is None:  # declare ``reports`` without reg_loss
             return {"loss": rec, "recon_loss": rec}
         return {"loss": rec + reg, "recon_loss": rec, "reg_loss": reg}
 

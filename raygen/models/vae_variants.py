@@ -17,6 +17,7 @@ from raygen.core.registry import MODELS
 from raygen.core.settings import setting
 from raygen.models import losses
 from raygen.models.vae import BaseVAE, BaseVAEConfig
+from raygen.record.keys import Kind
 
 
 @dataclass
@@ -137,6 +138,7 @@ class AE(VAE):
     search_space = {**VAE.search_space, "sampler_components": {"choice": [5, 10, 20, 50]}}
 
     Config = AEConfig
+    reports = {"recon_loss": Kind.LOSS}  # no regularizer
     stochastic = False
     has_prior = False
 

@@ -29,6 +29,7 @@ from raygen.models import losses
 from raygen.models.base import adam
 from raygen.models.nets import build_encoder
 from raygen.models.vae_variants import VAE, VAEConfig
+from raygen.record.keys import Kind
 
 
 class FeatureTap(nn.Module):
@@ -61,6 +62,7 @@ class VAEGAN(VAE):
     """Larsen et al. (2016): VAE + GAN with the learned feature-wise reconstruction (see module)."""
 
     Config = VAEGANConfig
+    reports = {**VAE.reports, "g_loss": Kind.LOSS, "d_loss": Kind.LOSS}
     stackable = False
     stack_refusal = "alternates three optimizers (encoder, decoder, discriminator)"
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from raygen.record.keys import KINDS, Kind
+
 LOWER, HIGHER = "lower", "higher"
 
 
@@ -22,6 +24,9 @@ class Column:
     compare: bool = True  # the report's tables and figures compare configurations by it
     # A value that is best (e.g. the data's own sharpness, 1): ranked by distance to it, not by size
     target: float | None = None
+    # What kind of value (``record.keys.Kind``): a measure, or what the measure was taken with
+    # (sample counts, the extractor's name).
+    kind: str = Kind.METRIC
 
     @property
     def lower_is_better(self) -> bool | None:
@@ -40,6 +45,6 @@ def from_json(items) -> dict[str, Column]:
             col = Column(**item)
         except TypeError:
             continue
-        if col.better in (LOWER, HIGHER, None) and isinstance(col.name, str):
+        if col.better in (LOWER, HIGHER, None) and isinstance(col.name, str) and col.kind in KINDS:
             out[col.name] = col
     return out

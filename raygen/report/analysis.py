@@ -14,27 +14,24 @@ import numpy as np
 import pandas as pd
 
 from raygen.core.errors import RaygenError
+from raygen.core.values import DASH, decimals, number
+from raygen.record import keys
 from raygen.record.columns import Column
+from raygen.record.keys import OK, PROBLEMS, STATUS, Kind
+
+__all__ = ["DASH", "OK", "PROBLEMS", "Analysis", "analyze", "fmt", "fmt_key", "fmt_ms", "summarize"]
 
 # Labels of what is not a declared metric: costs and configuration keys.
 LABELS = {
-    "num_params": "parameters", "train_time_s": "training time (s)", "train_cpu_s": "training CPU-seconds",
-    "wall_time_s": "wall time (s)",
+    keys.NUM_PARAMS: "parameters", keys.TRAIN_TIME_S: "training time (s)", keys.TRAIN_CPU_S: "training CPU-seconds",
+    keys.WALL_TIME_S: "wall time (s)",
     "latent_dim": "latent size", "beta": "β", "gamma": "γ", "alpha": "α",
 }
-# Result columns that are bookkeeping, not configuration (the rest of what is not in the
-# history, and not a metric or an image, is the trial's configuration).
-BOOKKEEPING = {
-    "sweep", "run", "trial_id", "status", "error", "trial_dir", "hostname", "node_ip", "device", "eval_split",
-    "train_split", "metric_errors", "eval_samples", "epoch", "batches", "diverged_epoch", "num_params",
-    "experiment_tag", "time_total_s", "fid_extractor", "fid_samples", "fid_reference", "done",
-}
+# Ray's own keys that runs written before raygen dropped them may hold (never configuration).
+RAY_LEFTOVERS = {"experiment_tag", "time_total_s", keys.DONE}
 # Never a swept parameter: model/dataset are always keys, seeds are what we average over,
 # and the trainer's testing aids only make a trial fail (its failure is listed, not compared).
 NOT_SWEPT = {"model", "dataset", "seed"}
-OK = ("completed", "stopped", "running")  # statuses whose metrics count
-PROBLEMS = ("failed", "diverged")
-DASH = "—"
 
 
 # --- reading what a sweep contains ------------------------------------------------------
@@ -50,10 +47,19 @@ def normalize(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def is_config(col: str, history_cols: set[str], declared: dict[str, Column]) -> bool:
-    """For runs that do not list their configuration columns (written before they did)."""
-    return not (col in BOOKKEEPING or col in declared or col in history_cols or col == "loss"
-                or col.endswith(("_png", "_s", "_loss")) or col.startswith(("fid_", "cls_", "params_")))
+def column_kinds(results: pd.DataFrame, history_cols: set[str], declared: dict[str, Column]) -> dict[str, str]:
+    """Each column's kind as the run's metadata records it (``attrs["kinds"]`` and
+    ``attrs["config_columns"]``, written by the sweep). A run written before the kinds were
+    recorded gets them from raygen's fixed keys and the run's column declarations; one that names
+    no configuration column (older still) takes as configuration what none of those names and
+    its history does not hold (costs: ``_s``)."""
+    recorded = dict(results.attrs.get("kinds") or {})
+    config = list(results.attrs.get("config_columns") or [])
+    out = keys.kinds(results.columns, {**{n: c.kind for n, c in declared.items()}, **recorded}, config)
+    if not config and Kind.CONFIG not in recorded.values():
+        out.update({c: Kind.CONFIG for c in results.columns if c not in out and c not in history_cols
+                    and c not in RAY_LEFTOVERS and not str(c).endswith("_s")})
+    return out
 
 
 @dataclass
@@ -69,6 +75,7 @@ class Analysis:
     metrics: list[str] = field(default_factory=list)  # quality metrics with at least one value
     primary: str | None = None  # what "best" means here
     columns: dict[str, Column] = field(default_factory=dict)  # the run's declared metric columns
+    kinds: dict[str, str] = field(default_factory=dict)  # every column's kind (``record.keys.Kind``)
 
     def label(self, col: str) -> str:
         return self.columns[col].label if col in self.columns else LABELS.get(col, col)
@@ -118,9 +125,13 @@ class Analysis:
         """``latent size=10, β=0.005`` (the swept values of one configuration)."""
         return ", ".join(f"{self.label(p)}={fmt_key(row[p])}" for p in params if p in row and pd.notna(row[p]))
 
+    def of_kind(self, kind: str) -> list[str]:
+        """The result columns of one kind (e.g. ``Kind.IMAGE``), in the results' order."""
+        return [c for c in self.results.columns if self.kinds.get(c) == kind]
+
     @property
     def ok(self) -> pd.DataFrame:
-        return self.results[self.results["status"].isin(OK)] if "status" in self.results else self.results
+        return self.results[self.results[STATUS].isin(OK)] if STATUS in self.results else self.results
 
     def models(self) -> list[str]:
         return sorted(self.results["model"].dropna().astype(str).unique()) if "model" in self.results else []
@@ -138,18 +149,16 @@ def analyze(results: pd.DataFrame, history: pd.DataFrame | None = None, metric: 
     """``columns``: the run's metric declarations (``Run.columns``); the results' own
     ``attrs["config_columns"]`` say which columns are configuration."""
     declared = columns or {}
-    listed = list(results.attrs.get("config_columns", [])) if results is not None else []
     results = normalize(results if results is not None else pd.DataFrame())
     history = history if history is not None else pd.DataFrame()
-    if "status" not in results:
-        results["status"] = "completed" if len(results) else pd.Series(dtype=str)
-    hist_cols = set(history.columns) - {"trial_id"}
-    config = [c for c in results.columns if c in listed] if listed else \
-        [c for c in results.columns if is_config(c, hist_cols, declared)]
+    if STATUS not in results:
+        results[STATUS] = keys.COMPLETED if len(results) else pd.Series(dtype=str)
+    kinds = column_kinds(results, set(history.columns) - {keys.TRIAL_ID}, declared)
+    config = [c for c in results.columns if kinds.get(c) == Kind.CONFIG]
     groups = [g for _, g in results.groupby("model", dropna=False)] if "model" in results else [results]
     swept = [c for c in config if c not in NOT_SWEPT and any(g[c].nunique(dropna=True) > 1 for g in groups)]
-    keys = [k for k in ("model", "dataset") if k in results] + swept
-    ok = results[results["status"].isin(OK)]
+    by = [k for k in ("model", "dataset") if k in results] + swept
+    ok = results[results[STATUS].isin(OK)]
     metrics = [c.name for c in declared.values() if c.better and c.compare and c.name in ok
                and pd.to_numeric(ok[c.name], errors="coerce").notna().any()]
     if metric is not None and metric not in metrics:
@@ -157,7 +166,7 @@ def analyze(results: pd.DataFrame, history: pd.DataFrame | None = None, metric: 
                           f"choose one of: {', '.join(metrics) or '(none measured)'}")
     ranked = sorted((declared[m].rank, m) for m in metrics if declared[m].rank is not None)
     primary = metric or next((m for _, m in ranked), None)
-    return Analysis(results, history, config, swept, keys, metrics, primary, declared)
+    return Analysis(results, history, config, swept, by, metrics, primary, declared, kinds)
 
 
 # --- numbers ------------------------------------------------------------------------------
@@ -165,15 +174,7 @@ def analyze(results: pd.DataFrame, history: pd.DataFrame | None = None, metric: 
 
 def fmt(v, digits: int = 4) -> str:
     """4 significant digits, no exponent for everyday magnitudes; blanks as a dash."""
-    if v is None or (isinstance(v, float) and not math.isfinite(v)) or v is pd.NA:
-        return DASH
-    if isinstance(v, (bool, np.bool_)):
-        return str(bool(v))
-    if isinstance(v, (int, np.integer)):
-        return f"{int(v):,}"
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.{decimals(v, digits)}f}" if 1e-4 <= abs(v) < 1e6 or v == 0 else f"{v:.{digits - 1}e}"
-    return str(v)
+    return number(v, digits)
 
 
 def fmt_key(v) -> str:
@@ -183,10 +184,6 @@ def fmt_key(v) -> str:
     if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
         return str(int(v))
     return fmt(v)
-
-
-def decimals(v: float, digits: int = 4) -> int:
-    return int(min(8, max(0, digits - 1 - math.floor(math.log10(abs(v)))))) if v else 0
 
 
 def fmt_ms(mean, std, n: int, digits: int = 4) -> str:
@@ -207,7 +204,7 @@ def fmt_params(n) -> str:
 
 # --- per configuration: mean ± std over seeds ------------------------------------------------
 
-VALUES = ("num_params", "train_time_s", "train_cpu_s", "wall_time_s")
+VALUES = (keys.NUM_PARAMS, keys.TRAIN_TIME_S, keys.TRAIN_CPU_S, keys.WALL_TIME_S)
 
 
 def summarize(lay: Analysis) -> pd.DataFrame:
@@ -218,10 +215,10 @@ def summarize(lay: Analysis) -> pd.DataFrame:
     if not len(res):
         return pd.DataFrame(columns=[*lay.keys, "n", "n_ok", "n_done"])
     cols = [c for c in (*lay.metrics, *VALUES) if c in res]
-    ok = res["status"].isin(OK)
+    ok = res[STATUS].isin(OK)
     vals = res[cols].apply(pd.to_numeric, errors="coerce").where(ok, np.nan)
-    done = (res["status"] == "completed").rename("_done")
-    sick = (res["health"].eq("failed") if "health" in res else pd.Series(False, index=res.index)).rename("_sick")
+    done = (res[STATUS] == keys.COMPLETED).rename("_done")
+    sick = (res[keys.HEALTH].eq("failed") if keys.HEALTH in res else pd.Series(False, index=res.index)).rename("_sick")
     frame = pd.concat([res[lay.keys], vals, ok.rename("_ok"), done, sick], axis=1)
     by = lay.keys or (lambda _: 0)
     g = frame.groupby(by, dropna=False, sort=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from raygen.record.keys import Kind
 from raygen.report.analysis import OK, Analysis, fmt, fmt_key, fmt_ms, trial_order
 from raygen.report.plots import best_index
 
@@ -114,7 +115,7 @@ def galleries(lay: Analysis, files: RunFiles, cap: int = 48, titles: dict[str, s
     trial folders)."""
     titles = GALLERY_TITLES if titles is None else titles
     res = trial_order(lay)
-    cols = [c for c in res.columns if c.endswith("_png") and c not in skip and res[c].notna().any()]
+    cols = [c for c in lay.of_kind(Kind.IMAGE) if c not in skip and res[c].notna().any()]
     cols.sort(key=lambda c: list(titles).index(c) if c in titles else 99)
     out = []
     for col in cols:

@@ -16,7 +16,9 @@ import pandas as pd
 
 from raygen.core.errors import RaygenError
 from raygen.core.storage import read_parquet
+from raygen.record import keys
 from raygen.record.columns import Column, from_json
+from raygen.record.keys import Kind
 from raygen.record.published import Published
 from raygen.record.published import from_json as paper_from_json
 from raygen.record.rows import META_FILE, label_history, results_frame, stack_history, trial_rows
@@ -89,6 +91,7 @@ def load_run(path: str | os.PathLike) -> Run:
     if res_path.exists():
         results, meta = _read_parquet(res_path)
         results.attrs["config_columns"] = meta.get("config_columns", [])
+        results.attrs["kinds"] = meta.get("kinds") or {}  # absent in runs written before kinds were
         hist_path = run_dir / "history.parquet"
         history = _read_parquet(hist_path)[0] if hist_path.exists() else pd.DataFrame()
         when = datetime.fromtimestamp(res_path.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
@@ -103,6 +106,7 @@ def load_run(path: str | os.PathLike) -> Run:
         src = "nothing yet: no results.parquet and no trial has reported (is the sweep still starting?)"
     meta = _json(run_dir / META_FILE)
     meta = meta if isinstance(meta, dict) else {}
+    results.attrs["kinds"] = meta.get("kinds") or {}  # the declared keys' (the sweep writes it as it starts)
     return Run(run_dir, results, history, src, metric, from_json(meta.get("columns")),
                paper_from_json(meta.get("paper")))
 
@@ -155,10 +159,10 @@ def combine(runs: list[Run], out_dir: Path) -> Run:
         raise RaygenError(f"run {', '.join(twice)} is given twice; name each run once")
     ids = [set(r.results["trial_id"].astype(str)) if "trial_id" in r.results else set() for r in runs]
     clash = len(set().union(*ids)) < sum(map(len, ids))  # then ids become "<run folder>/<id>"
-    frames, hists, columns, config = [], [], {}, set()
+    frames, hists, columns, config, kinds = [], [], {}, set(), {}
     for r in runs:
         res, hist = r.results.copy(), r.history.copy()
-        for c in [c for c in res.columns if c.endswith("_png")]:
+        for c in [c for c in res.columns if keys.kind_of(c, r.results.attrs.get("kinds") or {}) == Kind.IMAGE]:
             res[c] = res[c].map(lambda v, d=r.run_dir.resolve(): str(d / v) if isinstance(v, str) and v else v)
         if clash:
             for f in (res, hist):
@@ -168,8 +172,10 @@ def combine(runs: list[Run], out_dir: Path) -> Run:
         hists += [hist] if len(hist) else []
         columns.update(r.columns)
         config.update(r.results.attrs.get("config_columns", []))
+        kinds.update(r.results.attrs.get("kinds") or {})
     results = pd.concat(frames, ignore_index=True)
     results.attrs["config_columns"] = sorted(config)
+    results.attrs["kinds"] = kinds
     history = pd.concat(hists, ignore_index=True) if hists else pd.DataFrame()
     metrics = {r.metric for r in runs}
     source = "; ".join(f"{r.run_dir.name}: {r.source}" for r in runs)

@@ -16,10 +16,13 @@ import pandas as pd
 
 from raygen.core.errors import RaygenError
 from raygen.core.storage import join, write_parquet
+from raygen.core.values import plain
 from raygen.engine.config import split_config
-from raygen.metrics.evaluate import declared_columns
+from raygen.metrics.evaluate import declared_columns, declared_kinds
+from raygen.record import keys
 from raygen.record import published as paper
 from raygen.record.columns import to_json
+from raygen.record.keys import ERROR, STATUS, TRIAL_ID, Kind
 from raygen.record.rows import label_history, results_frame, stack_history, trial_rows
 
 
@@ -35,27 +38,36 @@ def resolved_config(config: dict[str, Any]) -> dict[str, Any]:
     return {**asdict(train), **asdict(model_cfg), **config}
 
 
+def planned_configs(grid) -> dict[str, dict]:
+    """trial path -> config of every trial, from Ray's Trial objects. Only for a trial that
+    never reported: its Result has no config (Ray takes ``Result.config`` from the last
+    result), its folder may hold no params.json (a pending trial never started), and Ray's
+    public API has it nowhere else; ResultGrid keeps the trials in a private attribute."""
+    analysis = getattr(grid, "_experiment_analysis", None)
+    return {str(t.path): t.config for t in getattr(analysis, "trials", None) or []}
+
+
 def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike, interrupted: bool = False
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per trial; after Ctrl-C (``interrupted``), unfinished trials are ``interrupted``."""
-    rows, keys, hist = [], set(), []
-    # A trial that never reported has no config in its Result (Ray takes it from the last
-    # result); its Trial object has it.
-    analysis = getattr(grid, "_experiment_analysis", None)
-    planned = {str(t.path): t.config for t in getattr(analysis, "trials", None) or []}
+    rows, config_keys, hist = [], set(), []
+    planned = None
     for res in grid:
         metrics = dict(res.metrics or {})
         trial_dir = os.path.relpath(str(res.path), str(run_dir))
-        config = res.config or planned.get(str(res.path)) or {}
+        config = res.config
+        if not config:
+            planned = planned_configs(grid) if planned is None else planned
+            config = planned.get(str(res.path)) or {}
         for row, cfg, h in trial_rows(
                 sweep=sweep, run=run, trial_dir=trial_dir, config=config, metrics=metrics,
                 error=None if res.error is None else str(res.error) or type(res.error).__name__,
-                unfinished="interrupted" if interrupted else "stopped", logged=res.metrics_dataframe,
+                unfinished=keys.INTERRUPTED if interrupted else keys.STOPPED, logged=res.metrics_dataframe,
                 resolve=resolved_config):
             rows.append(row)
-            keys.update(cfg)
+            config_keys.update(cfg)
             hist.append(h)
-    results = typed(results_frame(rows, keys))
+    results = typed(results_frame(rows, config_keys))
     return results, label_history(stack_history(hist), results)
 
 
@@ -64,20 +76,20 @@ def add_unstarted(results: pd.DataFrame, configs: list[dict], sweep: str, run: s
     """A row for each of the sweep's configurations that has no trial: a grid generates its
     trials as slots free up, so after Ctrl-C some never existed (``interrupted``); a run
     resumed from an older copy of Ray's state may have lost some (``failed``, ``error``)."""
-    def signature(values: dict, keys: tuple) -> str:
-        return json.dumps({k: native(values.get(k)) for k in keys}, sort_keys=True, default=str)
+    def signature(values: dict, names: tuple) -> str:
+        return json.dumps({k: plain(values.get(k)) for k in names}, sort_keys=True, default=str)
 
     seen: dict[tuple, set] = {}
     extra = []
     for i, cfg in enumerate(configs):
-        keys = tuple(sorted(cfg))
-        if keys not in seen:
-            seen[keys] = {signature(row, keys) for row in results.to_dict("records")}
-        if signature(cfg, keys) in seen[keys]:
-            seen[keys].discard(signature(cfg, keys))  # one trial stands for one configuration
+        names = tuple(sorted(cfg))
+        if names not in seen:
+            seen[names] = {signature(row, names) for row in results.to_dict("records")}
+        if signature(cfg, names) in seen[names]:
+            seen[names].discard(signature(cfg, names))  # one trial stands for one configuration
             continue
-        extra.append({"sweep": sweep, "run": run, "trial_id": f"unstarted_{i:05d}", "status": status, "error": error,
-                      **{k: native(v) for k, v in resolved_config(cfg).items()}})
+        extra.append({keys.SWEEP: sweep, keys.RUN: run, TRIAL_ID: f"unstarted_{i:05d}", STATUS: status, ERROR: error,
+                      **{k: plain(v) for k, v in resolved_config(cfg).items()}})
     if not extra:
         return results
     out = pd.concat([results, pd.DataFrame(extra)], ignore_index=True)
@@ -85,22 +97,25 @@ def add_unstarted(results: pd.DataFrame, configs: list[dict], sweep: str, run: s
     return out
 
 
-TIMES = ("train_time_s", "eval_time_s", "wall_time_s", "startup_s", "images_s", "checkpoint_mb")
-COUNTS = ("epoch", "batches", "num_params", "diverged_epoch", "delta_epoch", "resumed_from_epoch", "checkpoints")
+def column_kinds(results: pd.DataFrame) -> dict[str, str]:
+    """Every result column's kind (``record.keys``), from the declarations and the results'
+    configuration columns."""
+    return keys.kinds(results.columns, declared_kinds(), results.attrs.get("config_columns", []))
 
 
 def typed(results: pd.DataFrame) -> pd.DataFrame:
     """Every declared metric and time a float64 column and the errors strings, present even
     when nothing measured them (an all-null column would be Arrow's null type, and runs with
     and without it would not stack); counts integers."""
-    floats = [c.name for c in declared_columns() if c.better is not None] + list(TIMES)
-    for name in floats:
+    kinds = column_kinds(results)
+    always = [c.name for c in declared_columns() if c.better is not None and c.kind == Kind.METRIC]
+    always += sorted(keys.TIMES)
+    for name in dict.fromkeys([*always, *keys.of_kind(kinds, Kind.TIME)]):
         results[name] = pd.to_numeric(results[name], errors="coerce").astype("float64") \
             if name in results else pd.Series(float("nan"), index=results.index, dtype="float64")
-    for name in COUNTS:  # integers, with <NA> where a trial has none
-        if name in results:
-            results[name] = pd.to_numeric(results[name], errors="coerce").round().astype("Int64")
-    for name in ("error", "metric_errors"):
+    for name in keys.of_kind(kinds, Kind.COUNT):  # integers, with <NA> where a trial has none
+        results[name] = pd.to_numeric(results[name], errors="coerce").round().astype("Int64")
+    for name in (ERROR, keys.METRIC_ERRORS):
         results[name] = results[name].astype("string") if name in results else pd.Series(
             pd.NA, index=results.index, dtype="string")
     return results
@@ -130,7 +145,10 @@ def run_metadata(results: pd.DataFrame | None = None, published: dict | None = N
     declarations, which columns are configuration, the published values the sweep
     reproduces (its ``paper:`` block), and metric errors every trial shared (``notes``)."""
     config = results.attrs.get("config_columns", []) if results is not None else []
-    meta = {"columns": to_json(declared_columns()), "config_columns": config, "metric_notes": list(notes)}
+    # every column's kind; before there are results (raygen.json at the start), the declared ones'
+    kinds = column_kinds(results) if results is not None else {**keys.FIXED, **declared_kinds()}
+    meta = {"columns": to_json(declared_columns()), "config_columns": config, "kinds": kinds,
+            "metric_notes": list(notes)}
     if published:
         meta["paper"] = paper.to_json(published)
     return meta
@@ -148,25 +166,16 @@ def write_results(results: pd.DataFrame, history: pd.DataFrame, run_dir: str,
 
 def best_trial(results: pd.DataFrame, metric: str, mode: str) -> dict[str, Any] | None:
     """The best completed trial by ``metric`` (its id, value and the config keys that vary)."""
-    if metric not in results or "status" not in results:
+    if metric not in results or STATUS not in results:
         return None
-    ok = results[(results.status == "completed") & results[metric].notna()]
+    ok = results[(results[STATUS] == keys.COMPLETED) & results[metric].notna()]
     if ok.empty:
         return None
     row = ok.loc[ok[metric].idxmin() if mode == "min" else ok[metric].idxmax()]
     config = results.attrs.get("config_columns", [])
     varying = [c for c in config if results[c].astype(str).nunique(dropna=False) > 1]
-    return {"metric": metric, "mode": mode, "trial_id": str(row.trial_id), metric: float(row[metric]),
-            **{c: native(row[c]) for c in varying}}
-
-
-def native(v: Any) -> Any:
-    """A cell as plain JSON: numpy scalars as Python numbers, NaN as None, arrays as lists."""
-    if hasattr(v, "tolist"):
-        v = v.tolist()
-    if isinstance(v, float) and v != v:
-        return None
-    return [native(x) for x in v] if isinstance(v, (list, tuple)) else v
+    return {"metric": metric, "mode": mode, TRIAL_ID: str(row[TRIAL_ID]), metric: float(row[metric]),
+            **{c: plain(row[c]) for c in varying}}
 
 
 def benchmark_line(results: pd.DataFrame, wall_s: float, slots: int, resumed: bool = False,

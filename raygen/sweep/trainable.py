@@ -12,7 +12,6 @@ A trial whose config or data is bad (a RaygenError) is not retried: it reports
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import sys
 import time
@@ -27,7 +26,8 @@ from raygen.core.errors import RaygenError
 from raygen.engine.config import TrainConfig
 from raygen.engine.stacking import StackedTrial
 from raygen.engine.trial import Trial, pick_device
-from raygen.record.transport import stack_of
+from raygen.record import keys
+from raygen.record.transport import stack_epochs, stack_of, trial_epochs
 from raygen.sweep.neighbours import Neighbours
 
 
@@ -49,16 +49,10 @@ def one_step(train_epoch: Callable[[], bool], c: TrainConfig) -> None:
 
 
 def _ends_step(result: dict[str, Any] | None) -> bool:
-    return bool(result) and (bool(result.get("done")) or "eval_time_s" in result)
+    return bool(result) and (bool(result.get(keys.DONE)) or keys.EVAL_TIME_S in result)
 
 
 FINAL = "model.pt"
-
-
-def _plain(result: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A result as JSON can carry it (numbers, strings, flags)."""
-    return None if result is None else {k: v for k, v in result.items()
-                                        if isinstance(v, (int, float, str, bool)) or v is None}
 
 _STARTED = 0  # trials started in this worker process
 
@@ -93,20 +87,21 @@ class GenerativeTrainable(tune.Trainable):
             self.error = str(exc)
         # the trial's start-up in this process (the data, the model), and whether it came
         # first here (imports, data read from disk) or on a reused actor (everything kept)
-        self.startup = {"startup_s": time.perf_counter() - t0, "first_on_worker": _STARTED == 0}
+        self.startup = {keys.STARTUP_S: time.perf_counter() - t0, keys.FIRST_ON_WORKER: _STARTED == 0}
         _STARTED += 1
 
     def step(self) -> dict[str, Any]:
         if self.error:
-            return {"status": "failed", "error": self.error, "done": True}
+            return {keys.STATUS: keys.FAILED, keys.ERROR: self.error, keys.DONE: True}
         import ray
 
         out = self._stack_step() if isinstance(self.trial, StackedTrial) else self._trial_step()
-        out.update(self.startup, **self.neighbours.look(), node_id=ray.get_runtime_context().get_node_id())
-        self.finished = bool(out.get("done"))
+        out.update(self.startup, **self.neighbours.look())
+        out[keys.NODE_ID] = ray.get_runtime_context().get_node_id()
+        self.finished = bool(out.get(keys.DONE))
         now = time.monotonic()
         if self.finished or now - self._saved_at >= self.cfg.checkpoint_seconds:
-            out["should_checkpoint"] = True  # Ray Tune then calls save_checkpoint
+            out[keys.SHOULD_CHECKPOINT] = True  # Ray Tune then calls save_checkpoint
             self._saved_at = now
         return out
 
@@ -118,10 +113,9 @@ class GenerativeTrainable(tune.Trainable):
             return _ends_step(last)
 
         one_step(epoch, self.cfg)
-        if last.get("done"):  # every epoch, across restarts
-            return {**last, "history_json": json.dumps(self.trial.history)}
-        # this step's epochs: a trial stopped or interrupted before its end keeps every epoch
-        return {**last, "epochs_json": json.dumps(self.trial.history[first:])}
+        # every epoch when it ended (across restarts), else this step's: a trial stopped or
+        # interrupted before its end keeps every epoch
+        return {**last, **trial_epochs(self.trial.history, first, bool(last.get(keys.DONE)))}
 
     def _stack_step(self) -> dict[str, Any]:
         """One step of K stacked trials: the first member's numbers stand for the stack (the
@@ -138,12 +132,11 @@ class GenerativeTrainable(tune.Trainable):
 
         one_step(epoch, self.cfg)
         numbers = next(r for r in last if r)  # a step trains at least one epoch of a running member
-        out = {k: v for k, v in numbers.items() if k not in ("done", "status", "error")}
-        out.update(members_json=json.dumps([_plain(r) for r in last]), done=st.done)
+        out = {k: v for k, v in numbers.items() if k not in (keys.DONE, keys.STATUS, keys.ERROR)}
+        out.update(stack_epochs(last, [m.history for m in st.members], firsts, st.done))
+        out[keys.DONE] = st.done
         if st.done:
-            out.update(status="completed", history_json=json.dumps([m.history for m in st.members]))
-        else:
-            out["member_epochs_json"] = json.dumps([m.history[f:] for m, f in zip(st.members, firsts)])
+            out[keys.STATUS] = keys.COMPLETED
         return out
 
     def save_checkpoint(self, checkpoint_dir: str) -> dict | None:

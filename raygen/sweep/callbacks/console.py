@@ -7,9 +7,7 @@ every ``every_s`` seconds instead, so a log holds one line per trial and a few m
 """
 from __future__ import annotations
 
-import json
 import logging
-import math
 import sys
 import time
 from pathlib import Path
@@ -17,8 +15,10 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
-from raygen.record.rows import given_config, status_of
-from raygen.record.transport import stack_of
+from raygen.core.values import number
+from raygen.record import keys
+from raygen.record.rows import status_of
+from raygen.record.transport import given_config, members, stack_of
 
 CLEAR_LINE = "\x1b[2K"
 UP = "\x1b[1A"
@@ -33,15 +33,7 @@ def quiet_ray(verbose: bool) -> None:
 
 def fmt(value: Any) -> str:
     """A number as a person reads it: 4 significant digits, integers as integers."""
-    if isinstance(value, bool) or value is None:
-        return "—" if value is None else str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "—"
-        return f"{value:.4g}" if value != int(value) or abs(value) >= 1e6 else str(int(value))
-    return str(value)
+    return number(value, whole=True)
 
 
 def swept_keys(configs: list[dict[str, Any]]) -> list[str]:
@@ -51,15 +43,15 @@ def swept_keys(configs: list[dict[str, Any]]) -> list[str]:
     return ["model", *[k for k in varied if k != "model"]]
 
 
-def best_words(best: dict[str, Any], keys: list[str]) -> str:
+def best_words(best: dict[str, Any], names: list[str]) -> str:
     """``best (min cls_fid): vae_conv  latent_dim=10  seed=1: cls_fid 45.21 (trial ...)``: the
     configuration said by the keys that tell the sweep's trials apart."""
     metric = best["metric"]
-    config = {k: best[k] for k in keys if best.get(k) is not None}
+    config = {k: best[k] for k in names if best.get(k) is not None}
     model = config.pop("model", None)
     named = "  ".join([*([str(model)] if model else []), *(f"{k}={fmt(v)}" for k, v in config.items())])
     return f"best ({best['mode']} {metric}): {named or 'the one configuration'}: {metric} {fmt(best[metric])} " \
-           f"(trial {best['trial_id']})"
+           f"(trial {best[keys.TRIAL_ID]})"
 
 
 STATES = {"TERMINATED": "done", "ERROR": "failed"}  # Ray's trial states in the words of the rest
@@ -101,26 +93,25 @@ class Console(Callback):
     # --- what a trial is -------------------------------------------------------------
     def name(self, trial) -> str:
         """The swept keys' values; a stacked trial's as ``seed=0,1,2`` where its members differ."""
-        members = [given_config(m) for m in stack_of(trial.config) or [trial.config]]
+        configs = [given_config(m) for m in stack_of(trial.config) or [trial.config]]
 
         def value(k: str) -> str:
-            vals = list(dict.fromkeys(fmt(m[k]) if k != "model" else str(m[k]) for m in members if k in m))
+            vals = list(dict.fromkeys(fmt(m[k]) if k != "model" else str(m[k]) for m in configs if k in m))
             return ",".join(vals)
 
-        return "  ".join(f"{k}={value(k)}" if k != "model" else value(k) for k in self.keys if k in members[0])
+        return "  ".join(f"{k}={value(k)}" if k != "model" else value(k) for k in self.keys if k in configs[0])
 
     def metric_text(self, res: dict) -> str | None:
         """The sweep's metric; a stack's as its members' range."""
-        members = json.loads(res["members_json"]) if isinstance(res.get("members_json"), str) else None
-        vals = [m[self.metric] for m in members or [res] if m and isinstance(m.get(self.metric), (int, float))]
+        vals = [m[self.metric] for m in members(res) or [res] if m and isinstance(m.get(self.metric), (int, float))]
         if not vals:
             return None
         return f"{self.metric} {fmt(min(vals))}" + (f" to {fmt(max(vals))}" if len(vals) > 1 else "")
 
     def outcome(self, trial, error: str | None = None) -> str:
         res = dict(trial.last_result or {})
-        status, err = status_of(res, error, "stopped")
-        epoch = res.get("epoch")
+        status, err = status_of(res, error, keys.STOPPED)
+        epoch = res.get(keys.EPOCH)
         parts = [self.metric_text(res),
                  f"epoch {epoch}" if epoch else None,
                  f"{res['time_total_s']:.1f} s" if isinstance(res.get("time_total_s"), float) else None]
@@ -171,7 +162,7 @@ class Console(Callback):
         for t in trials:
             if t.status in ("RUNNING", "PENDING", "PAUSED"):
                 res = t.last_result or {}
-                rows.append((t.status.lower(), self.name(t), fmt(res.get("epoch")), fmt(res.get(self.metric))))
+                rows.append((t.status.lower(), self.name(t), fmt(res.get(keys.EPOCH)), fmt(res.get(self.metric))))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows[:30]]
         return [self.progress(trials), *lines] + ([f"... {len(rows) - 30} more"] if len(rows) > 30 else [])

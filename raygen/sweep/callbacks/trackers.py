@@ -18,6 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from raygen.core.errors import RaygenError
+from raygen.record.keys import FIXED, Kind, of_kind
+from raygen.record.transport import STACK
+
+# raygen's transport (epochs as JSON text; a stack's member configs) is nothing to plot: kept
+# out of the trackers that log every key (MLflow logs numbers only, and skips it by itself).
+NOT_TRACKED = (*sorted(of_kind(FIXED, Kind.TRANSPORT)), STACK)
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,7 @@ def _wandb(settings: dict[str, Any], sweep: str):
     from ray.air.integrations.wandb import WandbLoggerCallback
 
     kwargs = {k: settings[k] for k in ("entity", "group", "mode", "tags") if settings.get(k) is not None}
-    return WandbLoggerCallback(project=str(settings.get("project") or sweep), **kwargs)
+    return WandbLoggerCallback(project=str(settings.get("project") or sweep), excludes=list(NOT_TRACKED), **kwargs)
 
 
 TRACKERS = {
