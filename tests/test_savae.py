@@ -170,14 +170,18 @@ def test_concurrent_trials_build_the_cache_once(tmp_path):
 
 
 @pytest.mark.parametrize("over, message", [
-    ({"label_fraction": 0}, "label_fraction must be in"),
+    ({"label_fraction": 0}, "label_fraction must be a number > 0 and <= 1"),
     ({"kl_reduction": "max"}, "kl_reduction must be one of mean, sum"),
     ({"alpha": [1, 1, 1, 1, 1, 1, 1]}, "alpha needs 1 to 6 weights"),
-    ({"n_dis": 0}, "n_dis must be >= 1"),
+    ({"n_dis": 0}, "n_dis must be a number >= 1"),
+    ({"phase1_batch_size": 0}, "phase1_batch_size must be a number >= 1"),
+    ({"adam_beta1": 5}, "adam_beta1 must be a number >= 0 and <= 0.999"),
+    ({"phase1_lr": -1}, "phase1_lr must be a number > 0"),
+    ({"channels": [0, 8, 8]}, "channels must be a number >= 1"),
 ])
 def test_bad_settings_are_clear_errors(over, message):
-    _, cls, cfg = split_config({"model": "savae", **over})
-    with pytest.raises(RaygenError, match=message):
+    with pytest.raises(RaygenError, match=message):  # the settings' bounds, or the model's own checks
+        _, cls, cfg = split_config({"model": "savae", **over})
         cls(cfg, (1, 28, 28))
 
 
@@ -187,11 +191,9 @@ def test_point_data_is_a_clear_error():
         cls(cfg, (2,))
 
 
-def test_adversarial_and_latent_losses_are_element_means_like_the_reconstruction():
-    """So beta and gamma weigh the terms as the paper's Keras K.mean losses do (summed over
-    the 10 classes, gamma = 0.1 would weigh like the paper's gamma = 1)."""
+def test_the_adversarial_loss_is_a_mean_over_the_batch_of_one_score_per_image():
     g = torch.Generator().manual_seed(0)
-    p, q = torch.rand(16, 10, generator=g), torch.rand(16, 10, generator=g)
+    p, q = torch.rand(16, 1, generator=g), torch.rand(16, 1, generator=g)
     expected = float(np.mean((p.numpy() - q.numpy()) ** 2))
     assert losses.paired_squares(p, q).item() == pytest.approx(expected, rel=1e-6)
 

@@ -198,7 +198,7 @@ def test_vae_gan_reconstructs_in_the_discriminators_last_hidden_layer(x):
     ({"model": "gae", "sampler": "prior"}, "no prior to sample from"),
     ({"model": "vae", "sampler": "kde"}, "sampler must be one of prior, gaussian, gmm"),
     ({"model": "rae_l2", "sampler_components": 0}, "sampler_components must be a number >= 1"),
-    ({"model": "gae", "delta": -1}, "delta must be >= 0"),
+    ({"model": "gae", "delta": -1}, "delta must be a number >= 0"),
     ({"model": "info_vae", "kernel": "laplace"}, "kernel must be one of"),
     ({"model": "info_vae", "bandwidth": "wide"}, "bandwidth must be one of"),
     ({"model": "vade", "components": 0}, "components must be a number >= 1"),

@@ -146,5 +146,6 @@ OLD_FAMILIES = {"inception": old_inception, "classifier": old_classifier, "recon
 
 def old_evaluate(model, data, ev: OldEval) -> dict:
     """``evaluate`` (the same loop, timings and error handling) over the previous families."""
-    families = {name: Family(fn) for name, fn in OLD_FAMILIES.items()}
+    # the same columns as today's families of the same names: only how they are computed differs
+    families = {name: Family(fn, FAMILIES.get(name).columns) for name, fn in OLD_FAMILIES.items()}
     return evaluate(model, data, ev, families={**families, "model": Family(FAMILIES.get("model").fn)})

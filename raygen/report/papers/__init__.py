@@ -5,20 +5,13 @@ asks every section in ``SECTIONS`` and names none of them.
 """
 from __future__ import annotations
 
-from raygen.report.papers import chaturvedula, ko2024, zemouri2020
+from raygen.report.papers import chaturvedula, ko2024, lucic2018, zemouri2020
 from raygen.report.papers.section import Derived, Section, Subject
 
-
-def _generic() -> tuple[Section, ...]:
-    from raygen.report.budget import EqualBudget  # it builds on the sections' protocol itself
-
-    return (EqualBudget(),)
-
-
-# In the order their parts appear where two add to the same place of the page; the last,
-# the equal-budget comparison, belongs to no paper (Lucic et al. 2018's method, for any sweep).
+# In the order their parts appear where two add to the same place of the page; Lucic et al.
+# 2018's equal-budget comparison applies to any sweep with a budget.
 SECTIONS: tuple[Section, ...] = (*zemouri2020.SECTIONS, *chaturvedula.SECTIONS, *ko2024.SECTIONS,
-                                 *_generic())
+                                 *lucic2018.SECTIONS)
 # Published metrics computed from trials, and image titles: whichever sections apply.
 DERIVED: dict[str, Derived] = {k: v for sec in SECTIONS for k, v in sec.derived.items()}
 GALLERY_TITLES: dict[str, str] = {k: v for sec in SECTIONS for k, v in sec.gallery_titles.items()}
