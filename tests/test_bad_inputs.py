@@ -102,8 +102,12 @@ def test_a_huge_grid_is_refused_without_expanding_it(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--set", "epochs=[1,"], "--set 'epochs=[1,': the value is not valid YAML"),
-    (["--cpus-per-trial", "-1"], "--cpus-per-trial -1 must be > 0"),
-    (["--max-concurrent", "-3"], "--max-concurrent -3 must be >= 0"),
+    (["--cpus-per-trial", "-1"], "--cpus-per-trial -1 must be a finite number > 0"),
+    (["--max-concurrent", "-3"], "--max-concurrent -3 must be a finite number >= 0"),
+    (["--cpus-per-trial", "nan"], "--cpus-per-trial nan must be a finite number > 0"),
+    (["--gpus-per-trial", "nan"], "--gpus-per-trial nan must be a finite number >= 0"),
+    (["--retry-failed"], "--retry-failed reruns the failed trials of a run: give it with --resume"),
+    (["--set", "seed=18446744073709551616"], "seed=18446744073709551616 is not allowed"),
 ])
 def test_bad_command_line_values(tmp_path, capsys, args, message):
     code, err = run(tmp_path, capsys, BASE, *args)

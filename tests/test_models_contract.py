@@ -127,3 +127,21 @@ def test_resume_after_an_epoch_gives_the_same_next_epoch(name, data_root):
     losses = lambda t: [{k: v for k, v in h.items() if not k.endswith("_s") and k != "resumed_from_epoch"}
                         for h in t.history]
     assert losses(resumed) == losses(straight)  # the same numbers as the uninterrupted run
+
+
+def test_every_numeric_setting_declares_its_allowed_values():
+    """A bad number is one line before anything runs, never a failure in every trial a minute in."""
+    import dataclasses
+    import typing
+
+    from raygen.core.settings import rules
+    from raygen.engine.config import TrainConfig
+
+    unbounded = []
+    for name, config in [("trainer", TrainConfig), *((n, cls.Config) for n, cls in MODELS.items())]:
+        hints = typing.get_type_hints(config)
+        for f in dataclasses.fields(config):
+            numeric = any(t in (int, float) for t in (hints[f.name], *typing.get_args(hints[f.name])))
+            if numeric and not rules(config, f.name):
+                unbounded.append(f"{name}.{f.name}")
+    assert unbounded == []

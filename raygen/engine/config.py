@@ -26,7 +26,7 @@ class TrainConfig:
     # every metric is also measured there, as val_<metric>; 0: none
     validation: int = setting(0, ge=0)
     limit: int = setting(0, ge=0)  # keep only the first N training items (0: all)
-    seed: int = setting(0, ge=0)
+    seed: int = setting(0, ge=0, le=2**32 - 1)  # numpy seeds modulo 2^32: a larger one would alias a smaller
     epochs: int = setting(10, ge=1, le=1_000_000)
     batch_size: int = setting(128, ge=1, le=1_000_000)
     max_batches: int = setting(0, ge=0)  # batches per epoch (0: the whole split); smoke runs use a few

@@ -93,7 +93,11 @@ class VAEGAN(VAE):
     in their released code (see module)."""
 
     Config = VAEGANConfig
-    reports = {**VAE.reports, "g_loss": Kind.LOSS, "d_loss": Kind.LOSS}
+    reports = {**VAE.reports, **dict.fromkeys(("g_loss", "d_loss", "d_real", "d_fake", "d_skipped", "g_skipped"),
+                                              Kind.LOSS)}
+    # the balance between the feature reconstruction and the GAN term, and the equilibrium's margin
+    search_space = {**VAE.search_space, "recon_vs_gan": {"loguniform": [1e-4, 0.5]},
+                    "margin": {"uniform": [0.2, 0.6]}}
     stackable = False
     stack_refusal = "alternates three optimizers (encoder, decoder, discriminator)"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import os
 import socket
 import tempfile
@@ -37,8 +38,11 @@ def check_args(args: argparse.Namespace) -> None:
     for name, low, strict in (("cpus_per_trial", 0, True), ("gpus_per_trial", 0, False), ("max_concurrent", 0, False),
                               ("num_cpus", 0, True)):
         v = getattr(args, name)
-        if v is not None and (v <= low if strict else v < low):
-            raise RaygenError(f"--{name.replace('_', '-')} {v:g} must be {'>' if strict else '>='} {low}")
+        if v is not None and (not math.isfinite(v) or (v <= low if strict else v < low)):
+            bound = f"{'>' if strict else '>='} {low}"
+            raise RaygenError(f"--{name.replace('_', '-')} {v:g} must be a finite number {bound}")
+    if getattr(args, "retry_failed", False) and not getattr(args, "resume", None):
+        raise RaygenError("--retry-failed reruns the failed trials of a run: give it with --resume [RUN]")
 
 
 CONNECT_TIMEOUT_S = 10.0
