@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-PKG = Path(__file__).resolve().parent.parent / "raygen"
+PKG = Path(__file__).resolve().parent.parent / "raygen"  # tests/test_layers.py
 LAYERS = ("core", "record", "data", "models", "metrics", "engine", "sweep")
 # package -> the raygen packages (and third-party libraries) it may not import: each layer
 # imports only those below it; the report reads the record alone.

@@ -61,7 +61,7 @@ class GenerativeModel(nn.Module):
     metric_columns: ClassVar[tuple[Column, ...]] = ()
     # Every other key the model reports, with its kind (``record.keys.Kind``): its training
     # losses beyond ``loss`` (``train_step``) and its hooks' values. The sweep types and the
-    # report reads each column by it; the contract test (tests/test_record_keys.py) checks that
+    # report reads each column by it; the contract test (tests/record/test_record_keys.py) checks that
     # a model reports exactly these.
     reports: ClassVar[dict[str, str]] = {}
     # Stacked training (raygen.engine.stacking) vectorises K trials of one architecture into one model:

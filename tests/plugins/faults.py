@@ -18,20 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from raygen.core.registry import MODELS
+from raygen.core.settings import setting
 from raygen.models.vae import MLPVAE, MLPVAEConfig
 
 
 @dataclass
 class FaultyConfig(MLPVAEConfig):
-    fail_at_epoch: int = 0
-    nan_at_epoch: int = 0
-    kill_at_epoch: int = 0
+    fail_at_epoch: int = setting(0, ge=0)
+    nan_at_epoch: int = setting(0, ge=0)
+    kill_at_epoch: int = setting(0, ge=0)
 
 
 @MODELS.register("faulty_vae_mlp")
 class FaultyMLPVAE(MLPVAE):
     Config = FaultyConfig
-    # One member of a stack may diverge alone (tests/test_stacking.py); the loss never reads it.
+    # One member of a stack may diverge alone (tests/engine/test_stacking.py); the loss never reads it.
     stack_weights = (*MLPVAE.stack_weights, "nan_at_epoch")
     marker: Path | None = None  # set at the first epoch: a trial resumed from a checkpoint was killed already
 
