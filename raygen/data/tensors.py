@@ -99,6 +99,13 @@ class Data:
         return (x - lo) / (hi - lo)
 
 
+def carve(x: torch.Tensor, y: torch.Tensor, n: int, seed: int) -> tuple[torch.Tensor, ...]:
+    """(rest x, rest y, carved x, carved y): the last ``n`` items of a fixed permutation."""
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    x, y = x[perm], y[perm]
+    return x[:-n], y[:-n], x[-n:], y[-n:]
+
+
 def load_data(name: str, *, split: str = "train", eval_split: str = "test", holdout: int = 1000,
               root: Path | str | None = None, device: str | torch.device = "cpu",
               data_range: tuple[float, float] | None = (0.0, 1.0), download: bool = True,
@@ -137,9 +144,7 @@ def load_data(name: str, *, split: str = "train", eval_split: str = "test", hold
         else:
             if not 0 < holdout < len(x):
                 raise RaygenError(f"holdout must be between 1 and {len(x) - 1} for {name}/{split}, got {holdout}")
-            perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-            x, y = x[perm], y[perm]
-            x, y, ex, ey = x[:-holdout], y[:-holdout], x[-holdout:], y[-holdout:]
+            x, y, ex, ey = carve(x, y, holdout, seed=0)
             label = f"{split}[holdout {holdout}]"
             train_label = f"{split}[minus holdout {holdout}]"
     else:
@@ -151,9 +156,7 @@ def load_data(name: str, *, split: str = "train", eval_split: str = "test", hold
     if validation:
         if not 0 < validation < len(x):
             raise RaygenError(f"validation must be between 1 and {len(x) - 1} for {name}/{split}, got {validation}")
-        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(1))
-        x, y = x[perm], y[perm]
-        x, y, vx, vy = x[:-validation], y[:-validation], x[-validation:], y[-validation:]
+        x, y, vx, vy = carve(x, y, validation, seed=1)
     lo, hi = data_range if data_range is not None else (0.0, 1.0)
     scale = lambda t: t * (hi - lo) + lo
     train = TensorData(scale(x).contiguous().to(device), y.to(device))

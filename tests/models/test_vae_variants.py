@@ -17,12 +17,7 @@ from raygen.engine.config import split_config
 SHAPE = (1, 28, 28)
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
+pytestmark = pytest.mark.usefixtures("float64")  # gradients compared to 1e-10
 
 
 def build(name: str, **overrides):
