@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="train trials that differ only in these keys (comma-separated, e.g. seed or seed,beta; "
                         "auto: seed and the loss weights) as one stacked model; none: never (default: the sweep "
                         "file's stack:)")
+    p.add_argument("--only", action="append", default=[], metavar="KEY=V1,V2",
+                   help="run only the sweep's trials whose KEY is one of these values, e.g. --only model=vae_gan "
+                        "(repeatable; a budget's draws stay those of the whole sweep)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     p.add_argument("--track", action="append", default=[], choices=sorted(TRACKERS), metavar="TRACKER",
                    help="also log every trial to mlflow or wandb (an optional extra; settings: the sweep "
@@ -137,11 +140,11 @@ def prepare(args: argparse.Namespace):
     from raygen.core.storage import check_writable, storage_uri
     from raygen.sweep.callbacks import trackers
     from raygen.sweep.plan import make_plan
-    from raygen.sweep.preflight import check_address, check_args, check_data, overrides
+    from raygen.sweep.preflight import check_address, check_args, check_data, only, overrides
     from raygen.sweep.spec import load_sweep
 
     check_args(args)
-    plan = make_plan(load_sweep(args.name), args.smoke, overrides(args.set), args.stack)
+    plan = make_plan(load_sweep(args.name), args.smoke, overrides(args.set), args.stack, only(args.only))
     trackers.check(trackers.merged(plan.sweep.track, args.track), f"sweep {plan.sweep.name!r}")
     check_writable(storage_uri(args.storage))
     if args.address:

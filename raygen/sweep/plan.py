@@ -56,20 +56,33 @@ class Plan:
 
 
 def make_plan(sweep: Sweep, smoke: bool = False, sets: dict[str, Any] | None = None,
-              stack: str | None = None) -> Plan:
-    """Check and resolve ``sweep`` with ``--smoke``, ``--set`` and ``--stack`` (a RaygenError
-    names the first problem)."""
+              stack: str | None = None, only: dict[str, list[Any]] | None = None) -> Plan:
+    """Check and resolve ``sweep`` with ``--smoke``, ``--set``, ``--stack`` and ``--only`` (a
+    RaygenError names the first problem)."""
     sets = dict(sets or {})
     sweep = sweep.with_stack(stack)
     sweep.check(smoke, sets)
     check_stack_keys(sweep)
-    configs = sweep.configs(smoke, sets)
+    configs = select(sweep.configs(smoke, sets), only or {})
     if sweep.budget is not None:
         configs = budget_draws(configs, sweep.budget, sweep.where)
     splits = split_all(configs, sweep.where)
     stacks, not_stacked = group_stacks(configs, stack_keys(sweep)) if sweep.search == "grid" else ([], [])
     return Plan(sweep=sweep, smoke=smoke, sets=sets, configs=configs, splits=splits, stacks=stacks,
                 not_stacked=not_stacked, keys=trial_keys(sweep, configs, smoke, sets))
+
+
+def select(configs: list[dict[str, Any]], only: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The configs whose value of each ``only`` key is one of its values (``--only``)."""
+    for key, values in only.items():
+        wanted = {json.dumps(v, default=str) for v in values}
+        kept = [c for c in configs if json.dumps(c.get(key), default=str) in wanted]
+        if not kept:
+            there = sorted({json.dumps(c.get(key), default=str) for c in configs})
+            raise RaygenError(f"--only {key}={','.join(map(str, values))}: no trial of the sweep has it; "
+                              f"{key} there: {', '.join(there)}")
+        configs = kept
+    return configs
 
 
 def split_all(configs: list[dict[str, Any]], where: str) -> list[tuple]:

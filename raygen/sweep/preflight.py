@@ -33,6 +33,20 @@ def overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def only(pairs: list[str]) -> dict[str, list[Any]]:
+    """``--only KEY=V1,V2`` -> {KEY: [V1, V2]} (each value read as YAML, as ``--set`` reads it)."""
+    out: dict[str, list[Any]] = {}
+    for pair in pairs:
+        key, sep, values = pair.partition("=")
+        if not sep or not key.strip() or not values.strip():
+            raise RaygenError(f"--only takes KEY=VALUE[,VALUE...], e.g. --only model=vae_gan; got {pair!r}")
+        try:
+            out.setdefault(key.strip(), []).extend(yaml.safe_load(v) for v in values.split(","))
+        except yaml.YAMLError:
+            raise RaygenError(f"--only {pair!r}: a value is not valid YAML") from None
+    return out
+
+
 def check_args(args: argparse.Namespace) -> None:
     """The command line's numbers, before anything starts."""
     for name, low, strict in (("cpus_per_trial", 0, True), ("gpus_per_trial", 0, False), ("max_concurrent", 0, False),

@@ -72,3 +72,13 @@ def test_a_budget_needs_a_plain_grid():
 def _any(spec: dict):
     (kind, arg), = spec.items()
     return arg[0]
+
+
+def test_only_runs_a_part_of_a_sweep_with_the_draws_of_the_whole():
+    sweep = Sweep(name="b", config={"dataset": "mnist", "epochs": 1, "model": {"grid": ["vae", "wae", "beta_vae"]}},
+                  budget=Budget(trials=3, seed=2))
+    whole = make_plan(sweep).configs
+    part = make_plan(sweep, only={"model": ["wae", "beta_vae"]}).configs
+    assert part == [c for c in whole if c["model"] in ("wae", "beta_vae")]
+    with pytest.raises(RaygenError, match="--only model=gan: no trial of the sweep has it"):
+        make_plan(sweep, only={"model": ["gan"]})
