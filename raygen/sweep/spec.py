@@ -172,10 +172,21 @@ class Sweep:
         if bad:
             raise RaygenError(f"{where}: scheduler asha: unknown key(s) {', '.join(bad)}."
                               f"{did_you_mean(bad[0], ASHA_KEYS)} Valid keys: {', '.join(ASHA_KEYS)}.")
-        for key in ("grace_period", "max_t", "reduction_factor", "brackets"):
-            v = self.scheduler["asha"].get(key)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0):
-                raise RaygenError(f"{where}: scheduler asha: {key}={v!r} must be a positive number")
+        asha = self.scheduler["asha"]
+        for key, integer, low in (("grace_period", True, 1), ("max_t", True, 1), ("brackets", True, 1),
+                                  ("reduction_factor", False, 1)):
+            v = asha.get(key)
+            ok = not isinstance(v, bool) and isinstance(v, int if integer else (int, float))
+            if v is not None and (not ok or not (v >= low if integer else v > low)):
+                what = "a whole number >= 1" if integer else "a number > 1 (each rung keeps 1/reduction_factor)"
+                raise RaygenError(f"{where}: scheduler asha: {key}={v!r} must be {what}")
+        if asha.get("mode", "min") not in ("min", "max"):
+            raise RaygenError(f"{where}: scheduler asha: mode={asha['mode']!r} must be min or max")
+        if not isinstance(asha.get("metric", "loss"), str):
+            raise RaygenError(f"{where}: scheduler asha: metric={asha['metric']!r} must be a column name, e.g. loss")
+        if asha.get("grace_period", 1) > asha.get("max_t", 100):  # ASHA's own default max_t
+            raise RaygenError(f"{where}: scheduler asha: grace_period={asha.get('grace_period', 1)} exceeds "
+                              f"max_t={asha.get('max_t', 100)}: no trial could be stopped early")
 
 
 def _check_value_form(where: str, k: str, v: dict, search: str) -> None:
@@ -225,15 +236,41 @@ def available(sweeps_dir: Path = SWEEPS_DIR) -> dict[str, str]:
     out = {}
     for p in sorted(sweeps_dir.glob("*.yaml")):
         try:
-            out[p.stem] = str((yaml.safe_load(p.read_text()) or {}).get("description", "")).strip()
-        except yaml.YAMLError:
+            out[p.stem] = str((safe_yaml(p.read_text(), str(p)) or {}).get("description", "")).strip()
+        except (yaml.YAMLError, RaygenError):
             out[p.stem] = "(malformed YAML)"
     return out
 
 
+MAX_NODES = 100_000  # a sweep file is a page of settings; far more nodes than that is an alias bomb
+
+
+def safe_yaml(text: str, where: str):
+    """``yaml.safe_load``, refusing documents whose aliases expand beyond ``MAX_NODES`` nodes
+    (a "billion laughs" file is a few lines that expand to billions), counted before anything
+    is built from them."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    sizes: dict[int, int] = {}
+
+    def size(node) -> int:  # nodes once aliases are expanded; each distinct node counted once
+        if id(node) not in sizes:
+            sizes[id(node)] = 0  # a recursive alias counts as small here: safe_load rejects it below
+            children = node.value if isinstance(node.value, list) else []
+            flat = [c for item in children for c in (item if isinstance(item, tuple) else (item,))]
+            sizes[id(node)] = 1 + sum(size(c) for c in flat)
+            if sizes[id(node)] > MAX_NODES:
+                raise RaygenError(f"{where}: its aliases expand to more than {MAX_NODES:,} values; "
+                                  f"write the settings out (a YAML alias bomb?)")
+        return sizes[id(node)]
+
+    if root is not None:
+        size(root)
+    return yaml.safe_load(text)
+
+
 def _read(path: Path) -> dict:
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = safe_yaml(path.read_text(), f"sweep file {path}")
     except yaml.YAMLError as exc:
         raise RaygenError(f"sweep file {path} is not valid YAML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:  # a directory, a binary file, unreadable

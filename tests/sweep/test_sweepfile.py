@@ -66,3 +66,37 @@ def test_yaml_scientific_notation_is_coerced():
 
     _, _, cfg = split_config({"model": "vae_mlp", "lr": "1e-3", "hidden": [64, 32]})
     assert cfg.lr == 0.001 and cfg.hidden == (64, 32)
+
+
+BOMB = """description: a billion laughs
+config: {model: vae_mlp}
+paper: &a9 {cite: x}
+lol0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]
+lol1: &l1 [*l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0]
+lol2: &l2 [*l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1]
+lol3: &l3 [*l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2]
+lol4: &l4 [*l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3]
+lol5: &l5 [*l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4]
+"""
+
+
+def test_a_yaml_alias_bomb_is_refused_before_anything_is_built(tmp_path):
+    with pytest.raises(RaygenError, match="aliases expand to more than 100,000 values"):
+        load_sweep(write(tmp_path, BOMB))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("scheduler: {asha: {mode: best}}\n", "mode='best' must be min or max"),
+    ("scheduler: {asha: {grace_period: 10, max_t: 5}}\n", "grace_period=10 exceeds max_t=5"),
+    ("scheduler: {asha: {reduction_factor: 1}}\n", "reduction_factor=1 must be a number > 1"),
+    ("scheduler: {asha: {brackets: 1.5}}\n", "brackets=1.5 must be a whole number"),
+    ("track: mlflow\n", "track: takes a mapping"),
+    ("track: {mlflow: {tags: vision}}\n", "tags takes a mapping"),
+])
+def test_bad_scheduler_and_tracker_settings_are_one_line(tmp_path, text, message):
+    from raygen.sweep.callbacks import trackers
+
+    with pytest.raises(RaygenError, match=message):
+        sweep = load_sweep(write(tmp_path, "config: {model: vae_mlp}\n" + text))
+        make_plan(sweep)
+        trackers.check(trackers.merged(sweep.track, []), "s")

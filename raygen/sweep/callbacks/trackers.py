@@ -62,6 +62,8 @@ TRACKERS = {
 
 def merged(track: dict[str, Any] | None, names: list[str]) -> dict[str, dict[str, Any]]:
     """The sweep file's ``track:`` with the trackers ``--track`` names added (their defaults)."""
+    if track is not None and not isinstance(track, dict):
+        raise RaygenError(f"track: takes a mapping, e.g. {{mlflow: {{experiment: my-sweep}}}}; got {track!r}")
     out = {str(k): dict(v or {}) if isinstance(v, dict) or v is None else v for k, v in (track or {}).items()}
     for name in names:
         out.setdefault(name, {})
@@ -81,6 +83,9 @@ def check(track: dict[str, Any], where: str) -> None:
         bad = sorted(set(settings) - set(t.keys))
         if bad:
             raise RaygenError(f"{where}: track: {name}: unknown key(s) {', '.join(bad)}; valid: {', '.join(t.keys)}")
+        if "tags" in settings and not isinstance(settings["tags"], dict):
+            raise RaygenError(f"{where}: track: {name}: tags takes a mapping, e.g. {{team: vision}}; "
+                              f"got {settings['tags']!r}")
         if importlib.util.find_spec(t.package) is None:
             raise RaygenError(f"{where}: track: {name} needs the {t.package} package, an optional extra: "
                               f"`uv sync --extra {t.extra}` (or leave {name} out)")
