@@ -165,7 +165,7 @@ def contents(run: Run, metric: str | None = None) -> Contents:
     said.lines += [line for sec in own for line in sec.headline(s)]
     said.notes = list(run.notes)
     titles = {**GALLERY_TITLES, **PAPER_GALLERY_TITLES}
-    return Contents(header_facts(lay, run.run_dir, run.source, run.notes), said,
+    return Contents(header_facts(lay, run.run_dir, run.source, run.notes, run.provenance), said,
                     glance(s, own), problems_table(lay), paper_tables(lay, summ, run.paper),
                     [(sec.key, sec.title, t) for sec in own if (t := sec.tables(s))],
                     summary_table(lay, summ) if len(summ) else None, trials_table(lay), plots(s, own),

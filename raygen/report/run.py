@@ -35,6 +35,7 @@ class Run:
     paper: tuple[str, dict, list[Published]] | None = None  # citation, protocol, published values
     roots: tuple[Path, ...] = ()  # the run folders whose images it may embed (default: run_dir)
     notes: list[str] = field(default_factory=list)  # metric errors every trial shared, said once
+    provenance: dict = field(default_factory=dict)  # the command, code and versions that made the run
 
 
 def is_run(p: Path) -> bool:
@@ -97,7 +98,7 @@ def load_run(path: str | os.PathLike) -> Run:
         when = datetime.fromtimestamp(res_path.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
         return Run(run_dir, results, history, f"results.parquet (written {when})", metric,
                    from_json(meta.get("columns")), paper_from_json(meta.get("paper")),
-                   notes=[str(n) for n in meta.get("metric_notes") or []])
+                   notes=[str(n) for n in meta.get("metric_notes") or []], provenance=_dict(meta.get("provenance")))
     results, history = from_result_json(run_dir)
     if len(results):
         src = (f"Ray's per-trial result.json files ({len(results)} trials): results.parquet is not written yet, "
@@ -108,7 +109,11 @@ def load_run(path: str | os.PathLike) -> Run:
     meta = meta if isinstance(meta, dict) else {}
     results.attrs["kinds"] = meta.get("kinds") or {}  # the declared keys' (the sweep writes it as it starts)
     return Run(run_dir, results, history, src, metric, from_json(meta.get("columns")),
-               paper_from_json(meta.get("paper")))
+               paper_from_json(meta.get("paper")), provenance=_dict(meta.get("provenance")))
+
+
+def _dict(v) -> dict:
+    return v if isinstance(v, dict) else {}
 
 
 def _result_lines(path: Path) -> list[dict]:

@@ -222,9 +222,25 @@ def short(text: str, limit: int = 140) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
-def header_facts(lay: Analysis, run_dir, source: str, notes: list[str] = ()) -> list[tuple[str, str]]:
+def provenance_facts(p: dict) -> list[tuple[str, str]]:
+    """The header's lines for a run's provenance (a run written before raygen kept it has none)."""
+    if not p:
+        return []
+    commit = p.get("git_commit")
+    code = f"raygen {p.get('raygen')}"
+    if commit:
+        code += f", git {str(commit)[:12]}" + (" with uncommitted changes" if p.get("git_dirty") else "")
+    versions = ", ".join(f"{k} {p[k]}" for k in ("python", "torch", "ray", "cuda") if p.get(k))
+    devices = ", ".join(map(str, p.get("driver_devices") or []))
+    return [("command", str(p.get("command", ""))), ("code", code), ("versions", versions),
+            ("driver", f"{p.get('driver_host', '?')} ({devices})")]
+
+
+def header_facts(lay: Analysis, run_dir, source: str, notes: list[str] = (),
+                 provenance: dict | None = None) -> list[tuple[str, str]]:
     """(label, value) lines for the page header: what ran, where, when, how long, measured how;
-    ``notes``: metric families that could not run in any trial (said once)."""
+    ``notes``: metric families that could not run in any trial (said once); ``provenance``: the
+    command, code and versions that made the run."""
     res, hist = lay.results, lay.history
 
     def uniq(col: str, frame: pd.DataFrame = res) -> str:
@@ -232,7 +248,8 @@ def header_facts(lay: Analysis, run_dir, source: str, notes: list[str] = ()) -> 
             return ""
         return ", ".join(str(v) for v in sorted(frame[col].dropna().astype(str).unique()))
 
-    facts = [("sweep", uniq("sweep") or DASH), ("run", uniq("run") or str(run_dir)), ("read from", source)]
+    facts = [("sweep", uniq("sweep") or DASH), ("run", uniq("run") or str(run_dir)), ("read from", source),
+             *provenance_facts(provenance or {})]
     started = _run_start(uniq("run"))
     if started:
         facts.append(("started", started))

@@ -93,6 +93,7 @@ def run_dir_for(storage: str, sweep: str, resume: str | None, smoke: bool) -> tu
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as given, for the run's provenance
     if args.list or not args.name:
         sweeps = available()
         width = max(map(len, sweeps), default=0)
@@ -114,6 +115,7 @@ def run(args: argparse.Namespace):
     from raygen.record.rows import META_FILE
     from raygen.sweep.collect import run_metadata
     from raygen.sweep.outcome import ending
+    from raygen.sweep.provenance import provenance
     from raygen.sweep.tuner import start_ray
 
     base, run_name = run_dir_for(args.storage, plan.sweep.name, args.resume, args.smoke)
@@ -126,7 +128,9 @@ def run(args: argparse.Namespace):
         tuner, res = tuner_for(plan, args, ray, base, run_name)
         print(f"raygen: sweep {plan.sweep.name!r} -> {run_dir}  (resources per trial: {res})", flush=True)
         # for reports of the run in progress
-        write_text(join(run_dir, META_FILE), json.dumps(run_metadata(published=plan.sweep.paper)))
+        args.provenance = provenance(getattr(args, "argv", []))
+        write_text(join(run_dir, META_FILE), json.dumps(run_metadata(published=plan.sweep.paper,
+                                                                     provenance=args.provenance)))
         results, interrupted = execute(plan, args, tuner, base, run_name, repaired, res, ray, ray_start_s)
     finally:
         if started:
@@ -186,7 +190,7 @@ def execute(plan, args: argparse.Namespace, tuner, base: str, run_name: str, rep
             results = add_unstarted(results, plan.configs, plan.sweep.name, run_name,
                                     *(["interrupted"] if interrupted else ["failed", LOST]))
         results = add_checkpoint_tally(results, WRITTEN.get(run_dir, {}))
-        notes = write_results(results, history, run_dir, plan.sweep.paper)
+        notes = write_results(results, history, run_dir, plan.sweep.paper, getattr(args, "provenance", None))
     except (OSError, EOFError, json.JSONDecodeError) as exc:  # Ray's state or a trial's files unwritable
         again = f"python -m raygen.sweep {args.name} --resume {run_name} --retry-failed"
         raise RaygenError(f"the run could not be completed ({type(exc).__name__}: "

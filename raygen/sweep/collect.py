@@ -140,7 +140,7 @@ def shared_metric_errors(results: pd.DataFrame) -> tuple[pd.DataFrame, list[str]
 
 
 def run_metadata(results: pd.DataFrame | None = None, published: dict | None = None,
-                 notes: list[str] = ()) -> dict[str, Any]:
+                 notes: list[str] = (), provenance: dict | None = None) -> dict[str, Any]:
     """What the report needs to know without raygen's code of today: the metric
     declarations, which columns are configuration, the published values the sweep
     reproduces (its ``paper:`` block), and metric errors every trial shared (``notes``)."""
@@ -151,14 +151,16 @@ def run_metadata(results: pd.DataFrame | None = None, published: dict | None = N
             "metric_notes": list(notes)}
     if published:
         meta["paper"] = paper.to_json(published)
+    if provenance:
+        meta["provenance"] = provenance
     return meta
 
 
 def write_results(results: pd.DataFrame, history: pd.DataFrame, run_dir: str,
-                  published: dict | None = None) -> list[str]:
+                  published: dict | None = None, provenance: dict | None = None) -> list[str]:
     """results.parquet and history.parquet; the metric errors said once (returned)."""
     results, notes = shared_metric_errors(results)
-    meta = run_metadata(results, published, notes)
+    meta = run_metadata(results, published, notes, provenance)
     write_parquet(results, join(run_dir, "results.parquet"), meta)
     write_parquet(history, join(run_dir, "history.parquet"), meta)
     return notes

@@ -306,3 +306,14 @@ def test_unhealthy_trials_are_marked_where_they_appear():
     trials = tables.trials_table(lay)
     i = list(trials.frame["trial_id"]).index(rows[0]["trial_id"])
     assert trials.row_class[i] == "failed" and "health" in trials.frame
+
+
+def test_the_header_says_the_command_code_and_versions_that_made_the_run():
+    prov = {"command": "python -m raygen.sweep gae_cosine --smoke", "raygen": "0.1.0", "git_commit": "a" * 40,
+            "git_dirty": True, "python": "3.11.7", "torch": "2.15.0", "ray": "2.60.0", "cuda": None,
+            "driver_host": "vm", "driver_devices": ["cpu"]}
+    facts = dict(tables.header_facts(analyze(pd.DataFrame([base_row(0)])), "r", "s", provenance=prov))
+    assert facts["command"] == prov["command"]
+    assert facts["code"] == "raygen 0.1.0, git aaaaaaaaaaaa with uncommitted changes"
+    assert facts["versions"] == "python 3.11.7, torch 2.15.0, ray 2.60.0" and facts["driver"] == "vm (cpu)"
+    assert "command" not in dict(tables.header_facts(analyze(pd.DataFrame([base_row(0)])), "r", "s"))  # older runs

@@ -55,3 +55,13 @@ def test_failed_diverged_and_missing_data_trials_are_recorded_and_the_rest_compl
     assert (hist.merge(df[["trial_id", "seed"]], on="trial_id").pipe(lambda h: h.seed_x == h.seed_y)).all()
     for png in ok.samples_png:
         assert (run_dir / png).exists()
+    # provenance, as a tracker records it: in the Parquet metadata and raygen.json
+    import json
+
+    import pyarrow.parquet as pq
+
+    meta = json.loads(pq.read_schema(run_dir / "results.parquet").metadata[b"raygen"])
+    prov = meta["provenance"]
+    assert prov["command"].startswith("python -m raygen.sweep ") and "--skip-missing-data" in prov["command"]
+    assert prov["torch"] and prov["ray"] and prov["python"] and prov["git_commit"]
+    assert json.loads((run_dir / "raygen.json").read_text())["provenance"]["command"] == prov["command"]
