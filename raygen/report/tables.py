@@ -97,18 +97,20 @@ def _best_row(lay: Analysis, r: pd.Series, model: str, ds, cols: list[str]) -> d
     cell.update(_metric_cells(lay, r, cols, int(r["n_ok"])))
     cell["seeds"] = f"{int(r['n_done'])}/{int(r['n'])}"
     if "health" in lay.results:
-        sick = int(r.get("n_unhealthy", 0) or 0)
-        cell["training health"] = "ok" if not sick else f"failed in {sick} of {int(r['n'])}: {_reason(lay, r)}"
+        cell["training health"] = _health(lay, r)
     return cell
 
 
-def _reason(lay: Analysis, r: pd.Series) -> str:
-    """The health reason of a configuration's first unhealthy trial."""
+def _health(lay: Analysis, r: pd.Series) -> str:
+    """``ok``, or the worst verdict among a configuration's trials, how many, and its first reason."""
     res = lay.results
     same = (res[lay.keys].astype(str) == r[lay.keys].astype(str)).all(axis=1) if lay.keys else res.index == res.index
-    reasons = res.loc[same & res["health"].eq("failed"), "health_reason"].dropna().astype(str) \
-        if "health_reason" in res else pd.Series(dtype=str)
-    return reasons.iloc[0] if len(reasons) else "see the trials"
+    for verdict in ("failed", "warning"):
+        hit = res[same & res["health"].eq(verdict)]
+        if len(hit):
+            why = hit["health_reason"].dropna().astype(str) if "health_reason" in hit else pd.Series(dtype=str)
+            return f"{verdict} in {len(hit)} of {int(same.sum())}: {why.iloc[0] if len(why) else 'see the trials'}"
+    return "ok"
 
 
 def best_param_tables(lay: Analysis, summ: pd.DataFrame, limit: int = 3, first: tuple[str, ...] = ()) -> list[Table]:

@@ -297,12 +297,15 @@ def test_times_are_compared_as_cpu_seconds_when_trials_shared_the_machine():
 def test_unhealthy_trials_are_marked_where_they_appear():
     rows = [base_row(0, model="vae_gan", seed=0, cls_fid=700.0, health="failed",
                      health_reason="discriminator saturated (loss < 0.001) in 90% of epochs"),
-            base_row(1, model="vae", seed=0, cls_fid=200.0, health="ok", health_reason="")]
+            base_row(1, model="vae", seed=0, cls_fid=200.0, health="ok", health_reason=""),
+            base_row(2, model="beta_vae", seed=0, cls_fid=280.0, health="warning",
+                     health_reason="3 of 10 latent units active")]
     lay = analyze(pd.DataFrame(rows))
     summ = summarize(lay)
     best = tables.best_per_model_table(lay, summ).frame.set_index("model")
     assert best.loc["vae_gan", "training health"].startswith("failed in 1 of 1: discriminator saturated")
     assert best.loc["vae", "training health"] == "ok"
+    assert best.loc["beta_vae", "training health"] == "warning in 1 of 1: 3 of 10 latent units active"
     trials = tables.trials_table(lay)
     i = list(trials.frame["trial_id"]).index(rows[0]["trial_id"])
     assert trials.row_class[i] == "failed" and "health" in trials.frame
