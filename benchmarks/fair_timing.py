@@ -44,20 +44,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-root", required=True)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--together", type=int, default=2, help="trials side by side in the second run (default 2)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.child:
         child(a.data_root, a.epochs, a.threads)
         return
     alone = run(a.data_root, a.epochs, a.threads, 1)[0]
-    beside = run(a.data_root, a.epochs, a.threads, 2)
+    beside = run(a.data_root, a.epochs, a.threads, a.together)
     print(f"Table 3 VAE, {a.epochs} epochs of training, {a.threads} torch thread(s) per trial")
     print(f"{'':<28}{'wall s':>10}{'CPU-s':>10}")
     print(f"{'alone':<28}{alone['wall']:>10.1f}{alone['cpu']:>10.1f}")
     for i, b in enumerate(beside):
-        print(f"{f'beside another (trial {i + 1})':<28}{b['wall']:>10.1f}{b['cpu']:>10.1f}")
+        print(f"{f'{a.together} at once (trial {i + 1})':<28}{b['wall']:>10.1f}{b['cpu']:>10.1f}")
     mean = lambda k: sum(b[k] for b in beside) / len(beside)
-    print(f"beside / alone: wall {mean('wall') / alone['wall']:.2f}x, CPU-seconds {mean('cpu') / alone['cpu']:.2f}x")
+    ratio = lambda k: mean(k) / alone[k]
+    print(f"{a.together} at once / alone: wall {ratio('wall'):.2f}x, CPU-seconds {ratio('cpu'):.2f}x")
 
 
 if __name__ == "__main__":
