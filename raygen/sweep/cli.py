@@ -177,7 +177,7 @@ def execute(plan, args: argparse.Namespace, tuner, base: str, run_name: str, rep
     """Run the tuner and write its results (Parquet, the console's end); (results, interrupted)."""
     from raygen.sweep.callbacks.runstate import WRITTEN
     from raygen.sweep.collect import add_checkpoint_tally, add_unstarted, benchmark_line, rows_from_grid, write_results
-    from raygen.sweep.outcome import disk_note, say_results
+    from raygen.sweep.outcome import disk_note, resume_command, say_results
     from raygen.sweep.tuner import fit
 
     run_dir = os.path.join(base, run_name)
@@ -192,7 +192,7 @@ def execute(plan, args: argparse.Namespace, tuner, base: str, run_name: str, rep
         results = add_checkpoint_tally(results, WRITTEN.get(run_dir, {}))
         notes = write_results(results, history, run_dir, plan.sweep.paper, getattr(args, "provenance", None))
     except (OSError, EOFError, json.JSONDecodeError) as exc:  # Ray's state or a trial's files unwritable
-        again = f"python -m raygen.sweep {args.name} --resume {run_name} --retry-failed"
+        again = resume_command(args, run_name, retry=True)
         raise RaygenError(f"the run could not be completed ({type(exc).__name__}: "
                           f"{str(exc).strip().splitlines()[0][:300]}){disk_note(base, again)}") from None
     slots = max(1, int(min(ray.cluster_resources().get("CPU", 1) // max(res["cpu"], 1e-9),

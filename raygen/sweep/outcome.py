@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import sys
 
@@ -33,19 +34,45 @@ def say_results(args, plan: Plan, results, notes: list[str], run_dir: str, line:
         _report(run_dir)
 
 
+def resume_command(args, run_name: str, retry: bool = False) -> str:
+    """The command that continues this run, as it must be typed from any folder: this Python,
+    the sweep file's absolute path, the storage and data folders and every option that shaped
+    the run's plan or its resources."""
+    from raygen.core.storage import is_remote
+
+    local = lambda p: p if is_remote(p) else os.path.abspath(os.path.expanduser(p))
+    name = args.name
+    if os.path.isfile(name):
+        name = os.path.abspath(name)
+    cmd = [sys.executable, "-m", "raygen.sweep", name, "--resume", run_name, "--storage", local(args.storage)]
+    if args.data_root:
+        cmd += ["--data-root", local(args.data_root)]
+    for flag, value in (("--address", args.address), ("--num-cpus", args.num_cpus),
+                        ("--cpus-per-trial", args.cpus_per_trial), ("--gpus-per-trial", args.gpus_per_trial),
+                        ("--max-concurrent", args.max_concurrent), ("--stack", args.stack)):
+        if value is not None:
+            cmd += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    for flag, values in (("--set", args.set), ("--only", getattr(args, "only", []))):
+        for v in values:
+            cmd += [flag, v]
+    cmd += ["--smoke"] * bool(args.smoke) + ["--skip-missing-data"] * bool(args.skip_missing_data)
+    cmd += ["--retry-failed"] * retry
+    return shlex.join(cmd)
+
+
 def ending(args, results, run_dir: str, run_name: str, interrupted: bool) -> int:
     """The exit status, with what to do next when the run is not complete."""
     from raygen.sweep.callbacks.runstate import STOPPED
 
     if not interrupted:
-        return exit_status(results, run_dir)
+        return exit_status(results, resume_command(args, run_name, retry=True))
     left = int(results["status"].eq("interrupted").sum()) if len(results) else 0
     if run_dir in STOPPED:
         print(f"stopped: {STOPPED[run_dir]}; {left} trial(s) unfinished, the rest written above. Free space "
-              f"there, then: python -m raygen.sweep {args.name} --resume {run_name}", file=sys.stderr)
+              f"there, then: {resume_command(args, run_name)}", file=sys.stderr)
         return 1
     print(f"interrupted: {left} trial(s) unfinished, the rest written above. Continue from their last "
-          f"checkpoints with: python -m raygen.sweep {args.name} --resume {run_name}", file=sys.stderr)
+          f"checkpoints with: {resume_command(args, run_name)}", file=sys.stderr)
     return 130
 
 
@@ -63,7 +90,7 @@ def disk_note(base: str, again: str) -> str:
     return f"; the disk holding {base} is full ({free / 2**20:.0f} MB free): free space there, then: {again}"
 
 
-def exit_status(results, run_dir: str) -> int:
+def exit_status(results, again: str) -> int:
     """0 when every trial gave a result (completed, diverged, or stopped by the scheduler);
     else 1, with the trials that did not and why, and how to retry them."""
     bad = results[~results["status"].isin(RESULT_STATUSES)] if len(results) else results
@@ -73,8 +100,7 @@ def exit_status(results, run_dir: str) -> int:
     for (status, error), group in bad.fillna({"error": ""}).groupby(["status", "error"], sort=False):
         ids = ", ".join(group["trial_id"].astype(str).head(3)) + (" ..." if len(group) > 3 else "")
         print(f"  {len(group)} {status} ({ids}){': ' + error if error else ''}", file=sys.stderr)
-    print(f"  fix what the errors say, then rerun them: python -m raygen.sweep {results['sweep'].iloc[0]} "
-          f"--resume {os.path.basename(run_dir)} --retry-failed", file=sys.stderr)
+    print(f"  fix what the errors say, then rerun them: {again}", file=sys.stderr)
     return 1
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import REPO
+import pytest
+
+from conftest import REPO, SUBPROCESS_TIMEOUT
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -30,3 +32,48 @@ def test_bad_override_fails_before_ray_starts():
     out = cli("gan_vs_vae", "--set", "latnt_dim=3")
     assert out.returncode == 2 and "unknown config key(s) latnt_dim" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_the_resume_command_names_everything_needed_to_find_the_run(tmp_path, monkeypatch):
+    import shlex
+
+    from raygen.sweep.cli import parse_args
+    from raygen.sweep.outcome import resume_command
+
+    sweep = tmp_path / "mine.yaml"
+    sweep.write_text("config: {model: vae_mlp}\n")
+    monkeypatch.chdir(tmp_path)
+    args = parse_args(["mine.yaml", "--storage", "runs", "--data-root", "data", "--smoke", "--set", "epochs=3",
+                       "--num-cpus", "2", "--cpus-per-trial", "1.5"])
+    cmd = shlex.split(resume_command(args, "20261206-101010", retry=True))
+    assert cmd[:4] == [sys.executable, "-m", "raygen.sweep", str(sweep)]
+    opts = dict(zip(cmd[4::2], cmd[5::2]))
+    assert opts["--resume"] == "20261206-101010" and opts["--storage"] == str(tmp_path / "runs")
+    assert opts["--data-root"] == str(tmp_path / "data") and opts["--num-cpus"] == "2"
+    assert opts["--cpus-per-trial"] == "1.5" and opts["--set"] == "epochs=3"
+    assert cmd[-2:] == ["--smoke", "--retry-failed"]
+    remote = parse_args(["gae_cosine", "--storage", "s3://bucket/runs"])
+    assert "--storage s3://bucket/runs" in resume_command(remote, "r")
+
+
+@pytest.mark.slow  # two local Rays
+def test_the_printed_retry_command_works_as_printed_from_another_folder(tmp_path, data_root, faults):
+    import shlex
+
+    sweep = tmp_path / "sweeps" / "failing.yaml"
+    sweep.parent.mkdir()
+    sweep.write_text("max_failures: 0\nconfig: {model: faulty_vae_mlp, dataset: mnist, epochs: 1, max_batches: 2, "
+                     "eval_samples: 100, limit: 500, fail_at_epoch: 1}\n")
+    first = subprocess.run([sys.executable, "-m", "raygen.sweep", "sweeps/failing.yaml", "--no-report",
+                            "--storage", "runs", "--data-root", str(data_root), "--num-cpus", "1"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+    assert first.returncode == 1, first.stderr[-2000:]
+    line = next(ln for ln in first.stderr.splitlines() if "rerun them:" in ln)
+    again = shlex.split(line.split("rerun them:", 1)[1])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    second = subprocess.run(again, cwd=elsewhere, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+    # it found the run and retried the failed trial (which fails again, on purpose)
+    assert second.returncode == 1 and "no run" not in second.stderr, second.stderr[-2000:]
+    assert "fail_at_epoch=1: failing on purpose" in second.stderr
+    assert not (elsewhere / "runs").exists()  # the run stayed where it was
