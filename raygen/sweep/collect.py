@@ -173,11 +173,31 @@ def best_trial(results: pd.DataFrame, metric: str, mode: str) -> dict[str, Any] 
     ok = results[(results[STATUS] == keys.COMPLETED) & results[metric].notna()]
     if ok.empty:
         return None
-    row = ok.loc[ok[metric].idxmin() if mode == "min" else ok[metric].idxmax()]
     config = results.attrs.get("config_columns", [])
     varying = [c for c in config if results[c].astype(str).nunique(dropna=False) > 1]
-    return {"metric": metric, "mode": mode, TRIAL_ID: str(row[TRIAL_ID]), metric: float(row[metric]),
-            **{c: plain(row[c]) for c in varying}}
+    over_seeds = best_configuration(ok, [c for c in varying if c != "seed"], metric, mode) \
+        if "seed" in varying else None
+    if over_seeds is not None:  # the best seed of the best configuration, as the report's verdict has it
+        ok = ok[(ok[list(over_seeds["keys"])].astype(str) == pd.Series(over_seeds["keys"]).astype(str)).all(axis=1)] \
+            if over_seeds["keys"] else ok
+    row = ok.loc[ok[metric].idxmin() if mode == "min" else ok[metric].idxmax()]
+    out = {"metric": metric, "mode": mode, TRIAL_ID: str(row[TRIAL_ID]), metric: float(row[metric]),
+           **{c: plain(row[c]) for c in varying}}
+    if over_seeds is not None:
+        out["over_seeds"] = {k: v for k, v in over_seeds.items() if k != "keys"}
+    return out
+
+
+def best_configuration(ok: pd.DataFrame, keys_: list[str], metric: str, mode: str) -> dict[str, Any] | None:
+    """The configuration (``keys_``, seed aside) whose mean ``metric`` over its seeds is best:
+    ``{"keys": ..., "mean", "std", "seeds"}``; None when no configuration ran more than one seed."""
+    groups = ok.groupby([ok[k].astype(str) for k in keys_], sort=False) if keys_ else [((), ok)]
+    stats = [(part, float(part[metric].mean()), len(part)) for _, part in groups]
+    if max(n for _, _, n in stats) < 2:
+        return None
+    part, mean, n = (min if mode == "min" else max)(stats, key=lambda s: s[1])
+    std = float(part[metric].std()) if n > 1 else None
+    return {"keys": {k: plain(part[k].iloc[0]) for k in keys_}, "mean": mean, "std": std, "seeds": n}
 
 
 def benchmark_line(results: pd.DataFrame, wall_s: float, slots: int, resumed: bool = False,

@@ -63,7 +63,7 @@ SWEEP_CASES = [
     ("scheduler: {hyperband: {}}", "is not one raygen knows"),
     ("scheduler: {asha: {metric: loss, grace_periods: 2}}",
      "unknown key(s) grace_periods. Did you mean 'grace_period'?"),
-    ("scheduler: {asha: {grace_period: -2}}", "grace_period=-2 must be a positive number"),
+    ("scheduler: {asha: {grace_period: -2}}", "grace_period=-2 must be a whole number >= 1"),
     ("resources: {cpus_per_trial: -1}", "resources cpus_per_trial=-1 must be a number > 0"),
     ("search: random", "search='random' is not allowed"),
     ("mode: best", "mode='best' is not allowed"),
@@ -221,3 +221,21 @@ def test_metric_columns_are_float64_even_when_nothing_measured_them():
     df = typed(pd.DataFrame({"trial_id": ["a", "b"], "fid": [None, None], "recon_mse": [0.1, None]}))
     assert df["fid"].dtype == "float64" and df["recon_mse"].dtype == "float64"
     assert df["cls_fid"].dtype == "float64" and df["cls_fid"].isna().all()  # declared, absent: still a column
+
+
+def test_the_best_configuration_is_chosen_by_its_mean_over_seeds_as_the_report_does():
+    import pandas as pd
+
+    from raygen.sweep.callbacks.console import best_words
+    from raygen.sweep.collect import best_trial
+
+    # latent 2 has the single luckiest seed (0.05) but the worse mean; latent 10 is better on average
+    df = pd.DataFrame({"trial_id": list("abcd"), "status": ["completed"] * 4, "recon_mse": [0.05, 0.30, 0.10, 0.11],
+                       "latent_dim": [2, 2, 10, 10], "seed": [0, 1, 0, 1]})
+    df.attrs["config_columns"] = ["latent_dim", "seed"]
+    best = best_trial(df, "recon_mse", "min")
+    assert best["latent_dim"] == 10 and best["trial_id"] == "c" and best["over_seeds"]["seeds"] == 2
+    assert best["over_seeds"]["mean"] == pytest.approx(0.105)
+    words = best_words(best, ["model", "latent_dim", "seed"])
+    assert words.startswith("best (min recon_mse, mean over 2 seeds): latent_dim=10: recon_mse 0.105 ± ")
+    assert "its best seed 0: 0.1 (trial c)" in words

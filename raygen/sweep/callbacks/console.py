@@ -47,11 +47,17 @@ def best_words(best: dict[str, Any], names: list[str]) -> str:
     """``best (min cls_fid): vae_conv  latent_dim=10  seed=1: cls_fid 45.21 (trial ...)``: the
     configuration said by the keys that tell the sweep's trials apart."""
     metric = best["metric"]
-    config = {k: best[k] for k in names if best.get(k) is not None}
+    seeds = best.get("over_seeds")
+    config = {k: best[k] for k in names if best.get(k) is not None and not (seeds and k == "seed")}
     model = config.pop("model", None)
     named = "  ".join([*([str(model)] if model else []), *(f"{k}={fmt(v)}" for k, v in config.items())])
-    return f"best ({best['mode']} {metric}): {named or 'the one configuration'}: {metric} {fmt(best[metric])} " \
-           f"(trial {best[keys.TRIAL_ID]})"
+    named = named or "the one configuration"
+    if seeds:  # the configuration by its mean over seeds, as the report's verdict: not the luckiest seed
+        spread = f" ± {fmt(seeds['std'])}" if seeds.get("std") is not None else ""
+        return (f"best ({best['mode']} {metric}, mean over {seeds['seeds']} seeds): {named}: {metric} "
+                f"{fmt(seeds['mean'])}{spread}; its best seed {fmt(best.get('seed'))}: {fmt(best[metric])} "
+                f"(trial {best[keys.TRIAL_ID]})")
+    return f"best ({best['mode']} {metric}): {named}: {metric} {fmt(best[metric])} (trial {best[keys.TRIAL_ID]})"
 
 
 STATES = {"TERMINATED": "done", "ERROR": "failed"}  # Ray's trial states in the words of the rest
