@@ -67,6 +67,8 @@ def make_plan(sweep: Sweep, smoke: bool = False, sets: dict[str, Any] | None = N
     if sweep.budget is not None:
         configs = budget_draws(configs, sweep.budget, sweep.where)
     splits = split_all(configs, sweep.where)
+    if sweep.search == "optuna":
+        check_range_types(sweep, smoke, sets, splits)
     stacks, not_stacked = group_stacks(configs, stack_keys(sweep)) if sweep.search == "grid" else ([], [])
     return Plan(sweep=sweep, smoke=smoke, sets=sets, configs=configs, splits=splits, stacks=stacks,
                 not_stacked=not_stacked, keys=trial_keys(sweep, configs, smoke, sets))
@@ -134,6 +136,19 @@ def draw(rng, spec: dict, where: str) -> Any:
     if kind == "randint":
         return int(rng.integers(lo, hi))
     raise RaygenError(f"{where}: {kind} is not a range form ({', '.join(SEARCH_SPACES)})")
+
+
+def check_range_types(sweep: Sweep, smoke: bool, sets: dict[str, Any], splits: list[tuple]) -> None:
+    """A continuous range (uniform, loguniform) over a whole-number setting would fail in every
+    trial Optuna draws: say so before anything starts."""
+    (spec,) = sweep.variant_specs(smoke, sets)
+    for train, _, model_cfg in splits:
+        for key, v in spec.items():
+            kind = next(iter(v), None) if isinstance(v, dict) else None
+            value = getattr(train, key, getattr(model_cfg, key, None))
+            if kind in ("uniform", "loguniform") and isinstance(value, int) and not isinstance(value, bool):
+                raise RaygenError(f"{sweep.where}: {key} is a whole number, but {kind} draws fractions; "
+                                  f"use {{randint: [lo, hi]}} or {{choice: [...]}}")
 
 
 def weight_keys() -> set[str]:

@@ -100,3 +100,10 @@ def test_bad_scheduler_and_tracker_settings_are_one_line(tmp_path, text, message
         sweep = load_sweep(write(tmp_path, "config: {model: vae_mlp}\n" + text))
         make_plan(sweep)
         trackers.check(trackers.merged(sweep.track, []), "s")
+
+
+def test_a_continuous_range_over_a_whole_number_setting_is_refused(tmp_path):
+    text = "search: optuna\nnum_samples: 2\nconfig: {model: vae_mlp, latent_dim: {uniform: [2, 8]}}\n"
+    with pytest.raises(RaygenError, match="latent_dim is a whole number, but uniform draws fractions"):
+        make_plan(load_sweep(write(tmp_path, text)))
+    make_plan(load_sweep(write(tmp_path, text.replace("uniform", "randint"))))  # the right form passes
