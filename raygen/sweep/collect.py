@@ -170,7 +170,7 @@ def best_trial(results: pd.DataFrame, metric: str, mode: str) -> dict[str, Any] 
     """The best completed trial by ``metric`` (its id, value and the config keys that vary)."""
     if metric not in results or STATUS not in results:
         return None
-    ok = results[(results[STATUS] == keys.COMPLETED) & results[metric].notna()]
+    ok = results[(results[STATUS] == keys.COMPLETED) & results[metric].notna()].reset_index(drop=True)
     if ok.empty:
         return None
     config = results.attrs.get("config_columns", [])
@@ -178,8 +178,7 @@ def best_trial(results: pd.DataFrame, metric: str, mode: str) -> dict[str, Any] 
     over_seeds = best_configuration(ok, [c for c in varying if c != "seed"], metric, mode) \
         if "seed" in varying else None
     if over_seeds is not None:  # the best seed of the best configuration, as the report's verdict has it
-        ok = ok[(ok[list(over_seeds["keys"])].astype(str) == pd.Series(over_seeds["keys"]).astype(str)).all(axis=1)] \
-            if over_seeds["keys"] else ok
+        ok = ok[_signatures(ok, list(over_seeds["keys"])) == _signature(over_seeds["keys"].values())]
     row = ok.loc[ok[metric].idxmin() if mode == "min" else ok[metric].idxmax()]
     out = {"metric": metric, "mode": mode, TRIAL_ID: str(row[TRIAL_ID]), metric: float(row[metric]),
            **{c: plain(row[c]) for c in varying}}
@@ -188,12 +187,21 @@ def best_trial(results: pd.DataFrame, metric: str, mode: str) -> dict[str, Any] 
     return out
 
 
+def _signature(values) -> str:
+    """Values as one comparable string (missing values equal to each other, unlike NaN)."""
+    return json.dumps([plain(v) for v in values], default=str)
+
+
+def _signatures(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
+    return pd.Series([_signature(row) for row in frame[cols].itertuples(index=False, name=None)], index=frame.index)
+
+
 def best_configuration(ok: pd.DataFrame, keys_: list[str], metric: str, mode: str) -> dict[str, Any] | None:
     """The configuration (``keys_``, seed aside) whose mean ``metric`` over its seeds is best:
     ``{"keys": ..., "mean", "std", "seeds"}``; None when no configuration ran more than one seed."""
-    groups = ok.groupby([ok[k].astype(str) for k in keys_], sort=False) if keys_ else [((), ok)]
+    groups = ok.groupby(_signatures(ok, keys_), sort=False)
     stats = [(part, float(part[metric].mean()), len(part)) for _, part in groups]
-    if max(n for _, _, n in stats) < 2:
+    if not stats or max(n for _, _, n in stats) < 2:
         return None
     part, mean, n = (min if mode == "min" else max)(stats, key=lambda s: s[1])
     std = float(part[metric].std()) if n > 1 else None

@@ -239,3 +239,20 @@ def test_the_best_configuration_is_chosen_by_its_mean_over_seeds_as_the_report_d
     words = best_words(best, ["model", "latent_dim", "seed"])
     assert words.startswith("best (min recon_mse, mean over 2 seeds): latent_dim=10: recon_mse 0.105 ± ")
     assert "its best seed 0: 0.1 (trial c)" in words
+
+
+def test_the_best_configuration_with_settings_some_models_lack():
+    import pandas as pd
+
+    from raygen.sweep.collect import best_trial
+
+    # the GANs have no latent size of their own (missing), the VAEs two; a smoke sweep's one seed each
+    df = pd.DataFrame({"trial_id": list("abc"), "status": ["completed"] * 3, "cls_fid": [5.0, 4.0, 1.0],
+                       "model": ["gan", "vae", "vae"], "latent_dim": pd.array([pd.NA, 2, 8], dtype="Int64"),
+                       "seed": [0, 1, 2]})
+    df.attrs["config_columns"] = ["model", "latent_dim", "seed"]
+    best = best_trial(df, "cls_fid", "min")
+    assert best["trial_id"] == "c" and best["latent_dim"] == 8 and "over_seeds" not in best
+    two = pd.concat([df, df.assign(trial_id=list("def"), seed=[3, 4, 5], cls_fid=[5.0, 4.5, 9.0])])
+    two.attrs = df.attrs
+    assert best_trial(two, "cls_fid", "min")["over_seeds"] == {"mean": 4.25, "std": 0.3535533905932738, "seeds": 2}

@@ -55,10 +55,20 @@ def test_unknown_sweep_lists_the_choices():
     ("config: {lr: {uniform: [0.1, 0.2]}}\n", "needs search: optuna"),
     ("config: {lr: {between: [0.1, 0.2]}}\n", "not a value form raygen knows"),
     ("resources: {gpus: 1}\n", "unknown resources key"),
+    ("scheduler: {asha: {mode: best}}\n", "mode='best' must be min or max"),
+    ("scheduler: {asha: {grace_period: 10, max_t: 5}}\n", "grace_period=10 exceeds max_t=5"),
+    ("scheduler: {asha: {reduction_factor: 1}}\n", "reduction_factor=1 must be a number > 1"),
+    ("scheduler: {asha: {brackets: 1.5}}\n", "brackets=1.5 must be a whole number"),
+    ("track: mlflow\n", "track: takes a mapping"),
+    ("track: {mlflow: {tags: vision}}\n", "tags takes a mapping"),
 ])
 def test_bad_sweep_files_get_clear_errors(tmp_path, text, message):
+    from raygen.sweep.callbacks import trackers
+
     with pytest.raises(RaygenError, match=message):
-        make_plan(load_sweep(write(tmp_path, text)))
+        sweep = load_sweep(write(tmp_path, text))
+        make_plan(sweep)
+        trackers.check(trackers.merged(sweep.track, []), "s")
 
 
 def test_yaml_scientific_notation_is_coerced():
@@ -83,23 +93,6 @@ lol5: &l5 [*l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4, *l4]
 def test_a_yaml_alias_bomb_is_refused_before_anything_is_built(tmp_path):
     with pytest.raises(RaygenError, match="aliases expand to more than 100,000 values"):
         load_sweep(write(tmp_path, BOMB))
-
-
-@pytest.mark.parametrize("text, message", [
-    ("scheduler: {asha: {mode: best}}\n", "mode='best' must be min or max"),
-    ("scheduler: {asha: {grace_period: 10, max_t: 5}}\n", "grace_period=10 exceeds max_t=5"),
-    ("scheduler: {asha: {reduction_factor: 1}}\n", "reduction_factor=1 must be a number > 1"),
-    ("scheduler: {asha: {brackets: 1.5}}\n", "brackets=1.5 must be a whole number"),
-    ("track: mlflow\n", "track: takes a mapping"),
-    ("track: {mlflow: {tags: vision}}\n", "tags takes a mapping"),
-])
-def test_bad_scheduler_and_tracker_settings_are_one_line(tmp_path, text, message):
-    from raygen.sweep.callbacks import trackers
-
-    with pytest.raises(RaygenError, match=message):
-        sweep = load_sweep(write(tmp_path, "config: {model: vae_mlp}\n" + text))
-        make_plan(sweep)
-        trackers.check(trackers.merged(sweep.track, []), "s")
 
 
 def test_a_continuous_range_over_a_whole_number_setting_is_refused(tmp_path):
