@@ -19,7 +19,7 @@ from raygen.core.errors import RaygenError
 from raygen.core.registry import DATASETS, MODELS
 from raygen.engine.config import split_config
 from raygen.engine.stacking import stackable
-from raygen.record.transport import to_tune
+from raygen.record.transport import stacked_config
 from raygen.sweep.callbacks.console import swept_keys
 from raygen.sweep.spec import SEARCH_SPACES, Sweep
 
@@ -42,8 +42,7 @@ class Plan:
 
     def tune_configs(self) -> list[dict[str, Any]]:
         """The grid's Ray trials as Tune configs: one per trial, or per stack (its members in ``_stack``)."""
-        return [to_tune(g[0]) if len(g) == 1 else {**to_tune(g[0]), "_stack": json.dumps([to_tune(c) for c in g])}
-                for g in self.stacks]
+        return [stacked_config(g) for g in self.stacks]
 
     def stack_line(self) -> str | None:
         """``stack: 10 trials as 2 Ray trials (stacks of 5)``, for a sweep that asks to stack."""
