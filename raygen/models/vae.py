@@ -72,9 +72,14 @@ class BaseVAE(AutoEncoderModel):
             raise RaygenError(f"recon_reduction must be one of {', '.join(REDUCTIONS)}, got {cfg.recon_reduction!r}")
         if cfg.recon == "bce" and cfg.output != "sigmoid":
             raise RaygenError(f"recon 'bce' needs output 'sigmoid' (got {cfg.output!r}); use recon: mse")
-        self.encoder = build_encoder(cfg.arch, shape, self.encoder_outputs(), hidden=cfg.hidden, act=cfg.act)
+        self.encoder = build_encoder(cfg.arch, shape, self.encoder_outputs(), hidden=cfg.hidden, act=cfg.act,
+                                     **self.net_options())
         self.decoder = build_decoder(cfg.arch, cfg.latent_dim, shape, hidden=tuple(reversed(cfg.hidden)),
-                                     act=cfg.act)
+                                     act=cfg.act, **self.net_options())
+
+    def net_options(self) -> dict:
+        """Extra keywords for the encoder's and decoder's builders (e.g. ``batchnorm``)."""
+        return {}
 
     def encoder_outputs(self) -> int:
         return (2 if self.stochastic else 1) * self.cfg.latent_dim

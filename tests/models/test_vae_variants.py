@@ -172,8 +172,11 @@ def test_vamp_prior_is_the_mixture_of_posteriors_of_the_pseudo_inputs(x):
 
 
 def test_vae_gan_reconstructs_in_the_discriminators_last_hidden_layer(x):
-    model = build("vae_gan")
+    """``llike: feature`` (the paper's): the discriminator's last hidden layer, dropout off in eval."""
+    model = build("vae_gan", llike="feature")
+    model.discriminator.eval()
     features, logits = model.discriminator(x)
+    model.discriminator.train()
     hid = x.reshape(6, -1).numpy()
     linears = [m for m in model.discriminator.net.modules() if isinstance(m, torch.nn.Linear)]
     for lin in linears[:-1]:  # Linear + ReLU, by hand

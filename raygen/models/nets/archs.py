@@ -22,24 +22,26 @@ class Arch:
 
 ARCHS: Registry[Arch] = Registry("architecture")
 
+# Every builder also takes ``batchnorm`` (after each hidden layer) and, for encoders, ``dropout``
+# (after each hidden dense activation): VAE-GAN's networks use them (Larsen et al.'s released nets).
 ARCHS.register("mlp")(Arch(
-    encoder=lambda shape, out_dim, hidden=(512, 256), act="relu": MLP([numel(shape), *hidden, out_dim], act=act),
-    decoder=lambda latent, shape, hidden=(256, 512), act="relu": nn.Sequential(
-        MLP([latent, *hidden, numel(shape)], act=act), Unflatten(shape)),
+    encoder=lambda shape, out_dim, hidden=(512, 256), act="relu", batchnorm=False, dropout=0.0: MLP(
+        [numel(shape), *hidden, out_dim], act=act, batchnorm=batchnorm, dropout=dropout),
+    decoder=lambda latent, shape, hidden=(256, 512), act="relu", batchnorm=False: nn.Sequential(
+        MLP([latent, *hidden, numel(shape)], act=act, batchnorm=batchnorm), Unflatten(shape)),
     images_only=False))
 # The conv VAE of Chaturvedula: stride-2 convs 32, 64 and their mirror.
 ARCHS.register("conv")(Arch(
-    encoder=lambda shape, out_dim, hidden=(512, 256), act="leaky_relu": ConvEncoder(
-        shape, out_dim, channels=(32, 64), kernel=3, dense=hidden, act=act),
-    decoder=lambda latent, shape, hidden=(256, 512), act="leaky_relu": ConvDecoder(
-        latent, shape, dense=hidden, base=64, channels=(64,), kernel=3, act=act)))
-# Zemouri 2020's residual networks, for any VAE.
+    encoder=lambda shape, out_dim, hidden=(512, 256), act="leaky_relu", batchnorm=False, dropout=0.0: ConvEncoder(
+        shape, out_dim, channels=(32, 64), kernel=3, dense=hidden, act=act, batchnorm=batchnorm, dropout=dropout),
+    decoder=lambda latent, shape, hidden=(256, 512), act="leaky_relu", batchnorm=False: ConvDecoder(
+        latent, shape, dense=hidden, base=64, channels=(64,), kernel=3, act=act, batchnorm=batchnorm)))
+# Zemouri 2020's residual networks, for any VAE (batch-normalised throughout already).
 ARCHS.register("resnet")(Arch(
-    encoder=lambda shape, out_dim, hidden=(512, 256), act="leaky_relu": ResNetEncoder(
-        shape, out_dim, channels=(16, 32, 64), dense=hidden, act=act),
-    decoder=lambda latent, shape, hidden=(256, 512), act="leaky_relu": ResNetDecoder(
+    encoder=lambda shape, out_dim, hidden=(512, 256), act="leaky_relu", batchnorm=False, dropout=0.0: ResNetEncoder(
+        shape, out_dim, channels=(16, 32, 64), dense=hidden, act=act, batchnorm=batchnorm, dropout=dropout),
+    decoder=lambda latent, shape, hidden=(256, 512), act="leaky_relu", batchnorm=True: ResNetDecoder(
         latent, shape, dense=hidden, channels=(64, 32, 16), act=act)))
-
 
 def arch(name: str, shape) -> Arch:
     found = ARCHS.get(name)

@@ -55,15 +55,18 @@ class ConvEncoder(nn.Module):
     """(B, C, H, W) -> stride-2 convs (``channels``) -> flatten -> ``dense`` -> (B, out_dim)."""
 
     def __init__(self, shape: Sequence[int], out_dim: int, channels: Sequence[int] = (32, 64),
-                 kernel: int = 3, dense: Sequence[int] = (512, 256), act: str = "leaky_relu"):
+                 kernel: int = 3, dense: Sequence[int] = (512, 256), act: str = "leaky_relu",
+                 batchnorm: bool = False, dropout: float = 0.0):
         super().__init__()
         c, h, w = shape
         convs: list[nn.Module] = []
         for ch in channels:
-            convs += [nn.Conv2d(c, ch, kernel, stride=2, padding=_same(kernel)), activation(act)]
+            convs += [nn.Conv2d(c, ch, kernel, stride=2, padding=_same(kernel)),
+                      *([nn.BatchNorm2d(ch)] if batchnorm else []), activation(act)]
             c, h, w = ch, (h + 1) // 2, (w + 1) // 2  # 'same' padding, stride 2: ceil(n / 2)
         self.convs = nn.Sequential(*convs)
-        self.head = MLP([c * h * w, *dense, out_dim], act=act)  # no activation after out_dim
+        # no activation after out_dim
+        self.head = MLP([c * h * w, *dense, out_dim], act=act, batchnorm=batchnorm, dropout=dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.convs(x))

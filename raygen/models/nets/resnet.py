@@ -88,12 +88,13 @@ class ResNetEncoder(nn.Module):
     layers after the flatten; the output layer is linear."""
 
     def __init__(self, shape: Sequence[int], out_dim: int, channels: Sequence[int] = (16, 32, 64),
-                 dense: Sequence[int] = (512, 256, 128), act: str = "leaky_relu"):
+                 dense: Sequence[int] = (512, 256, 128), act: str = "leaky_relu", batchnorm: bool = False,
+                 dropout: float = 0.0):
         super().__init__()
         layers, (c, h, w) = pooled_levels(shape, channels,
                                           lambda cin, ch: [EncoderStage(cin, ch, act), EncoderStage(ch, ch, act)])
         self.layers = nn.ModuleList(layers)
-        self.head = MLP([c * h * w, *dense, out_dim], act=act)
+        self.head = MLP([c * h * w, *dense, out_dim], act=act, batchnorm=batchnorm, dropout=dropout)
 
     def forward_features(self, x: torch.Tensor, n: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The output and the outputs of the first ``n`` encoder layers (conv stages)."""
