@@ -49,8 +49,9 @@ class TrainConfig:
 def split_config(flat: dict[str, Any]):
     """flat trial config -> (TrainConfig, model class, model Config). Raises RaygenError."""
     from raygen.core.registry import MODELS
+    from raygen.record.transport import STACK
 
-    flat = {k: v for k, v in flat.items() if not k.startswith("_")}
+    flat = {k: v for k, v in flat.items() if k != STACK}  # a typo like ``_epochs`` is an unknown key
     train_keys = {f.name for f in fields(TrainConfig)}
     model_cls = MODELS.get(str(flat.get("model", TrainConfig.model)))
     model_keys = {f.name for f in fields(model_cls.Config)}

@@ -65,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", action="append", default=[], metavar="KEY=V1,V2",
                    help="run only the sweep's trials whose KEY is one of these values, e.g. --only model=vae_gan "
                         "(repeatable; a budget's draws stay those of the whole sweep)")
+    p.add_argument("--budget", type=int, metavar="N",
+                   help="draw N configurations per model instead of the sweep's budget: trials (its first N "
+                        "draws: a smaller budget is a prefix of a larger one)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
     p.add_argument("--track", action="append", default=[], choices=sorted(TRACKERS), metavar="TRACKER",
                    help="also log every trial to mlflow or wandb (an optional extra; settings: the sweep "
@@ -148,7 +151,8 @@ def prepare(args: argparse.Namespace):
     from raygen.sweep.spec import load_sweep
 
     check_args(args)
-    plan = make_plan(load_sweep(args.name), args.smoke, overrides(args.set), args.stack, only(args.only))
+    plan = make_plan(load_sweep(args.name), args.smoke, overrides(args.set), args.stack, only(args.only),
+                     args.budget)
     trackers.check(trackers.merged(plan.sweep.track, args.track), f"sweep {plan.sweep.name!r}")
     check_writable(storage_uri(args.storage))
     if args.address:

@@ -76,8 +76,12 @@ def add_unstarted(results: pd.DataFrame, configs: list[dict], sweep: str, run: s
     """A row for each of the sweep's configurations that has no trial: a grid generates its
     trials as slots free up, so after Ctrl-C some never existed (``interrupted``); a run
     resumed from an older copy of Ray's state may have lost some (``failed``, ``error``)."""
+    def same(v):  # a whole-number setting reads back as 5.0 from a column other models leave empty
+        v = plain(v)
+        return int(v) if isinstance(v, float) and v.is_integer() else v
+
     def signature(values: dict, names: tuple) -> str:
-        return json.dumps({k: plain(values.get(k)) for k in names}, sort_keys=True, default=str)
+        return json.dumps({k: same(values.get(k)) for k in names}, sort_keys=True, default=str)
 
     seen: dict[tuple, set] = {}
     extra = []

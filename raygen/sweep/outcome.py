@@ -49,7 +49,8 @@ def resume_command(args, run_name: str, retry: bool = False) -> str:
         cmd += ["--data-root", local(args.data_root)]
     for flag, value in (("--address", args.address), ("--num-cpus", args.num_cpus),
                         ("--cpus-per-trial", args.cpus_per_trial), ("--gpus-per-trial", args.gpus_per_trial),
-                        ("--max-concurrent", args.max_concurrent), ("--stack", args.stack)):
+                        ("--max-concurrent", args.max_concurrent), ("--stack", args.stack),
+                        ("--budget", getattr(args, "budget", None))):
         if value is not None:
             cmd += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     for flag, values in (("--set", args.set), ("--only", getattr(args, "only", []))):

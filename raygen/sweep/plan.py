@@ -55,17 +55,19 @@ class Plan:
 
 
 def make_plan(sweep: Sweep, smoke: bool = False, sets: dict[str, Any] | None = None,
-              stack: str | None = None, only: dict[str, list[Any]] | None = None) -> Plan:
-    """Check and resolve ``sweep`` with ``--smoke``, ``--set``, ``--stack`` and ``--only`` (a
-    RaygenError names the first problem)."""
+              stack: str | None = None, only: dict[str, list[Any]] | None = None,
+              budget: int | None = None) -> Plan:
+    """Check and resolve ``sweep`` with ``--smoke``, ``--set``, ``--stack``, ``--only`` and
+    ``--budget`` (a RaygenError names the first problem)."""
     sets = dict(sets or {})
-    sweep = sweep.with_stack(stack)
+    sweep = sweep.with_stack(stack).with_budget(budget)
     sweep.check(smoke, sets)
     check_stack_keys(sweep)
     configs = select(sweep.configs(smoke, sets), only or {})
     if sweep.budget is not None:
         configs = budget_draws(configs, sweep.budget, sweep.where)
     splits = split_all(configs, sweep.where)
+    configs = [typed(c, *split[::2]) for c, split in zip(configs, splits)]
     if sweep.search == "optuna":
         check_range_types(sweep, smoke, sets, splits)
     stacks, not_stacked = group_stacks(configs, stack_keys(sweep)) if sweep.search == "grid" else ([], [])
@@ -102,7 +104,23 @@ def split_all(configs: list[dict[str, Any]], where: str) -> list[tuple]:
                     model_cls(model_cfg, data.shape, data.num_classes)
         except RaygenError as exc:
             raise RaygenError(f"{where}: {exc}") from None
+        except Exception as exc:  # a model's own construction failing on these settings
+            raise RaygenError(f"{where}: model {cfg.get('model')!r} cannot be built with these settings "
+                              f"({type(exc).__name__}: {exc}); check its sizes and options") from None
         out.append((train, model_cls, model_cfg))
+    return out
+
+
+def typed(config: dict[str, Any], train, model_cfg) -> dict[str, Any]:
+    """``config`` with each scalar setting as its declared type (``"1e-3"`` -> 0.001, ``3.0`` ->
+    3 epochs), so the results store what trained; ranges and lists are left as written."""
+    out = dict(config)
+    for key, value in config.items():
+        if isinstance(value, (str, int, float)):
+            for obj in (train, model_cfg):
+                declared = getattr(obj, key, None) if key in obj.__dataclass_fields__ else None
+                if isinstance(declared, (bool, int, float)) and type(declared) is not type(value):
+                    out[key] = declared
     return out
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from raygen.core.errors import RaygenError
+from raygen.sweep.spec import yaml_value
 
 
 def overrides(pairs: list[str]) -> dict[str, Any]:
@@ -25,7 +26,7 @@ def overrides(pairs: list[str]) -> dict[str, Any]:
             raise RaygenError(f"--set takes KEY=VALUE, got {pair!r}")
         k, v = pair.split("=", 1)
         try:
-            out[k.strip()] = yaml.safe_load(v)
+            out[k.strip()] = yaml_value(v)
         except yaml.YAMLError as exc:
             first = str(exc).splitlines()[0]
             raise RaygenError(f"--set {pair!r}: the value is not valid YAML ({first}); e.g. --set epochs=3, "
@@ -41,7 +42,7 @@ def only(pairs: list[str]) -> dict[str, list[Any]]:
         if not sep or not key.strip() or not values.strip():
             raise RaygenError(f"--only takes KEY=VALUE[,VALUE...], e.g. --only model=vae_gan; got {pair!r}")
         try:
-            out.setdefault(key.strip(), []).extend(yaml.safe_load(v) for v in values.split(","))
+            out.setdefault(key.strip(), []).extend(yaml_value(v) for v in values.split(","))
         except yaml.YAMLError:
             raise RaygenError(f"--only {pair!r}: a value is not valid YAML") from None
     return out

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,17 @@ class Sweep:
         keys = None if stack == "none" else stack if stack == "auto" else [k.strip() for k in stack.split(",")
                                                                             if k.strip()]
         return dataclasses.replace(self, stack=keys)
+
+    def with_budget(self, trials: int | None) -> Sweep:
+        """This sweep with ``--budget N``: N draws per configuration (None: the file's)."""
+        if trials is None:
+            return self
+        if self.budget is None:
+            raise RaygenError(f"{self.where}: --budget {trials}: this sweep has no budget: block to resize; "
+                              f"add e.g. budget: {{trials: {trials}, search: random}}")
+        if trials < 1:
+            raise RaygenError(f"--budget {trials}: give a whole number of configurations >= 1")
+        return dataclasses.replace(self, budget=dataclasses.replace(self.budget, trials=trials))
 
     def check(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> None:
         """The file's own form, without torch or Ray: search kind, value forms, scheduler,
@@ -245,11 +257,27 @@ def available(sweeps_dir: Path = SWEEPS_DIR) -> dict[str, str]:
 MAX_NODES = 100_000  # a sweep file is a page of settings; far more nodes than that is an alias bomb
 
 
+class Loader(yaml.SafeLoader):
+    """The safe loader, reading numbers as YAML 1.2 does: PyYAML (YAML 1.1) reads ``1e-3`` (an
+    exponent without a dot) as text, which people write for learning rates."""
+
+
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def yaml_value(text: str):
+    """One value as a sweep file reads it (``--set``, ``--only``)."""
+    return yaml.load(text, Loader=Loader)
+
+
 def safe_yaml(text: str, where: str):
     """``yaml.safe_load``, refusing documents whose aliases expand beyond ``MAX_NODES`` nodes
     (a "billion laughs" file is a few lines that expand to billions), counted before anything
     is built from them."""
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = yaml.compose(text, Loader=Loader)
     sizes: dict[int, int] = {}
 
     def size(node) -> int:  # nodes once aliases are expanded; each distinct node counted once
@@ -265,7 +293,7 @@ def safe_yaml(text: str, where: str):
 
     if root is not None:
         size(root)
-    return yaml.safe_load(text)
+    return yaml_value(text)
 
 
 def _read(path: Path) -> dict:

@@ -85,6 +85,8 @@ class GenerativeTrainable(tune.Trainable):
                 self.cfg = self.trial.cfg
         except RaygenError as exc:
             self.error = str(exc)
+        except Exception as exc:  # e.g. an allocation refused: this trial fails, under its own name
+            self.error = f"{type(exc).__name__}: {exc}"
         # the trial's start-up in this process (the data, the model), and whether it came
         # first here (imports, data read from disk) or on a reused actor (everything kept)
         self.startup = {keys.STARTUP_S: time.perf_counter() - t0, keys.FIRST_ON_WORKER: _STARTED == 0}

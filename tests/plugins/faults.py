@@ -8,6 +8,9 @@ starts load it too): ``faulty_vae_mlp`` is ``vae_mlp`` with three settings, each
 - ``kill_at_epoch``: SIGKILLs its own process once, as if its node had gone away (a marker
   file ``.killed_once`` in the trial's folder, holding the epoch, keeps the retry alive).
 
+and ``fail_at_setup`` raises MemoryError while the model is built (an allocation the OS refuses,
+on a fresh or a reused Ray worker).
+
 Product code has no such hooks: a config or saved trial handed to a user cannot trigger them.
 """
 from __future__ import annotations
@@ -16,6 +19,8 @@ import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
 
 from raygen.core.registry import MODELS
 from raygen.core.settings import setting
@@ -27,6 +32,7 @@ class FaultyConfig(MLPVAEConfig):
     fail_at_epoch: int = setting(0, ge=0)
     nan_at_epoch: int = setting(0, ge=0)
     kill_at_epoch: int = setting(0, ge=0)
+    fail_at_setup: bool = False
 
 
 @MODELS.register("faulty_vae_mlp")
@@ -35,6 +41,11 @@ class FaultyMLPVAE(MLPVAE):
     # One member of a stack may diverge alone (tests/engine/test_stacking.py); the loss never reads it.
     stack_weights = (*MLPVAE.stack_weights, "nan_at_epoch")
     marker: Path | None = None  # set at the first epoch: a trial resumed from a checkpoint was killed already
+
+    def __init__(self, cfg: FaultyConfig, shape, num_classes: int = 10):
+        if cfg.fail_at_setup and torch.empty(0).device.type != "meta":  # the planner's dry build allocates nothing
+            raise MemoryError("fail_at_setup: cannot allocate the model (testing aid)")
+        super().__init__(cfg, shape, num_classes)
 
     def on_train_start(self, data, ctx):
         self.marker = (ctx.out_dir or Path(".")) / ".killed_once"

@@ -96,3 +96,18 @@ def test_the_bookkeeping_line_has_start_up_and_checkpoints_per_trial_and_stack()
     assert df.checkpoints.tolist() == [3, 1, 2, 2] and df.checkpoint_mb.tolist() == [3.0, 1.0, 2.0, 2.0]
     assert bookkeeping_line(df) == ("bookkeeping: trial start-up: at most 0.02 s on a reused worker, 10.1 s for a "
                                     "worker's first trial; checkpoints: 6 written, 8.0 MB (2.0 MB per trial)")
+
+
+def test_unstarted_rows_are_only_the_configurations_that_have_no_trial():
+    """After Ctrl-C a row per configuration Ray never started, none for those it did, even when
+    a whole-number setting only some models have reads back as a float (5.0) from its column."""
+    from raygen.sweep.collect import add_unstarted
+
+    configs = [{"model": "vade", "components": 5}, {"model": "vade", "components": 10}, {"model": "vae", "lr": 3e-4},
+               {"model": "vae", "lr": 1e-3}]
+    results = pd.DataFrame({"trial_id": ["a", "b"], "model": ["vade", "vae"], "status": ["interrupted"] * 2,
+                            "components": [5.0, np.nan], "lr": [np.nan, 1e-3]})
+    out = add_unstarted(results, configs, "s", "r", "interrupted")
+    extra = out.iloc[2:]
+    assert len(out) == 4 and list(extra.trial_id) == ["unstarted_00001", "unstarted_00002"]
+    assert list(extra.model) == ["vade", "vae"] and extra.components.iloc[0] == 10

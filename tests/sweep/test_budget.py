@@ -82,3 +82,15 @@ def test_only_runs_a_part_of_a_sweep_with_the_draws_of_the_whole():
     assert part == [c for c in whole if c["model"] in ("wae", "beta_vae")]
     with pytest.raises(RaygenError, match="--only model=gan: no trial of the sweep has it"):
         make_plan(sweep, only={"model": ["gan"]})
+
+
+def test_a_smaller_budget_is_a_prefix_of_a_larger_one():
+    """--budget N: the first N draws of each configuration, so a quick look and the full budget agree."""
+    sweep = Sweep(name="b", config={"dataset": "mnist", "epochs": 1, "model": {"grid": ["vae", "wae"]}},
+                  budget=Budget(trials=6, seed=4))
+    full, few = make_plan(sweep).configs, make_plan(sweep, budget=2).configs
+    assert len(few) == 4 and few == [c for m in ("vae", "wae") for c in [c for c in full if c["model"] == m][:2]]
+    with pytest.raises(RaygenError, match="--budget 0"):
+        make_plan(sweep, budget=0)
+    with pytest.raises(RaygenError, match="no budget: block"):
+        make_plan(Sweep(name="b", config={"model": "vae"}), budget=2)

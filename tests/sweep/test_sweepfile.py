@@ -78,6 +78,34 @@ def test_yaml_scientific_notation_is_coerced():
     assert cfg.lr == 0.001 and cfg.hidden == (64, 32)
 
 
+@pytest.mark.parametrize("written, key, value", [
+    ("lr: {grid: [1e-3, 3e-4]}", "lr", [0.001, 0.0003]),  # YAML 1.1 reads these as text
+    ("lr: {grid: ['1e-3']}", "lr", [0.001]),  # quoted: the declared type still wins
+    ("beta: .5", "beta", [0.5]),
+    ("batch_size: 1_000", "batch_size", [1000]),
+    ("latent_dim: +2", "latent_dim", [2]),
+    ("epochs: 3.0", "epochs", [3]),
+    ("lr: 1E-2", "lr", [0.01]),
+])
+def test_every_setting_is_planned_with_its_declared_type(tmp_path, written, key, value):
+    sweep = load_sweep(write(tmp_path, f"config: {{model: vae_mlp, dataset: mnist}}\nvariants:\n  - {{{written}}}\n"))
+    got = [c[key] for c in make_plan(sweep).configs]
+    assert got == value and all(type(g) is type(v) for g, v in zip(got, value))
+    assert [c[key] for g in make_plan(sweep).stacks for c in g] == value  # what Ray is given
+
+
+def test_set_and_only_read_values_as_the_sweep_file_does():
+    from raygen.sweep.preflight import only, overrides
+
+    assert overrides(["lr=1e-3", "hidden=[64, 64]"]) == {"lr": 0.001, "hidden": [64, 64]}
+    assert only(["lr=1e-3,3e-4"]) == {"lr": [0.001, 0.0003]}
+
+
+def test_a_key_with_a_leading_underscore_is_an_unknown_key(tmp_path):
+    with pytest.raises(RaygenError, match="unknown config key.*_epochs.*Did you mean 'epochs'"):
+        make_plan(load_sweep(write(tmp_path, "config: {model: vae_mlp, _epochs: 3}\n")))
+
+
 BOMB = """description: a billion laughs
 config: {model: vae_mlp}
 paper: &a9 {cite: x}
@@ -100,3 +128,17 @@ def test_a_continuous_range_over_a_whole_number_setting_is_refused(tmp_path):
     with pytest.raises(RaygenError, match="latent_dim is a whole number, but uniform draws fractions"):
         make_plan(load_sweep(write(tmp_path, text)))
     make_plan(load_sweep(write(tmp_path, text.replace("uniform", "randint"))))  # the right form passes
+
+
+def test_a_model_that_cannot_be_built_with_its_settings_is_one_line_before_the_start(tmp_path, monkeypatch):
+    """A model's own constructor failing (not a RaygenError) on the planner's dry build."""
+    from raygen.core.registry import MODELS
+    from raygen.models.vae import MLPVAE
+
+    class Broken(MLPVAE):
+        def __init__(self, cfg, shape, num_classes=10):
+            raise ValueError("hidden sizes do not fit")
+
+    monkeypatch.setitem(MODELS._items, "broken_vae", Broken)
+    with pytest.raises(RaygenError, match=r"model 'broken_vae' cannot be built.*ValueError: hidden sizes do not fit"):
+        make_plan(load_sweep(write(tmp_path, "config: {model: broken_vae, dataset: mnist}\n")))
