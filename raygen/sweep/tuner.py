@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
+from pathlib import Path
 
 from raygen.core.errors import RaygenError
 from raygen.sweep.callbacks import trackers
@@ -35,9 +37,30 @@ def start_ray(address: str | None, num_cpus: int | None, uv_env: bool = False, v
             raise RaygenError(f"--address {address}: could not join the cluster ({first}); is it up "
                               f"(`ray status` on its head) and its port open to this machine?") from None
     else:
+        keep_token_private()
         ray.init(num_cpus=num_cpus, include_dashboard=False, configure_logging=True, log_to_driver=verbose,
                  logging_level="WARNING" if verbose else "ERROR")
     return ray, True
+
+
+def keep_token_private() -> Path | None:
+    """Ray turns token authentication on for a local cluster, but writes the token it creates
+    (``~/.ray/auth_token``) readable by every user, and its servers listen on every interface:
+    whoever reads the token could join. The token is written (or made) owner-only first, which
+    Ray then uses. None when the token comes from the environment (nothing on disk to guard)."""
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_MODE", "token").lower() != "token":
+        return None
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token").expanduser()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return path
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32))  # as Ray's own generator: 256 bits
+    return path
 
 
 def resources(plan: Plan, args: argparse.Namespace, cluster: dict[str, float]) -> dict[str, float]:

@@ -1,0 +1,56 @@
+"""A local sweep's Ray: token authentication on, with an owner-only token (Ray's servers listen
+on every interface; Ray resolves a loopback node address to the machine's own)."""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, SUBPROCESS_TIMEOUT
+from raygen.sweep.tuner import keep_token_private
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    for var in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_new_token_is_written_owner_only(home):
+    path = keep_token_private()
+    assert path == home / ".ray" / "auth_token" and mode(path) == 0o600
+    assert len(path.read_text()) == 64 and int(path.read_text(), 16)  # 256 bits, hex
+    assert keep_token_private().read_text() == path.read_text()  # kept, not replaced
+
+
+def test_a_token_readable_by_others_is_made_owner_only(home):
+    path = home / ".ray" / "auth_token"
+    path.parent.mkdir()
+    path.write_text("abc")
+    path.chmod(0o644)
+    assert keep_token_private() == path and mode(path) == 0o600 and path.read_text() == "abc"
+
+
+def test_a_token_from_the_environment_or_auth_off_leaves_the_disk_alone(home, monkeypatch):
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    assert keep_token_private() is None and not (home / ".ray").exists()
+
+
+@pytest.mark.slow
+def test_a_local_ray_authenticates_with_the_private_token(home):
+    code = ("import os, stat, ray; from raygen.sweep.tuner import start_ray; r, started = start_ray(None, 1); "
+            "p = os.path.expanduser('~/.ray/auth_token'); "
+            "print(started, oct(stat.S_IMODE(os.stat(p).st_mode)), os.environ.get('RAY_AUTH_MODE')); ray.shutdown()")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         timeout=SUBPROCESS_TIMEOUT, env={**os.environ, "HOME": str(home)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-3:] == ["True", "0o600", "token"]
