@@ -9,8 +9,9 @@ import sys
 
 import pytest
 
-from conftest import REPO, SUBPROCESS_TIMEOUT
 from raygen.sweep.tuner import keep_token_private
+
+from conftest import REPO, SUBPROCESS_TIMEOUT
 
 
 @pytest.fixture
