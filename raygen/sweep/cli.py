@@ -107,6 +107,23 @@ def main(argv: list[str] | None = None) -> int:
     except RaygenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C before the run started, or a second one while it stopped
+        return stopped_at_once(args)
+
+
+def stopped_at_once(args: argparse.Namespace) -> int:
+    """One line (no traceback) and, once the run exists, the command that resumes it: the trials'
+    checkpoints and Ray's state are kept as they were."""
+    from raygen.core.storage import is_remote
+    from raygen.sweep.outcome import resume_command
+
+    run_name, run_dir = getattr(args, "run_name", None), getattr(args, "run_dir", "")
+    if run_name is None or not (is_remote(run_dir) or os.path.exists(os.path.join(run_dir, "tuner.pkl"))):
+        print("stopped before the sweep started: nothing to resume", file=sys.stderr)
+    else:
+        print("stopped at once: the trials' last checkpoints are kept; the results of this session are "
+              f"written when it resumes: {resume_command(args, run_name)}", file=sys.stderr)
+    return 130
 
 
 def run(args: argparse.Namespace):
@@ -123,6 +140,7 @@ def run(args: argparse.Namespace):
 
     base, run_name = run_dir_for(args.storage, plan.sweep.name, args.resume, args.smoke)
     run_dir = os.path.join(base, run_name)
+    args.run_name, args.run_dir = run_name, run_dir
     repaired = repair_state(run_dir) if args.resume else []
     t_ray = time.perf_counter()
     ray, started = start_ray(args.address, args.num_cpus, args.uv_env, args.verbose)
@@ -179,31 +197,41 @@ def tuner_for(plan, args: argparse.Namespace, ray, base: str, run_name: str):
 def execute(plan, args: argparse.Namespace, tuner, base: str, run_name: str, repaired: list[str], res: dict,
             ray, ray_start_s: float):
     """Run the tuner and write its results (Parquet, the console's end); (results, interrupted)."""
-    from raygen.sweep.callbacks.runstate import WRITTEN
-    from raygen.sweep.collect import add_checkpoint_tally, add_unstarted, benchmark_line, rows_from_grid, write_results
-    from raygen.sweep.outcome import disk_note, resume_command, say_results
-    from raygen.sweep.tuner import fit
+    from raygen.sweep.outcome import disk_note, resume_command
+    from raygen.sweep.tuner import fit, signals_deferred
 
     run_dir = os.path.join(base, run_name)
     t0 = time.perf_counter()
     try:
         grid, interrupted = fit(tuner)
         wall = time.perf_counter() - t0
-        results, history = rows_from_grid(grid, plan.sweep.name, run_name, run_dir, interrupted)
-        if plan.is_grid and (interrupted or repaired):
-            results = add_unstarted(results, plan.configs, plan.sweep.name, run_name,
-                                    *(["interrupted"] if interrupted else ["failed", LOST]))
-        results = add_checkpoint_tally(results, WRITTEN.get(run_dir, {}))
-        notes = write_results(results, history, run_dir, plan.sweep.paper, getattr(args, "provenance", None))
+        with signals_deferred("raygen: writing the results first (a few seconds)"):
+            results = collect(plan, args, grid, interrupted, wall, run_dir, run_name, repaired, res, ray, ray_start_s)
+        return results, interrupted
     except (OSError, EOFError, json.JSONDecodeError) as exc:  # Ray's state or a trial's files unwritable
         again = resume_command(args, run_name, retry=True)
         raise RaygenError(f"the run could not be completed ({type(exc).__name__}: "
                           f"{str(exc).strip().splitlines()[0][:300]}){disk_note(base, again)}") from None
+
+
+def collect(plan, args, grid, interrupted: bool, wall: float, run_dir: str, run_name: str, repaired: list[str],
+            res: dict, ray, ray_start_s: float):
+    """The rows of Ray's results, written (Parquet) and said (the console's end)."""
+    from raygen.sweep.callbacks.runstate import WRITTEN
+    from raygen.sweep.collect import add_checkpoint_tally, add_unstarted, benchmark_line, rows_from_grid, write_results
+    from raygen.sweep.outcome import say_results
+
+    results, history = rows_from_grid(grid, plan.sweep.name, run_name, run_dir, interrupted)
+    if plan.is_grid and (interrupted or repaired):
+        results = add_unstarted(results, plan.configs, plan.sweep.name, run_name,
+                                *(["interrupted"] if interrupted else ["failed", LOST]))
+    results = add_checkpoint_tally(results, WRITTEN.get(run_dir, {}))
+    notes = write_results(results, history, run_dir, plan.sweep.paper, getattr(args, "provenance", None))
     slots = max(1, int(min(ray.cluster_resources().get("CPU", 1) // max(res["cpu"], 1e-9),
                            args.max_concurrent or plan.sweep.max_concurrent or 10**6)))
     line = benchmark_line(results, wall, slots, resumed=bool(args.resume), ray_start_s=ray_start_s)
     say_results(args, plan, results, notes, run_dir, line)
-    return results, interrupted
+    return results
 
 
 def repair_state(run_dir: str) -> list[str]:

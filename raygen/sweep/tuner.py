@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import signal
+import sys
 from pathlib import Path
 
 from raygen.core.errors import RaygenError
@@ -163,19 +165,42 @@ def _final_metric_optuna():
     return FinalMetricOptuna
 
 
-def _again(sig, frame):  # a second Ctrl-C while the results of the first are being written
+def _again(sig, frame):  # a second Ctrl-C while the first stop is under way: stop at once
     raise KeyboardInterrupt
 
 
+def _as_ctrl_c(sig, frame):  # SIGTERM (a batch scheduler, docker stop) stops the sweep as Ctrl-C does
+    os.kill(os.getpid(), signal.SIGINT)
+
+
 def fit(tuner):
-    """``tuner.fit()`` and whether Ctrl-C (SIGINT) stopped it. Ray Tune stops cleanly on SIGINT
-    (trials checkpointed, experiment state saved) and puts back the handler it found, ours:
+    """``tuner.fit()`` and whether Ctrl-C (SIGINT) or SIGTERM stopped it. Ray Tune stops cleanly on
+    SIGINT (trials checkpointed, experiment state saved) and puts back the handler it found, ours:
     so finding ours in place afterwards says it happened."""
     previous = signal.signal(signal.SIGINT, _again)
+    previous_term = signal.signal(signal.SIGTERM, _as_ctrl_c)
     try:
         grid = tuner.fit()
         return grid, signal.getsignal(signal.SIGINT) is _again
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
 
 
+@contextlib.contextmanager
+def signals_deferred(note: str):
+    """Ctrl-C and SIGTERM wait (with ``note`` said once) while the block runs: the results of a
+    stopped sweep take seconds to write, and are what the stop was for."""
+    said = []
+
+    def wait(sig, frame):
+        if not said:
+            print(note, file=sys.stderr, flush=True)
+            said.append(sig)
+
+    previous = {s: signal.signal(s, wait) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

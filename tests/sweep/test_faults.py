@@ -130,6 +130,43 @@ def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_t
         os.killpg(proc.pid, 0)
 
 
+def stop_while_running(tmp_path, data_root, name: str, *signals: int):
+    """A sweep of 40-epoch trials sent ``signals`` (0.3 s apart) once one has reported; its output."""
+    text = TRIALS.replace("epochs: 3", "epochs: 40").replace("max_batches: 5", "max_batches: 40")
+    sweep = write_sweep(tmp_path, name, text.replace("checkpoint_seconds: 0", "checkpoint_seconds: 600"))
+    storage = tmp_path / "runs"
+    proc = subprocess.Popen(sweep_cmd(sweep, storage, data_root, "--num-cpus", "1"), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while not _reported_unfinished(storage / name):
+        assert proc.poll() is None and time.time() < deadline, "the sweep ended before it could be stopped"
+        time.sleep(0.1)
+    for sig in signals:
+        proc.send_signal(sig)
+        time.sleep(0.3)
+    out, err = proc.communicate(timeout=300)
+    return proc, out, err, storage
+
+
+def test_sigterm_stops_a_sweep_as_ctrl_c_does(tmp_path, data_root):
+    """What a batch scheduler or ``docker stop`` sends: checkpoints, interrupted rows, exit 130,
+    the resume command."""
+    proc, out, err, storage = stop_while_running(tmp_path, data_root, "term", signal.SIGTERM)
+    assert proc.returncode == 130, out[-2000:] + err[-2000:]
+    assert "--resume" in err and "interrupted:" in err and "Traceback" not in err
+    df = results(only_run(storage, "term"))
+    assert len(df) == 4 and "interrupted" in set(df.status)
+
+
+def test_a_second_ctrl_c_stops_at_once_without_a_traceback(tmp_path, data_root):
+    proc, out, err, storage = stop_while_running(tmp_path, data_root, "twice", signal.SIGINT, signal.SIGINT)
+    assert proc.returncode == 130, out[-2000:] + err[-2000:]
+    assert "Traceback" not in err and "Traceback" not in out
+    assert "--resume" in err  # stopped at once, or the first stop finished writing first: resumable either way
+    with pytest.raises(ProcessLookupError):  # nothing of its Ray left behind
+        os.killpg(proc.pid, 0)
+
+
 def test_a_killed_trial_is_a_failed_row_and_the_others_finish(tmp_path, data_root, faults):
     """A worker killed outright (as the OS kills one out of memory), with no retries left:
     that trial's row says so; the driver and the other trials go on."""
