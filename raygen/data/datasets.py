@@ -5,9 +5,11 @@ cannot be fetched, raise the one ``missing`` error: dataset, folder, files, how 
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import math
+import shutil
 import socket
 import struct
 import zlib
@@ -89,6 +91,22 @@ _HOSTS = {"MNIST": "ossci-datasets.s3.amazonaws.com",
           "FashionMNIST": "fashion-mnist.s3-website.eu-central-1.amazonaws.com"}
 
 
+@contextlib.contextmanager
+def tidy_on_failure(*paths: Path):
+    """What a download creates among ``paths`` (folders or files absent before it) is removed
+    when it fails: a failed download leaves the data root as it found it."""
+    new = [p for p in paths if not p.exists()]
+    try:
+        yield
+    except BaseException:
+        for p in reversed(new):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.exists():
+                p.unlink()
+        raise
+
+
 @functools.cache
 def resolves(host: str) -> bool:
     try:
@@ -109,7 +127,8 @@ def _mnist_like(name: str, tv_class: str, root: Path, split: str, download: bool
         import torchvision.datasets as tvd
 
         try:  # the real download path: torchvision fetches and verifies the files
-            getattr(tvd, tv_class)(str(root), train=(split == "train"), download=True)
+            with tidy_on_failure(root, root / tv_class):
+                getattr(tvd, tv_class)(str(root), train=(split == "train"), download=True)
         except Exception as exc:  # offline, mirror down, disk full...
             raise missing(name, folder, [s + ".gz" for s in stems], f"Download failed ({exc}).") from None
         paths = [_find(folder, s) for s in stems]
@@ -164,15 +183,17 @@ def cosine(root: Path, split: str, download: bool = True):
 # --- torchvision datasets stored in their own formats ------------------------------
 
 
-def _torchvision(name: str, make, folder: Path, files: list[str], download: bool):
-    """``make(download)`` builds the torchvision dataset; absent files -> ``missing``."""
+def _torchvision(name: str, make, folder: Path, files: list[str], download: bool, creates: tuple[Path, ...] = ()):
+    """``make(download)`` builds the torchvision dataset; absent files -> ``missing``. A failed
+    download removes what it created (``folder`` and ``creates``)."""
     try:
         return make(False)
     except (RuntimeError, FileNotFoundError, OSError):
         if not download:
             raise missing(name, folder, files) from None
     try:
-        return make(True)
+        with tidy_on_failure(*creates, folder):
+            return make(True)
     except Exception as exc:  # offline, mirror down, disk full...
         raise missing(name, folder, files, f"Download failed ({type(exc).__name__}: {exc}).") from None
 
@@ -184,7 +205,7 @@ def cifar10(root: Path, split: str, download: bool = True):
     folder = root / "cifar-10-batches-py"
     files = ["data_batch_1 ... data_batch_5", "test_batch", "batches.meta"]
     ds = _torchvision("cifar10", lambda dl: CIFAR10(str(root), train=split == "train", download=dl), folder, files,
-                      download)
+                      download, creates=(root, root / "cifar-10-python.tar.gz"))
     x = torch.from_numpy(np.asarray(ds.data)).permute(0, 3, 1, 2).float().div_(255.0)  # (N, 3, 32, 32)
     return x.contiguous(), torch.tensor(ds.targets, dtype=torch.long)
 
@@ -195,7 +216,7 @@ def svhn(root: Path, split: str, download: bool = True):
 
     folder = root / "svhn"
     ds = _torchvision("svhn", lambda dl: SVHN(str(folder), split=split, download=dl), folder,
-                      [f"{split}_32x32.mat"], download)
+                      [f"{split}_32x32.mat"], download, creates=(root,))
     x = torch.from_numpy(np.asarray(ds.data)).float().div_(255.0)  # (N, 3, 32, 32)
     return x.contiguous(), torch.from_numpy(np.asarray(ds.labels)).long()
 
@@ -213,7 +234,8 @@ def _mat_release(name: str, folder: Path, filename: str, url: str, md5: str | No
         from torchvision.datasets.utils import download_url
 
         try:
-            download_url(url, str(folder), filename, md5)
+            with tidy_on_failure(folder.parent, folder, path):
+                download_url(url, str(folder), filename, md5)
         except Exception as exc:  # offline, mirror down, disk full...
             why = f"Download from {url} failed ({type(exc).__name__}: {exc})."
             raise missing(name, folder, [filename], why) from None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,3 +121,34 @@ def test_a_truncated_or_foreign_data_file_is_named_with_the_fix(data_root, tmp_p
         (tmp_path / name).write_bytes(data)
         with pytest.raises(RaygenError, match=rf"dataset file {tmp_path / name} is damaged .* Fix: delete it"):
             read_idx(tmp_path / name)
+
+
+def _fails_after_writing(folder_of):
+    """A download that creates its folder and a partial file, then fails (as a dropped connection does)."""
+    def fake(*args, **kwargs):
+        if not kwargs.get("download", True):  # torchvision looks first, writing nothing
+            raise RuntimeError("Dataset not found or corrupted")
+        folder = folder_of(*args, **kwargs)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "partial.tmp").write_bytes(b"\0" * 10)
+        raise OSError("connection reset by peer")
+    return fake
+
+
+@pytest.mark.parametrize("name", ["omniglot", "svhn", "fashion_mnist"])
+def test_a_failed_download_leaves_the_data_root_as_it_found_it(tmp_path, monkeypatch, name):
+    import torchvision.datasets as tvd
+    import torchvision.datasets.utils as tvu
+
+    from raygen.data import datasets
+
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "mine.txt").write_text("the user's own file")
+    monkeypatch.setattr(tvu, "download_url", _fails_after_writing(lambda url, folder, *a: Path(folder)))
+    monkeypatch.setattr(tvd, "SVHN", _fails_after_writing(lambda folder, **kw: Path(folder)))
+    monkeypatch.setattr(tvd, "FashionMNIST", _fails_after_writing(lambda r, **kw: Path(r) / "FashionMNIST" / "raw"))
+    monkeypatch.setattr(datasets, "resolves", lambda host: True)
+    with pytest.raises(DataMissingError, match="connection reset by peer"):
+        load_data(name, split="test", root=root, download=True)
+    assert sorted(p.name for p in root.iterdir()) == ["mine.txt"]
