@@ -218,7 +218,11 @@ class Trial:
         if not isinstance(saved, dict) or saved.get("raygen_trial") != 1 or "config" not in saved:
             raise RaygenError(f"{path} is not a saved raygen trial (use Trial.save / raygen.train(...).save)")
         trial = cls(saved["config"], device=device, data_root=data_root)
-        trial.load_state(saved["state"])
+        try:
+            trial.load_state(saved["state"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:  # weights of another shape, keys missing
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise RaygenError(f"{path}: its saved state does not fit its config's model ({first})") from None
         return trial
 
     def evaluate(self, images: bool = True) -> dict[str, Any]:

@@ -42,3 +42,25 @@ def test_a_finished_trial_saves_its_model_alone_and_loads_back_the_same(data_roo
         assert a.equal(b), name
     x = t.data.eval.x[:64]
     assert back.model.reconstruct(x).equal(t.model.reconstruct(x))
+
+
+def test_loading_anything_but_a_saved_trial_is_one_clear_error(data_root, tmp_path):
+    import pytest
+    import torch
+
+    from raygen.core.errors import RaygenError
+
+    t = Trial({**BASE, "model": "vae_mlp", "epochs": 1, "hidden": [32]}, data_root=str(data_root))
+    good = t.save(tmp_path / "model.pt", final=True)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:500])
+    saved = torch.load(good, weights_only=True)
+    saved["config"] = {**saved["config"], "hidden": [16]}  # weights of another shape
+    other = tmp_path / "other.pt"
+    torch.save(saved, other)
+    cases = {truncated: "not a saved raygen trial", tmp_path: "not a saved raygen trial",
+             tmp_path / "absent.pt": "not a saved raygen trial", other: "does not fit its config's model"}
+    for path, message in cases.items():
+        with pytest.raises(RaygenError, match=message) as err:
+            Trial.load(path, data_root=str(data_root))
+        assert str(path) in str(err.value)
