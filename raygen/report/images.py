@@ -9,6 +9,7 @@ broken ``<img>``.
 from __future__ import annotations
 
 import base64
+import stat
 import struct
 from dataclasses import dataclass
 from html import escape
@@ -27,6 +28,7 @@ GALLERY_TITLES = {
 }
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".jpg": b"\xff\xd8", ".jpeg": b"\xff\xd8"}
+MAX_IMAGE_BYTES = 16 << 20  # a trial's grids are ~100 KB; far larger is not one of them
 GRID_WIDTH = 250  # px per reconstruction cell: two panels of two columns fit side by side
 
 
@@ -62,11 +64,18 @@ class RunFiles:
         if path.suffix.lower() not in MIME:
             return f"not embedded (not an image): {rel}"
         try:
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):  # a FIFO would block the report, a device never end
+                return f"not embedded (not a regular file): {rel}"
+            if st.st_size > MAX_IMAGE_BYTES:
+                return f"not embedded ({st.st_size / 2**20:.0f} MB, over the {MAX_IMAGE_BYTES >> 20} MB cap): {rel}"
             data = path.read_bytes()
         except OSError:
             return f"image missing: {rel}"
         if not data.startswith(MAGIC[path.suffix.lower()]):
             return f"not embedded (not a {path.suffix} file): {rel}"
+        if path.suffix.lower() == ".png" and not all(png_size(data) or (0,)):
+            return f"not embedded (an empty or damaged PNG): {rel}"
         return data
 
 

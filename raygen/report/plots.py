@@ -4,8 +4,10 @@ holds nothing to draw, so a partial or all-failed run just has fewer figures.
 """
 from __future__ import annotations
 
+import functools
 import io
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -16,6 +18,16 @@ from raygen.report.analysis import OK, Analysis, fmt, fmt_key, trial_order
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
            "#bcbd22", "#7f7f7f", "#393b79", "#ad494a", "#637939", "#e7969c", "#7b4173", "#3182bd"]
 MARKERS = "osD^vP*Xh<>p"
+
+
+def literal_text(draw):
+    """Labels come from result values (model names, settings, errors): draw them as written,
+    never as matplotlib mathtext (``$...$`` would be parsed, and fail or render as math)."""
+    @functools.wraps(draw)
+    def wrapped(*args, **kwargs):
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+    return wrapped
 
 
 def png(fig: Figure) -> bytes:
@@ -58,6 +70,7 @@ def lacks(lay: Analysis, model, param: str) -> bool:
     return model is not None and param not in lay.swept_in(lay.results[lay.results["model"] == model])
 
 
+@literal_text
 def metric_vs_param(lay: Analysis, summ: pd.DataFrame, param: str, metrics: list[str] | None = None,
                     max_metrics: int = 3) -> bytes | None:
     """Quality metrics (mean ± std over seeds; ``metrics``, else the primary and the next
@@ -105,6 +118,7 @@ def metric_vs_param(lay: Analysis, summ: pd.DataFrame, param: str, metrics: list
     return png(fig)
 
 
+@literal_text
 def pareto(lay: Analysis, summ: pd.DataFrame) -> bytes | None:
     """Quality against training time, one point per configuration (mean ± std over its
     seeds); the line joins the configurations no other beats on both (faster and better).
@@ -148,6 +162,7 @@ def pareto(lay: Analysis, summ: pd.DataFrame) -> bytes | None:
     return png(fig)
 
 
+@literal_text
 def loss_curves(lay: Analysis, max_legend: int = 10) -> bytes | None:
     """Per-epoch training loss of every trial, one panel per model, one color per
     configuration (its seeds share it)."""

@@ -203,3 +203,37 @@ def test_several_runs_make_one_report(tmp_path, data_root):
         write_report([a, a])
     assert main([str(a), str(b), "--out", str(tmp_path / "both")]) == 0
     assert (tmp_path / "both" / "report.html").exists()
+
+
+def test_hostile_values_and_files_are_shown_as_text_and_never_stop_the_report(tmp_path, data_root):
+    """HTML and mathtext in result strings, a very long value, a zero-width PNG, a FIFO and an
+    oversized file named like images: the report is written, each shown as plain text."""
+    import os
+    import struct
+    import zlib
+
+    from raygen.report import images
+
+    run = tmp_path / "s" / "r"
+    save_grid(mnist_images(data_root, 16), run / "t0" / "samples.png", 4)
+    (run / "t1").mkdir()
+    ihdr = struct.pack(">IIBBBBB", 0, 28, 8, 0, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    (run / "t1" / "samples.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk)  # width 0
+    os.mkfifo(run / "t2.png")
+    big = run / "t3" / "samples.png"
+    big.parent.mkdir()
+    with open(big, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n")
+        f.truncate(images.MAX_IMAGE_BYTES + 1)
+    models = ["<script>alert(1)</script>", "$\\frac{a}{$", "m" * 5000, "vae_mlp"]
+    rows = [base_row(i, model=m, samples_png=p, recon_mse=0.1 + i / 10, seed=0, lr=1e-3 * (i + 1))
+            for i, (m, p) in enumerate(zip(models, ["t0/samples.png", "t1/samples.png", "t2.png", "t3/samples.png"]))]
+    rows.append(base_row(9, status="failed", error="<b>$x$</b>" + "e" * 10_000, model="vae_mlp", seed=1))
+    history = [{"trial_id": r["trial_id"], "epoch": e, "loss": 1.0 / e} for r in rows[:4] for e in (1, 2)]
+    html = write_report(write_run(run, rows, history)).read_text()
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "not embedded (an empty or damaged PNG): t1/samples.png" in html
+    assert "not embedded (not a regular file): t2.png" in html
+    assert "over the 16 MB cap): t3/samples.png" in html
+    assert "<b>$x$</b>" not in html and "&lt;b&gt;$x$&lt;/b&gt;" in html
