@@ -97,7 +97,7 @@ def trial_rows(*, sweep: str, run: str, trial_dir: str, config: dict[str, Any], 
                TRIAL_ID: f"{stack_id}-{i}", keys.STACK_ID: stack_id, keys.STACKED: len(configs)}
         row, cfg = trial_row(sweep=sweep, run=run, trial_dir=f"{trial_dir}/member_{i}", config=member, metrics=own,
                              error=error, unfinished=unfinished, resolve=resolve)
-        epochs = whole[i] if whole else [e for step in steps if step for e in step[i]]
+        epochs = whole[i] if whole else [e for step in steps if step and i < len(step) for e in step[i]]
         out.append((row, cfg, epochs_frame(row[TRIAL_ID], epochs)))
     return out
 
@@ -110,9 +110,9 @@ def results_frame(rows: list[dict[str, Any]], config_keys: set[str]) -> pd.DataF
 
 
 def history_frame(trial_id: str, last: dict[str, Any], logged: pd.DataFrame | None) -> pd.DataFrame:
-    """Every epoch of one trial: the trial's own record, which its last result carries
-    (``history_json``: complete across restarts), else the epochs each Ray step carried
-    (``epochs_json``: a trial stopped before its end), else what Ray logged."""
+    """Every epoch of one trial: the trial's own record (``history_json``, read from the history
+    file an ended trial writes: complete across restarts), else the epochs each Ray step
+    carried (``epochs_json``: a trial stopped before its end), else what Ray logged."""
     own = history(last)
     steps = step_epochs(logged, EPOCHS)
     if own:

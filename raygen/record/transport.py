@@ -2,11 +2,17 @@
 JSON, since Ray Tune walks into lists as nested search spaces), a stack's member configs,
 and the per-trial histories a trial reports. Encoded here, decoded here, nowhere else.
 
+A trial's whole history does not ride in its results: each Ray step carries its own epochs,
+and a trial that ends writes every epoch (complete across restarts) to ``HISTORY_NAME`` in
+its folder, which its last result names (``HISTORY_FILE``). Ray's experiment state, which
+keeps each trial's last result, so stays small however many epochs the trials train.
+
 The transport keys ride in a trial's results beside its numbers; they never become
 columns (``rows`` turns them into the trial's history and its members' rows)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from raygen.core.values import plain
@@ -17,11 +23,13 @@ from raygen.core.values import plain
 _TUNE_LIST = "json-list:"
 STACK = "_stack"  # config key: a stacked trial's member configs (``engine.stacking``)
 
-HISTORY = "history_json"  # every epoch of the trial (a stack: of each member), with its last result
-EPOCHS = "epochs_json"  # the epochs of this Ray step (a trial that has not ended)
+HISTORY = "history_json"  # every epoch of the trial (a stack: of each member): read from HISTORY_FILE
+HISTORY_FILE = "history_file"  # with a trial's last result: its file of every epoch, in its folder
+HISTORY_NAME = "history.json"
+EPOCHS = "epochs_json"  # the epochs of this Ray step
 MEMBERS = "members_json"  # a stack's members' last results
 MEMBER_EPOCHS = "member_epochs_json"  # a stack's members' epochs of this step
-TRANSPORT_KEYS = frozenset({HISTORY, EPOCHS, MEMBERS, MEMBER_EPOCHS})
+TRANSPORT_KEYS = frozenset({HISTORY, HISTORY_FILE, EPOCHS, MEMBERS, MEMBER_EPOCHS})
 
 
 def _dumps(value: Any) -> str:
@@ -67,21 +75,34 @@ def stack_of(config: dict[str, Any] | None) -> list[dict[str, Any]] | None:
 
 
 def trial_epochs(history: list[dict[str, Any]], first: int, done: bool) -> dict[str, str]:
-    """What a trial's step carries of its epochs: all of them when it ended (complete across
-    restarts), else this step's (from ``first``)."""
-    return {HISTORY: _dumps(history)} if done else {EPOCHS: _dumps(history[first:])}
+    """What a trial's step carries of its epochs: this step's (from ``first``), and when it
+    ended the name of its history file (``history_text``, written by the trial)."""
+    return {EPOCHS: _dumps(history[first:]), **({HISTORY_FILE: HISTORY_NAME} if done else {})}
 
 
 def stack_epochs(last: list[dict[str, Any] | None], histories: list[list[dict]], firsts: list[int],
                  done: bool) -> dict[str, str]:
     """What a stack's step carries: each member's last result (numbers, strings and flags),
-    and every member's epochs when the stack ended, else this step's."""
-    out = {MEMBERS: _dumps([None if r is None else {k: v for k, v in r.items() if _scalar(v)} for r in last])}
+    each member's epochs of this step, and when the stack ended its history file's name."""
+    out = {MEMBERS: _dumps([None if r is None else {k: v for k, v in r.items() if _scalar(v)} for r in last]),
+           MEMBER_EPOCHS: _dumps([h[f:] for h, f in zip(histories, firsts)])}
     if done:
-        out[HISTORY] = _dumps(histories)
-    else:
-        out[MEMBER_EPOCHS] = _dumps([h[f:] for h, f in zip(histories, firsts)])
+        out[HISTORY_FILE] = HISTORY_NAME
     return out
+
+
+def history_text(history: list) -> str:
+    """The history file's content: a trial's epochs, or a stack's list of its members' epochs."""
+    return _dumps(history)
+
+
+def with_history(metrics: dict[str, Any], read: Callable[[str], str | None]) -> dict[str, Any]:
+    """``metrics`` with the trial's whole history (``HISTORY``) when its last result names a
+    history file: ``read(name)`` gives the file's text (None when it cannot be read: then the
+    epochs each step carried stand in)."""
+    name = metrics.get(HISTORY_FILE)
+    text = read(name) if isinstance(name, str) and name and "/" not in name and name != ".." else None
+    return {**metrics, HISTORY: text} if text else metrics
 
 
 def _scalar(v: Any) -> bool:

@@ -22,6 +22,7 @@ from raygen.record.keys import Kind
 from raygen.record.published import Published
 from raygen.record.published import from_json as paper_from_json
 from raygen.record.rows import META_FILE, label_history, results_frame, stack_history, trial_rows
+from raygen.record.transport import with_history
 
 
 @dataclass
@@ -144,8 +145,10 @@ def from_result_json(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         error = None
         if error_file.exists():
             error = error_file.read_text(errors="replace").strip() or "error.txt is empty"
+        metrics = with_history({"training_iteration": len(lines), **last},
+                               lambda name, t=trial: (t / name).read_text() if (t / name).is_file() else None)
         for row, cfg, h in trial_rows(sweep=run_dir.parent.name, run=run_dir.name, trial_dir=trial.name,
-                                      config=config, metrics={"training_iteration": len(lines), **last}, error=error,
+                                      config=config, metrics=metrics, error=error,
                                       unfinished="running", logged=pd.DataFrame(lines)):
             rows.append(row)
             keys.update(cfg)

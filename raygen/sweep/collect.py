@@ -24,6 +24,7 @@ from raygen.record import published as paper
 from raygen.record.columns import to_json
 from raygen.record.keys import ERROR, STATUS, TRIAL_ID, Kind
 from raygen.record.rows import label_history, results_frame, stack_history, trial_rows
+from raygen.record.transport import with_history
 
 
 def resolved_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike, inter
     rows, config_keys, hist = [], set(), []
     planned = None
     for res in grid:
-        metrics = dict(res.metrics or {})
+        metrics = with_history(dict(res.metrics or {}), lambda name, r=res: _read_text(r, name))
         trial_dir = os.path.relpath(str(res.path), str(run_dir))
         config = res.config
         if not config:
@@ -69,6 +70,15 @@ def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike, inter
             hist.append(h)
     results = typed(results_frame(rows, config_keys))
     return results, label_history(stack_history(hist), results)
+
+
+def _read_text(res, name: str) -> str | None:
+    """A file of a trial's folder, wherever Ray stores it (local or a bucket); None if unreadable."""
+    try:
+        with res.filesystem.open_input_stream(f"{str(res.path).rstrip('/')}/{name}") as f:
+            return f.read().decode()
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def add_unstarted(results: pd.DataFrame, configs: list[dict], sweep: str, run: str, status: str,

@@ -27,7 +27,7 @@ from raygen.engine.config import TrainConfig
 from raygen.engine.stacking import StackedTrial
 from raygen.engine.trial import Trial, pick_device
 from raygen.record import keys
-from raygen.record.transport import stack_epochs, stack_of, trial_epochs
+from raygen.record.transport import HISTORY_NAME, history_text, stack_epochs, stack_of, trial_epochs
 from raygen.sweep.neighbours import Neighbours
 
 
@@ -117,7 +117,10 @@ class GenerativeTrainable(tune.Trainable):
         one_step(epoch, self.cfg)
         # every epoch when it ended (across restarts), else this step's: a trial stopped or
         # interrupted before its end keeps every epoch
-        return {**last, **trial_epochs(self.trial.history, first, bool(last.get(keys.DONE)))}
+        done = bool(last.get(keys.DONE))
+        if done:
+            self._write_history(self.trial.history)
+        return {**last, **trial_epochs(self.trial.history, first, done)}
 
     def _stack_step(self) -> dict[str, Any]:
         """One step of K stacked trials: the first member's numbers stand for the stack (the
@@ -135,11 +138,19 @@ class GenerativeTrainable(tune.Trainable):
         one_step(epoch, self.cfg)
         numbers = next(r for r in last if r)  # a step trains at least one epoch of a running member
         out = {k: v for k, v in numbers.items() if k not in (keys.DONE, keys.STATUS, keys.ERROR)}
+        if st.done:
+            self._write_history([m.history for m in st.members])
         out.update(stack_epochs(last, [m.history for m in st.members], firsts, st.done))
         out[keys.DONE] = st.done
         if st.done:
             out[keys.STATUS] = keys.COMPLETED
         return out
+
+    def _write_history(self, history: list) -> None:
+        """Every epoch of an ended trial, in its folder (synced with its other files): its
+        results name the file instead of carrying it (``record.transport``)."""
+        with open(os.path.join(self.logdir, HISTORY_NAME), "w") as f:
+            f.write(history_text(history))
 
     def save_checkpoint(self, checkpoint_dir: str) -> dict | None:
         """``state.pt`` (what resuming needs), or for a trial that is over ``model.pt``: the

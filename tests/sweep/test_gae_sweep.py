@@ -3,6 +3,8 @@ that stops itself, fitted samplers in checkpoints, list-valued settings that dif
 variants, several epochs per Ray report, a per-trial figure for point data, missing data)."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -74,6 +76,10 @@ def test_ko_2024_models_run_on_ray_with_missing_data_recorded(tmp_path, data_roo
     hist = pd.read_parquet(run_dir / "history.parquet")
     # Ray got one report per 4 epochs (4, 6); the trial's own record has every epoch
     assert sorted(hist[hist.trial_id == cos.trial_id].epoch) == [1, 2, 3, 4, 5, 6]
+    # ... in its own file: Ray's experiment state keeps each trial's last result, without it
+    assert len(json.loads((run_dir / cos.trial_dir / "history.json").read_text())) == 6
+    state = "".join(p.read_text() for p in run_dir.glob("experiment_state*.json"))
+    assert state and "history_json" not in state and "history.json" in state
 
 
 @pytest.mark.slow
