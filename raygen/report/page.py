@@ -5,6 +5,7 @@ matplotlib do.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass, replace
@@ -251,10 +252,20 @@ def build(run: Run, metric: str | None = None) -> tuple[str, str]:
     return html_page(c), markdown(c)
 
 
+def combined_dir(runs) -> Path:
+    """``<the first run's sweep folder>/combined-<run>+<run>...``: one folder per set of runs, so
+    a report of other runs never overwrites it (a long list is shortened to a digest)."""
+    names = "+".join(sorted(f"{r.run_dir.parent.name}.{r.run_dir.name}" if r.run_dir.parent != runs[0].run_dir.parent
+                            else r.run_dir.name for r in runs))
+    if len(names) > 120:
+        names = f"{len(runs)}-runs-{hashlib.sha1(names.encode()).hexdigest()[:10]}"
+    return runs[0].run_dir.parent / f"combined-{names}"
+
+
 def write_report(run_dir: str | os.PathLike | list, metric: str | None = None,
                  out: str | os.PathLike | None = None) -> Path:
     """Write ``report.html`` and ``report.md`` into the run folder (several runs: into
-    ``out``, default ``<the first run's sweep folder>/combined``); returns the HTML path.
+    ``out``, default ``combined_dir``); returns the HTML path.
     With another ``metric`` and no ``out``: ``report-by-<metric>.html`` beside the run's own
     report, which stays as the sweep wrote it."""
     paths = list(run_dir) if isinstance(run_dir, (list, tuple)) else [run_dir]
@@ -262,7 +273,7 @@ def write_report(run_dir: str | os.PathLike | list, metric: str | None = None,
     if len(runs) == 1 and out is None:
         run = runs[0]
     else:
-        out_dir = Path(out).expanduser() if out is not None else runs[0].run_dir.parent / "combined"
+        out_dir = Path(out).expanduser() if out is not None else combined_dir(runs)
         out_dir.mkdir(parents=True, exist_ok=True)
         run = combine(runs, out_dir)
     html, md = build(run, metric)

@@ -186,8 +186,11 @@ def combine(runs: list[Run], out_dir: Path) -> Run:
     results.attrs["kinds"] = kinds
     history = pd.concat(hists, ignore_index=True) if hists else pd.DataFrame()
     metrics = {r.metric for r in runs}
-    source = "; ".join(f"{r.run_dir.name}: {r.source}" for r in runs)
+    source = "; ".join(f"{r.run_dir.parent.name}/{r.run_dir.name}: {r.source}" for r in runs)
+    sweeps = sorted({r.run_dir.parent.name for r in runs})
+    what = f"{len(runs)} runs combined" if len(sweeps) == 1 else \
+        f"{len(runs)} runs of {len(sweeps)} sweeps ({', '.join(sweeps)}) combined"
     papers = {r.paper[0]: r.paper for r in runs if r.paper}
-    return Run(out_dir, results, history, f"{len(runs)} runs combined ({source})",
+    return Run(out_dir, results, history, f"{what} ({source})",
                metrics.pop() if len(metrics) == 1 else None, columns, next(iter(papers.values())) if papers else None,
                tuple(dirs))

@@ -21,9 +21,15 @@ class Verdict:
 
 
 def smoke_banner(res: pd.DataFrame) -> str:
-    """Run folders of ``--smoke`` end in ``-smoke``: say how small its trials were."""
-    if "run" not in res or not res["run"].astype(str).str.endswith("-smoke").any():
+    """Run folders of ``--smoke`` end in ``-smoke``: say how small its trials were (and which
+    runs, when only some of the runs combined are smoke runs)."""
+    runs = res["run"].astype(str) if "run" in res else pd.Series(dtype=str)
+    smoke = sorted(set(runs[runs.str.endswith("-smoke")]))
+    if not smoke:
         return ""
+    if len(smoke) < runs.nunique():
+        return (f"Includes smoke runs (--smoke): {', '.join(smoke)}. Their trials are a few batches each and "
+                f"their numbers are no comparison with the others'.")
 
     def most(col: str) -> str:
         v = pd.to_numeric(res[col], errors="coerce").dropna() if col in res else pd.Series(dtype=float)

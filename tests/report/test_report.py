@@ -191,7 +191,7 @@ def test_several_runs_make_one_report(tmp_path, data_root):
     b = savae_run(tmp_path / "savae_beta" / "20250103-030405", data_root, betas=(0.001, 0.005), gammas=(0.0,),
                   latents=(100,), seeds=(0,))  # same trial ids t000, t001 as run a
     path = write_report([a, b])
-    assert path == tmp_path / "savae_beta" / "combined" / "report.html"
+    assert path == tmp_path / "savae_beta" / "combined-20250102-030405+20250103-030405" / "report.html"
     html = path.read_text()
     self_contained(html)
     assert "image missing" not in html and "2 runs combined" in html
@@ -203,6 +203,13 @@ def test_several_runs_make_one_report(tmp_path, data_root):
         write_report([a, a])
     assert main([str(a), str(b), "--out", str(tmp_path / "both")]) == 0
     assert (tmp_path / "both" / "report.html").exists()
+    # another sweep's smoke run combined with a: its own folder (a's and b's report stays), labelled
+    c = write_run(tmp_path / "other" / "20250104-030405-smoke", [base_row(0, recon_mse=0.3, sweep="other", run="20250104-030405-smoke")], [])
+    both = write_report([a, c])
+    assert both.parent.name == "combined-20250102-030405+other.20250104-030405-smoke" and path.exists()
+    html = both.read_text()
+    assert "2 runs of 2 sweeps (other, savae_beta) combined" in html
+    assert "Includes smoke runs (--smoke): 20250104-030405-smoke" in html
 
 
 def test_hostile_values_and_files_are_shown_as_text_and_never_stop_the_report(tmp_path, data_root):
