@@ -11,6 +11,7 @@ from raygen.core.errors import RaygenError
 from raygen.sweep.callbacks.trackers import check, merged
 from raygen.sweep.cli import main
 
+from conftest import REPO
 from sweep_helpers import only_run, results, run_sweep, write_sweep
 
 SWEEP = """
@@ -88,3 +89,14 @@ def test_tensorboard_gets_the_trials_image_grids(tmp_path, data_root):
         i += 16 + n
         images.update({v.tag: (event.step, v.image.height) for v in event.summary.value if v.HasField("image")})
     assert images == {"samples": (1, 242), "reconstructions": (1, 242)}  # 8 x 8 grids of 28-pixel images
+
+
+def test_every_trackers_extra_exists_in_the_project():
+    """What ``uv sync --extra <name>`` is told to install is declared (with the tracker's package)."""
+    import tomllib
+
+    from raygen.sweep.callbacks.trackers import TRACKERS
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for t in TRACKERS.values():
+        assert t.extra in extras and any(d.startswith(t.package) for d in extras[t.extra]), t.extra
