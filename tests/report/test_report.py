@@ -204,7 +204,8 @@ def test_several_runs_make_one_report(tmp_path, data_root):
     assert main([str(a), str(b), "--out", str(tmp_path / "both")]) == 0
     assert (tmp_path / "both" / "report.html").exists()
     # another sweep's smoke run combined with a: its own folder (a's and b's report stays), labelled
-    c = write_run(tmp_path / "other" / "20250104-030405-smoke", [base_row(0, recon_mse=0.3, sweep="other", run="20250104-030405-smoke")], [])
+    smoke = "20250104-030405-smoke"
+    c = write_run(tmp_path / "other" / smoke, [base_row(0, recon_mse=0.3, sweep="other", run=smoke)], [])
     both = write_report([a, c])
     assert both.parent.name == "combined-20250102-030405+other.20250104-030405-smoke" and path.exists()
     html = both.read_text()
