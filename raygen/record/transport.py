@@ -119,6 +119,12 @@ def history(metrics: dict[str, Any]) -> list | None:
     return _loads(metrics.get(HISTORY))
 
 
+def result_epochs(result: dict[str, Any]) -> list:
+    """The epochs one result carries: a trial's list of epochs, or a stack's list of its
+    members' lists."""
+    return _loads(result.get(MEMBER_EPOCHS if MEMBERS in result else EPOCHS)) or []
+
+
 def step_epochs(logged, key: str = EPOCHS) -> list | None:
     """The epochs of each logged step (Ray's per-step frame), one decoded list per step; None
     when the steps carry none. ``key``: ``MEMBER_EPOCHS`` for a stack (one list per member)."""

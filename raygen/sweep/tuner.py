@@ -103,7 +103,7 @@ def build_tuner(plan: Plan, args: argparse.Namespace, trainable, base: str, run:
         run_config=tune.RunConfig(
             name=run, storage_path=base, verbose=1 if args.verbose else 0,
             callbacks=[KeepState(path), Console(plan.keys, sweep.metric, n),
-                       *trackers.callbacks(trackers.merged(sweep.track, args.track), sweep.name)],
+                       *trackers.callbacks(trackers.merged(sweep.track, args.track), sweep.name, plan.keys)],
             # the trainable asks for checkpoints itself, by the clock (trainable.py)
             checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0, num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=sweep.max_failures),

@@ -51,24 +51,61 @@ def test_a_tracker_without_its_package_says_which_extra_to_install(tmp_path, cap
     assert err.count("\n") == 1 and not (tmp_path / "runs").exists()
 
 
+def test_an_mlflow_server_that_cannot_be_reached_is_one_line_before_the_start(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = write_sweep(tmp_path, "m", SWEEP + f"track: {{mlflow: {{tracking_uri: 'http://127.0.0.1:{port}'}}}}\n")
+    assert main([str(path), "--storage", str(tmp_path / "runs"), "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert f"the tracking server http://127.0.0.1:{port} cannot be reached" in err and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_tracker_failing_mid_run_is_said_once_and_the_sweep_goes_on(capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")  # as raygen sets them (restored after)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    from raygen.sweep.callbacks.mlflow_runs import MLflowRuns
+
+    cb = MLflowRuns("http://127.0.0.1:9", "x", {}, ["model"])
+    trial = SimpleNamespace(trial_id="t1", config={"model": "vae"}, local_path="")
+    for _ in range(3):
+        cb.log_trial_start(trial)
+        cb.log_trial_result(1, trial, {"epoch": 1, "loss": 1.0})
+    cb.log_trial_end(trial)
+    err = capsys.readouterr().err
+    assert err.count("mlflow stopped tracking") == 1 and "the sweep and its results go on" in err
+
+
 @pytest.mark.slow
-def test_mlflow_logs_every_trial_to_a_local_file_store(tmp_path, data_root, monkeypatch):
+def test_mlflow_logs_every_trial_and_stack_member_to_a_local_file_store(tmp_path, data_root, monkeypatch):
     from mlflow.tracking import MlflowClient
 
     store = (tmp_path / "mlruns").as_uri()
-    sweep = write_sweep(tmp_path, "tracked", SWEEP + "track: {mlflow: {experiment: raygen-test}}\n")
-    run_sweep(sweep, tmp_path / "runs", data_root, "--num-cpus", "1", "--set", "report_every=1",  # a report per epoch
-              env={**os.environ, "MLFLOW_TRACKING_URI": store})
+    sweep = write_sweep(tmp_path, "tracked", SWEEP.replace("[0, 1]", "[0, 1, 2]")
+                        + "  lr: {grid: [0.001, 0.0003]}\nstack: [seed]\n"
+                        + "track: {mlflow: {experiment: raygen-test}}\n")
+    out = run_sweep(sweep, tmp_path / "runs", data_root, "--num-cpus", "2", "--set", "report_every=1",
+                    env={**os.environ, "MLFLOW_TRACKING_URI": store})
+    assert "stack: 6 trials as 2 Ray trials" in out.stdout
     df = results(only_run(tmp_path / "runs", "tracked"))
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # what raygen set in the sweep's process
     client = MlflowClient(tracking_uri=store)
     exp = client.get_experiment_by_name("raygen-test")
     runs = client.search_runs([exp.experiment_id])
-    assert len(runs) == 2 == len(df)
+    assert len(runs) == 6 == len(df)  # one MLflow run per trial, each member of a stack its own
+    names = sorted(r.info.run_name for r in runs)
+    assert names == sorted(f"vae_mlp  seed={s}  lr={lr}" for s in (0, 1, 2) for lr in ("0.001", "0.0003")), names
     for r in runs:
-        assert r.data.params["model"] == "vae_mlp" and r.data.params["seed"] in ("0", "1")
+        assert r.data.params["model"] == "vae_mlp" and r.info.status == "FINISHED"
         assert "loss" in r.data.metrics and "recon_mse" in r.data.metrics
-        assert len(client.get_metric_history(r.info.run_id, "loss")) == 2  # one point per epoch
+        assert [m.step for m in client.get_metric_history(r.info.run_id, "loss")] == [1, 2]  # a point per epoch
+        row = df[(df.seed == int(r.data.params["seed"])) & (df.lr == float(r.data.params["lr"]))]
+        assert r.data.metrics["recon_mse"] == pytest.approx(row.recon_mse.item())  # the member's own number
 
 
 def test_tensorboard_gets_the_trials_image_grids(tmp_path, data_root):

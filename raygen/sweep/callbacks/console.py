@@ -43,6 +43,11 @@ def swept_keys(configs: list[dict[str, Any]]) -> list[str]:
     return ["model", *[k for k in varied if k != "model"]]
 
 
+def label(config: dict[str, Any], names: list[str]) -> str:
+    """One trial (or stack member) as the console names it: its model and swept values."""
+    return "  ".join(f"{k}={fmt(config[k])}" if k != "model" else str(config[k]) for k in names if k in config)
+
+
 def best_words(best: dict[str, Any], names: list[str]) -> str:
     """``best (min cls_fid): vae_conv  latent_dim=10  seed=1: cls_fid 45.21 (trial ...)``: the
     configuration said by the keys that tell the sweep's trials apart."""

@@ -1,5 +1,6 @@
 """Experiment trackers: a sweep file's ``track:`` block (or ``--track NAME``) mapped onto Ray
-Tune's own logger callbacks, MLflow's and Weights & Biases'. Both are optional extras
+Tune callbacks: raygen's own for MLflow (one run per trial, stack members included:
+``mlflow_runs``), Ray Tune's for Weights & Biases. Both are optional extras
 (``uv sync --extra mlflow``, ``--extra wandb``); a tracker named without its package is one
 clear line before Ray starts. TensorBoard needs nothing: Ray Tune writes its event files
 into every trial folder (README, "Trackers").
@@ -31,23 +32,23 @@ class Tracker:
     package: str  # the module its Ray callback imports
     extra: str  # the optional extra that installs it
     keys: tuple[str, ...]  # what the sweep file may set
-    build: Callable[[dict[str, Any], str], Any]  # (settings, sweep name) -> Ray Tune callback
+    build: Callable[[dict[str, Any], str, list[str]], Any]  # (settings, sweep name, names) -> Ray Tune callback
 
 
-def _mlflow(settings: dict[str, Any], sweep: str):
-    from ray.air.integrations.mlflow import MLflowLoggerCallback
-
-    default = os.environ.get("MLFLOW_TRACKING_URI") or Path("mlruns").resolve().as_uri()
-    uri = str(settings.get("tracking_uri") or default)
-    if uri.startswith("file:"):  # MLflow 3 keeps its file store in "maintenance mode" behind this opt-in
-        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    return MLflowLoggerCallback(tracking_uri=uri,
-                                experiment_name=str(settings.get("experiment") or sweep),
-                                tags={str(k): str(v) for k, v in (settings.get("tags") or {}).items()},
-                                save_artifact=bool(settings.get("save_artifact", False)))
+def mlflow_uri(settings: dict[str, Any]) -> str:
+    return str(settings.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+               or Path("mlruns").resolve().as_uri())
 
 
-def _wandb(settings: dict[str, Any], sweep: str):
+def _mlflow(settings: dict[str, Any], sweep: str, names: list[str]):
+    from raygen.sweep.callbacks.mlflow_runs import MLflowRuns
+
+    return MLflowRuns(mlflow_uri(settings), str(settings.get("experiment") or sweep),
+                      {str(k): str(v) for k, v in (settings.get("tags") or {}).items()}, names,
+                      save_artifact=bool(settings.get("save_artifact", False)))
+
+
+def _wandb(settings: dict[str, Any], sweep: str, names: list[str]):
     from ray.air.integrations.wandb import WandbLoggerCallback
 
     kwargs = {k: settings[k] for k in ("entity", "group", "mode", "tags") if settings.get(k) is not None}
@@ -89,7 +90,12 @@ def check(track: dict[str, Any], where: str) -> None:
         if importlib.util.find_spec(t.package) is None:
             raise RaygenError(f"{where}: track: {name} needs the {t.package} package, an optional extra: "
                               f"`uv sync --extra {t.extra}` (or leave {name} out)")
+        if name == "mlflow":
+            from raygen.sweep.callbacks.mlflow_runs import check_reachable
+
+            check_reachable(mlflow_uri(settings), where)
 
 
-def callbacks(track: dict[str, Any], sweep: str) -> list:
-    return [TRACKERS[name].build(settings, sweep) for name, settings in track.items()]
+def callbacks(track: dict[str, Any], sweep: str, names: list[str]) -> list:
+    """One Ray Tune callback per tracker; ``names``: the keys that name a trial (the console's)."""
+    return [TRACKERS[name].build(settings, sweep, names) for name, settings in track.items()]
