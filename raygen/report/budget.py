@@ -74,10 +74,15 @@ def curves(df: pd.DataFrame, group: list[str], metric: str, select: str, lower: 
 
 def ranking(curves_: dict[tuple, Curve], k: int, lower: bool = True) -> list[tuple[tuple, bool]]:
     """The groups in order at budget k (a group whose curve is shorter uses its last point),
-    each with whether its band separates it from the next one's (no overlap)."""
+    each with whether its band separates it from the next one's (no overlap). At k = N (all of
+    a group's trials) its band is one trial's score, which says nothing about the noise of
+    another draw or seed: never separable there."""
     def at(c: Curve) -> tuple[float, float, float]:
         i = min(k, len(c.budgets)) - 1
         return c.mean[i], c.low[i], c.high[i]
+
+    def partial(c: Curve) -> bool:
+        return k < len(c.budgets)
 
     order = sorted(curves_, key=lambda g: (np.nan_to_num(at(curves_[g])[0], nan=np.inf) * (1 if lower else -1)))
     out = []
@@ -86,14 +91,16 @@ def ranking(curves_: dict[tuple, Curve], k: int, lower: bool = True) -> list[tup
             out.append((a, False))
             continue
         (_, alo, ahi), (_, blo, bhi) = at(curves_[a]), at(curves_[b])
-        out.append((a, (ahi < blo) if lower else (alo > bhi)))
+        apart = (ahi < blo) if lower else (alo > bhi)
+        out.append((a, apart and partial(curves_[a]) and partial(curves_[b])))
     return out
 
 
 def separable_from(curves_: dict[tuple, Curve], a: tuple, b: tuple) -> int | None:
-    """The smallest budget from which on the bands of ``a`` and ``b`` no longer overlap (None: never)."""
+    """The smallest budget from which on the bands of ``a`` and ``b`` no longer overlap (None: never);
+    budgets below both groups' trial counts only (at k = N a band is one trial's score)."""
     ca, cb = curves_[a], curves_[b]
-    n = min(len(ca.budgets), len(cb.budgets))
+    n = min(len(ca.budgets), len(cb.budgets)) - 1
     apart = [ca.high[i] < cb.low[i] or cb.high[i] < ca.low[i] for i in range(n)]
     for i in range(n):
         if all(apart[i:]):

@@ -38,7 +38,8 @@ def test_rankings_and_separability_follow_the_bands():
                        "fid": [1.0, 2, 3, 4, 10, 11, 12, 13]})
     c = budget.curves(df, ["model"], "fid", "val", lower=True)
     assert [g for g, _ in budget.ranking(c, 4)] == [("a",), ("b",)]
-    assert budget.ranking(c, 4)[0][1] is True  # far apart: separable
+    assert budget.ranking(c, 3)[0][1] is True  # far apart: separable
+    assert budget.ranking(c, 4)[0][1] is False  # all 4 trials: one score each, no evidence either way
     assert budget.separable_from(c, ("a",), ("b",)) == 1
 
 

@@ -69,7 +69,8 @@ class EqualBudget(Section):
                    f"trials, [2.5%, 97.5%]. Rankings change with the budget: compare models at the same k.")
         return [Table("budget", self.title, pd.DataFrame(rows), caption=caption),
                 Table("budget-ranking", "Ranking at each budget", pd.DataFrame(order),
-                      caption="Models in order at each budget; '<': the bands of the two neighbours do not overlap.")]
+                      caption="Models in order at each budget; '<': the bands of the two neighbours do not overlap. At "
+                              "k = N (all of a model's trials) a band is one trial's score: never '<' there.")]
 
 
 SECTIONS = (EqualBudget(),)
