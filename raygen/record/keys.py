@@ -93,6 +93,7 @@ TRIALS_BESIDE_MEAN = "trials_beside_mean"  # ... and their mean over the trial's
 HEALTH = "health"  # did the model train? ok | warning | failed (metrics.health)
 HEALTH_REASON = "health_reason"
 VAL_SPLIT = "val_split"  # the validation images a budget sweep chooses on
+RESTARTED = "restarted"  # why a resumed trial began again from epoch 0 (its checkpoint unusable)
 VALIDATION_PREFIX = "val_"  # every metric measured again on the validation split
 
 # --- images -----------------------------------------------------------------------------
@@ -125,7 +126,8 @@ FIXED: dict[str, str] = {
     **dict.fromkeys((EPOCH, BATCHES, NUM_PARAMS, DIVERGED_EPOCH, RESUMED_FROM_EPOCH, CHECKPOINTS, EVAL_SAMPLES,
                      STACKED, TORCH_THREADS, TRIALS_BESIDE_MAX), Kind.COUNT),
     **dict.fromkeys((DEVICE, EVAL_SPLIT, TRAIN_SPLIT, METRIC_ERRORS, NODE_ID, FIRST_ON_WORKER, HOSTNAME, NODE_IP,
-                     SAMPLER_LOGLIK, SAMPLER_CONVERGED, TRIALS_BESIDE_MEAN, HEALTH, HEALTH_REASON, VAL_SPLIT),
+                     SAMPLER_LOGLIK, SAMPLER_CONVERGED, TRIALS_BESIDE_MEAN, HEALTH, HEALTH_REASON, VAL_SPLIT,
+                     RESTARTED),
                     Kind.BOOKKEEPING),
     **dict.fromkeys((SAMPLES_PNG, RECONSTRUCTIONS_PNG), Kind.IMAGE),
     LOSS: Kind.LOSS,

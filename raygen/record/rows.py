@@ -74,6 +74,9 @@ def trial_row(*, sweep: str, run: str, trial_dir: str, config: dict[str, Any], m
     return row, list(cfg)
 
 
+STACK_SHARED = (keys.STARTUP_S, keys.FIRST_ON_WORKER, keys.RESTARTED)
+
+
 def trial_rows(*, sweep: str, run: str, trial_dir: str, config: dict[str, Any], metrics: dict[str, Any],
                error: str | None, unfinished: str, logged: pd.DataFrame | None,
                resolve: Callable[[dict], dict] | None = None) -> list[tuple[dict[str, Any], list[str], pd.DataFrame]]:
@@ -90,7 +93,7 @@ def trial_rows(*, sweep: str, run: str, trial_dir: str, config: dict[str, Any], 
     steps = step_epochs(logged, MEMBER_EPOCHS) or []
     stack_id = metrics.get(TRIAL_ID) or trial_dir.rsplit("/", 1)[-1]
     # Ray's bookkeeping and the stack's start-up (the members started together) go to every member
-    shared = {k: v for k, v in metrics.items() if k in RAY_KEYS or k in (keys.STARTUP_S, keys.FIRST_ON_WORKER)}
+    shared = {k: v for k, v in metrics.items() if k in RAY_KEYS or k in STACK_SHARED}
     out = []
     for i, member in enumerate(configs):
         own = {**shared, **(last[i] if i < len(last) and last[i] else {}),

@@ -23,6 +23,9 @@ def say_results(args, plan: Plan, results, notes: list[str], run_dir: str, line:
 
     for note in notes:
         print(f"note: not measured in any trial: {note}")
+    if "restarted" in results:
+        for tid, why in results.dropna(subset=["restarted"])[["trial_id", "restarted"]].itertuples(index=False):
+            print(f"note: trial {tid} restarted from epoch 0 when resumed: {why}")
     print(line)
     counts = results["status"].value_counts().to_dict() if len(results) else {}
     print(f"results: {join(run_dir, 'results.parquet')}  ({len(results)} trials: {counts})")

@@ -12,6 +12,7 @@ A trial whose config or data is bad (a RaygenError) is not retried: it reports
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import sys
 import time
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from pyarrow import fs as pafs
 from ray import tune
 
 from raygen.core.diskcache import load_tensors
@@ -53,6 +55,27 @@ def _ends_step(result: dict[str, Any] | None) -> bool:
 
 
 FINAL = "model.pt"
+PROGRESS = "progress.json"  # Ray's counters at a checkpoint, for restoring from one Ray did not record
+
+
+def newest_checkpoint(fs: pafs.FileSystem, trial_dir: str) -> tune.Checkpoint | None:
+    """The newest complete ``checkpoint_*`` (one with ``state.pt``) in a trial's folder."""
+    infos = fs.get_file_info(pafs.FileSelector(trial_dir, allow_not_found=True))
+    names = sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory
+                   and i.base_name.startswith("checkpoint_"))
+    for name in reversed(names):
+        path = f"{trial_dir}/{name}"
+        if fs.get_file_info(f"{path}/state.pt").type == pafs.FileType.File:
+            return tune.Checkpoint(path, filesystem=fs)
+    return None
+
+
+def _progress(checkpoint: tune.Checkpoint) -> dict[str, Any]:
+    try:
+        with checkpoint.filesystem.open_input_stream(f"{checkpoint.path}/{PROGRESS}") as f:
+            return json.loads(f.read())
+    except (OSError, ValueError):
+        return {}
 
 _STARTED = 0  # trials started in this worker process
 
@@ -61,6 +84,7 @@ class GenerativeTrainable(tune.Trainable):
     def setup(self, config: dict[str, Any], data_root: str | None = None, sweep_dir: str | None = None) -> None:
         self._data_root, self._sweep_dir = data_root, sweep_dir
         self._start(config)
+        self._restore_unrecorded()
 
     def _start(self, config: dict[str, Any]) -> None:
         global _STARTED
@@ -162,7 +186,38 @@ class GenerativeTrainable(tune.Trainable):
                 t.save(os.path.join(checkpoint_dir, FINAL if t is self.trial else f"member_{i}.pt"), final=True)
         else:
             torch.save(self.trial.state(), os.path.join(checkpoint_dir, "state.pt"))
+            with open(os.path.join(checkpoint_dir, PROGRESS), "w") as f:
+                json.dump({"training_iteration": self.iteration}, f)
         return None
+
+    def restore(self, checkpoint_path):
+        """Ray's restore, from the newest checkpoint the trial has on storage. Ray keeps one
+        checkpoint, deleting the one before as soon as it saves the next, but records which is the
+        newest only when it next saves its experiment state (every few seconds): a driver killed in
+        between resumes with a record that names a deleted checkpoint, or none. The trial goes on
+        from the newest one in its folder; with none left, from epoch 0, and says so (never failed)."""
+        ckpt = getattr(checkpoint_path, "checkpoint", None)
+        if ckpt is None:
+            return super().restore(checkpoint_path)
+        newest = newest_checkpoint(ckpt.filesystem, os.path.dirname(ckpt.path.rstrip("/")))
+        if newest is None:
+            if ckpt.filesystem.get_file_info(ckpt.path).type == pafs.FileType.NotFound:
+                return self._restart(f"its checkpoint {ckpt.path} is gone and no other is left")
+            return super().restore(checkpoint_path)
+        metrics = {**checkpoint_path.metrics, **_progress(newest)}
+        return super().restore(type(checkpoint_path)(checkpoint=newest, metrics=metrics))
+
+    def _restore_unrecorded(self) -> None:
+        """A trial that starts with checkpoints in its folder is one resumed after Ray's record of
+        them was lost (``restore``): it goes on from the newest (Ray restores a recorded one after)."""
+        storage = getattr(self, "_storage", None)  # Ray's StorageContext of this trial
+        if self.trial is None or storage is None:
+            return
+        newest = newest_checkpoint(storage.storage_filesystem, storage.trial_fs_path)
+        if newest is not None:
+            from ray.train._internal.checkpoint_manager import _TrainingResult
+
+            super().restore(_TrainingResult(checkpoint=newest, metrics=_progress(newest)))
 
     def load_checkpoint(self, checkpoint: str | dict | None) -> None:
         """Resume from ``state.pt`` (read as data only: ``weights_only``); a checkpoint that is
@@ -174,12 +229,19 @@ class GenerativeTrainable(tune.Trainable):
         try:
             self.trial.load_state(load_tensors(path, keys, "checkpoint"))
         except (ValueError, KeyError, RuntimeError) as exc:
-            print(f"raygen: {exc}; the trial restarts from epoch 0", file=sys.stderr, flush=True)
             self._start(self.config)
+            self._restart(str(exc))
+
+    def _restart(self, why: str) -> None:
+        """A resumed trial that begins again from epoch 0: said on the worker's stderr and in the
+        trial's row (``restarted``), which the console and the report show."""
+        print(f"raygen: {why}; the trial restarts from epoch 0", file=sys.stderr, flush=True)
+        self.startup[keys.RESTARTED] = why
 
     def cleanup(self) -> None:
         self.neighbours.close()
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
         self._start(new_config)  # reuse the actor (and its loaded dataset) for the next trial
+        self._restore_unrecorded()
         return True

@@ -61,11 +61,13 @@ def test_a_crafted_checkpoint_never_runs_and_the_trial_restarts(tmp_path, data_r
     crafted(ckpt / "state.pt", marker, epoch=1)
     with pytest.raises(ValueError, match="checkpoint .*state.pt unreadable"):
         load_tensors(ckpt / "state.pt", Trial.STATE_KEYS, "checkpoint")
-    trainable = SimpleNamespace(config=config, trial=Trial(config, data_root=str(data_root)), started=0)
+    trainable = SimpleNamespace(config=config, trial=Trial(config, data_root=str(data_root)), started=0, startup={})
     trainable._start = lambda cfg: setattr(trainable, "started", trainable.started + 1)
+    trainable._restart = lambda why: GenerativeTrainable._restart(trainable, why)
     GenerativeTrainable.load_checkpoint(trainable, str(ckpt))
     assert not marker.exists() and trainable.started == 1
     assert "the trial restarts from epoch 0" in capsys.readouterr().err
+    assert "unreadable" in trainable.startup["restarted"]  # the trial's row says why
 
 
 def test_a_good_checkpoint_round_trips_as_data_only(tmp_path, data_root):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 
 import pandas as pd
 import pytest
+import torch
 
 from conftest import REPO
 from sweep_helpers import only_run, results, run_sweep, sweep_cmd, write_sweep
@@ -66,13 +68,13 @@ def _reported_unfinished(run_root) -> bool:
     return False
 
 
-def kill_driver_after(sweep, storage, data_root, finished: int, settle_s: float = 0.0) -> None:
-    """Start the sweep, wait until ``finished`` trials are done, then SIGKILL the driver and the
-    local Ray it started, mid-sweep."""
+def kill_driver_after(sweep, storage, data_root, finished: int = 0, settle_s: float = 0.0, until=None) -> None:
+    """Start the sweep, wait until ``finished`` trials are done (and ``until(run_root)`` holds),
+    then SIGKILL the driver and the local Ray it started, mid-sweep."""
     proc = subprocess.Popen(sweep_cmd(sweep, storage, data_root, "--num-cpus", "1"), cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
-    while _finished_trials(storage / sweep.stem) < finished:
+    while _finished_trials(storage / sweep.stem) < finished or (until and not until(storage / sweep.stem)):
         assert proc.poll() is None and time.time() < deadline, "the sweep ended before it could be interrupted"
         time.sleep(0.5)
     time.sleep(settle_s)
@@ -93,6 +95,42 @@ def test_killed_driver_resumes_with_one_row_per_trial(tmp_path, data_root):
     assert (df.status == "completed").all()
     hist = pd.read_parquet(run_dir / "history.parquet")
     assert (hist.groupby("trial_id").epoch.apply(sorted).apply(list) == [[1, 2, 3]] * 4).all()
+
+
+EPOCHS = 80  # of 20 batches, about 0.3 s each: longer than the 12 s before the kill
+
+
+@pytest.mark.parametrize("left", ["a newer one", "none"])
+def test_a_resumed_trial_whose_recorded_checkpoint_is_gone_goes_on_from_what_is_left(tmp_path, data_root, left):
+    # Ray deletes a trial's previous checkpoint when it saves the next, but records the newest in its
+    # experiment state only every 10 s: a driver killed between the two resumes with a record naming
+    # a deleted checkpoint. Made certain here: the kill comes 12 s after the first checkpoint (the
+    # record names one), then the trial's checkpoints are moved away.
+    text = TRIALS.replace("{grid: [0, 1, 2, 3]}", "0").replace("epochs: 3", f"epochs: {EPOCHS}")
+    sweep = write_sweep(tmp_path, "gone", text.replace("max_batches: 5", "max_batches: 20"))
+    storage = tmp_path / "runs"
+    kill_driver_after(sweep, storage, data_root, settle_s=12,
+                      until=lambda root: any(root.glob("*/*/checkpoint_*/state.pt")))
+    run_dir = only_run(storage, "gone")
+    (trial_dir,) = run_dir.glob("GenerativeTrainable_*")
+    ckpts = sorted(trial_dir.glob("checkpoint_*"))
+    saved_epoch = int(torch.load(ckpts[-1] / "state.pt", weights_only=False)["epoch"])
+    for c in ckpts[:-1]:
+        shutil.rmtree(c)
+    if left == "none":
+        shutil.rmtree(ckpts[-1])
+    else:
+        ckpts[-1].rename(trial_dir / "checkpoint_000099")
+    out = run_sweep(sweep, storage, data_root, "--num-cpus", "1", "--resume")
+    (row,) = results(run_dir).itertuples()
+    assert row.status == "completed" and row.epoch == EPOCHS
+    if left == "none":
+        assert "restarted from epoch 0 when resumed: its checkpoint" in out.stdout
+        assert "no other is left" in row.restarted and pd.isna(row.resumed_from_epoch)
+    else:
+        assert row.resumed_from_epoch == saved_epoch >= 1 and "restarted" not in out.stdout
+    hist = pd.read_parquet(run_dir / "history.parquet")
+    assert sorted(hist.epoch) == list(range(1, EPOCHS + 1))
 
 
 def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_the_checkpoint(tmp_path, data_root):
