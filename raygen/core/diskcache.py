@@ -5,9 +5,12 @@ of every sweep on the machine.
 A ``filelock.FileLock`` beside each entry makes concurrent trials (other Ray workers,
 other sweeps) wait for the first one instead of computing the same thing again, and the
 write is atomic (temporary file, then ``os.replace``), so a reader never sees half a file.
+Each entry is signed (``core.signing``, ``<entry>.sig``, written before the entry): one that
+this user's raygen did not write (a cache copied in, a classifier swapped) is recomputed.
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
@@ -18,6 +21,7 @@ from typing import Any
 import torch
 from filelock import FileLock
 
+from raygen.core.signing import file_is_signed, sig_path, signature
 from raygen.core.storage import atomic_write
 
 
@@ -54,7 +58,12 @@ def load_tensors(path: str | os.PathLike, keys: tuple[str, ...] = (), what: str 
     return obj
 
 
-def _load(path: Path, keys: tuple[str, ...]) -> Any | None:
+def _load(path: Path, keys: tuple[str, ...], say: bool = True) -> Any | None:
+    if not file_is_signed(path):
+        if say:
+            print(f"raygen: cache entry {path} was not written by raygen for this user (its signature "
+                  f"is missing or wrong); recomputing it", file=sys.stderr, flush=True)
+        return None
     try:
         return load_tensors(path, keys, "cache entry")
     except ValueError as exc:  # another raygen version's, damaged, or not data: rebuild it
@@ -69,14 +78,18 @@ def load_or_build(path: str | os.PathLike, compute: Callable[[], dict], keys: tu
     hold tensors (on the CPU), numbers, strings and containers only: they are read back with
     ``weights_only=True``."""
     path = Path(path)
-    if path.exists() and (obj := _load(path, keys)) is not None:
+    if path.exists() and (obj := _load(path, keys, say=False)) is not None:  # said under the lock
         return obj, True
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         if path.exists() and (obj := _load(path, keys)) is not None:  # another process finished it meanwhile
             return obj, True
         obj = compute()
-        atomic_write(path, lambda tmp: torch.save(obj, tmp))
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        data = buf.getvalue()
+        atomic_write(sig_path(path), lambda tmp: tmp.write_text(signature(data)))  # first: never an unsigned new entry
+        atomic_write(path, lambda tmp: tmp.write_bytes(data))
         return obj, False
 
 

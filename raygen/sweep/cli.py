@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="run the sweep although some of its datasets are absent (their trials fail)")
     p.add_argument("--retry-failed", action="store_true",
                    help="with --resume: run again the trials that failed (from their last checkpoint)")
+    p.add_argument("--trust-run", action="store_true",
+                   help="with --resume: resume a run folder raygen did not write for you (a colleague's); "
+                        "Ray unpickles its state, so only one whose source you trust")
     p.add_argument("--cpus-per-trial", type=float, help="CPUs each trial reserves (default: the sweep file's)")
     p.add_argument("--gpus-per-trial", type=float, help="may be fractional: 0.25 packs 4 trials per GPU")
     p.add_argument("--max-concurrent", type=int, help="at most this many trials at once (default: as many as fit)")
@@ -141,7 +144,7 @@ def run(args: argparse.Namespace):
     base, run_name = run_dir_for(args.storage, plan.sweep.name, args.resume, args.smoke)
     run_dir = os.path.join(base, run_name)
     args.run_name, args.run_dir = run_name, run_dir
-    repaired = repair_state(run_dir) if args.resume else []
+    repaired = repair_state(run_dir, args.trust_run) if args.resume else []
     t_ray = time.perf_counter()
     ray, started = start_ray(args.address, args.num_cpus, args.uv_env, args.verbose)
     ray_start_s = time.perf_counter() - t_ray
@@ -234,17 +237,18 @@ def collect(plan, args, grid, interrupted: bool, wall: float, run_dir: str, run_
     return results
 
 
-def repair_state(run_dir: str) -> list[str]:
-    """Put back the last good copy of Ray's state files a full disk damaged (local runs)."""
+def repair_state(run_dir: str, trust: bool = False) -> list[str]:
+    """Put back the last good, signed copy of Ray's state files a full disk damaged, or that
+    changed after raygen signed them (local runs)."""
     from raygen.core.storage import is_remote
     from raygen.sweep.callbacks.runstate import repair
 
     if is_remote(run_dir) or not os.path.isdir(run_dir):
         return []
-    names = repair(run_dir)
-    for name in names:
-        print(f"raygen: {name} was damaged (a full disk?); put back its last good copy", file=sys.stderr)
-    return names
+    restored = repair(run_dir, trust)
+    for name, why in restored:
+        print(f"raygen: {name} was {why}; put back raygen's last signed copy", file=sys.stderr)
+    return [name for name, _ in restored]
 
 
 if __name__ == "__main__":

@@ -56,8 +56,10 @@ def check_args(args: argparse.Namespace) -> None:
         if v is not None and (not math.isfinite(v) or (v <= low if strict else v < low)):
             bound = f"{'>' if strict else '>='} {low}"
             raise RaygenError(f"--{name.replace('_', '-')} {v:g} must be a finite number {bound}")
-    if getattr(args, "retry_failed", False) and not getattr(args, "resume", None):
-        raise RaygenError("--retry-failed reruns the failed trials of a run: give it with --resume [RUN]")
+    for flag, what in (("retry_failed", "reruns the failed trials of a run"),
+                       ("trust_run", "vouches for a run folder to resume")):
+        if getattr(args, flag, False) and not getattr(args, "resume", None):
+            raise RaygenError(f"--{flag.replace('_', '-')} {what}: give it with --resume [RUN]")
 
 
 CONNECT_TIMEOUT_S = 10.0

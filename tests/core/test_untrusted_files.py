@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from raygen.core.diskcache import load_or_build, load_tensors
+from raygen.core.signing import sig_path
 from raygen.engine.trial import Trial
 from raygen.sweep.trainable import GenerativeTrainable
 
@@ -101,3 +102,25 @@ def test_a_crafted_results_file_embeds_nothing_from_outside_the_run_and_escapes_
     assert "not embedded (outside the run folder)" in html
     assert html.count("<img ") >= 1  # the run's own image is there
     assert "<script>" not in html and 'id="img-' in html
+
+
+def _entry(tmp_path, value: float) -> dict:
+    return {"feats": torch.full((3,), value), "mu": torch.zeros(1), "sigma": torch.eye(1)}
+
+
+def test_a_well_formed_but_foreign_cache_entry_is_recomputed(tmp_path, monkeypatch, capsys):
+    # a poisoned cache: data only (weights_only reads it), the right keys, the wrong numbers
+    path = tmp_path / "cache" / "classifier" / "mnist.pt"
+    good, hit = load_or_build(path, lambda: _entry(tmp_path, 1.0), keys=("feats", "mu", "sigma"))
+    assert not hit and sig_path(path).is_file()
+    again, hit = load_or_build(path, lambda: pytest.fail("recomputed a signed entry"), keys=("feats", "mu", "sigma"))
+    assert hit and torch.equal(again["feats"], good["feats"])
+    torch.save(_entry(tmp_path, 666.0), path)  # swapped in by someone else, its old signature beside it
+    obj, hit = load_or_build(path, lambda: _entry(tmp_path, 1.0), keys=("feats", "mu", "sigma"))
+    assert not hit and torch.equal(obj["feats"], good["feats"])
+    assert "was not written by raygen for this user" in capsys.readouterr().err
+    # a whole cache copied from another user or machine (another key): entries and signatures alike
+    monkeypatch.setenv("RAYGEN_KEY", str(tmp_path / "other_key"))
+    obj, hit = load_or_build(path, lambda: _entry(tmp_path, 2.0), keys=("feats", "mu", "sigma"))
+    assert not hit and torch.equal(obj["feats"], torch.full((3,), 2.0))
+    assert (tmp_path / "other_key").stat().st_mode & 0o077 == 0  # the key: its owner's alone

@@ -97,7 +97,8 @@ def test_concurrent_processes_compute_a_cache_entry_once(tmp_path):
         p.join(120)
     assert [p.exitcode for p in procs] == [0, 0, 0]
     assert len(log.read_text().split()) == 1  # one process computed, two waited and read it
-    assert sorted(f.name for f in path.parent.iterdir()) == [path.name, path.name + ".lock"]  # no temp files left
+    names = sorted(f.name for f in path.parent.iterdir())
+    assert names == [path.name, path.name + ".lock", path.name + ".sig"]  # no temp files left
 
 
 def test_an_unreadable_cache_entry_is_recomputed(tmp_path):

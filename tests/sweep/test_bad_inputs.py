@@ -107,6 +107,7 @@ def test_a_huge_grid_is_refused_without_expanding_it(tmp_path, capsys):
     (["--cpus-per-trial", "nan"], "--cpus-per-trial nan must be a finite number > 0"),
     (["--gpus-per-trial", "nan"], "--gpus-per-trial nan must be a finite number >= 0"),
     (["--retry-failed"], "--retry-failed reruns the failed trials of a run: give it with --resume"),
+    (["--trust-run"], "--trust-run vouches for a run folder to resume: give it with --resume"),
     (["--only", "model"], "--only takes KEY=VALUE[,VALUE...]"),
     (["--only", "model=gan_dcgan"], "--only model=gan_dcgan: no trial of the sweep has it"),
     (["--set", "seed=18446744073709551616"], "seed=18446744073709551616 is not allowed"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
+import pickle
 import shutil
 import signal
 import subprocess
@@ -82,13 +84,28 @@ def kill_driver_after(sweep, storage, data_root, finished: int = 0, settle_s: fl
     proc.wait()
 
 
+class Payload:
+    """Unpickling this calls ``Path.touch(marker)``: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return pathlib.Path.touch, (self.marker,)
+
+
 def test_killed_driver_resumes_with_one_row_per_trial(tmp_path, data_root):
     sweep = write_sweep(tmp_path, "driver", TRIALS)
     storage = tmp_path / "runs"
     kill_driver_after(sweep, storage, data_root, finished=1)
     run_dir = only_run(storage, "driver")
     assert not (run_dir / "results.parquet").exists()
+    # and someone swapped Ray's tuner.pkl, which --resume unpickles, for code
+    marker = tmp_path / "ran"
+    (run_dir / "tuner.pkl").write_bytes(pickle.dumps(Payload(marker)))
     out = run_sweep(sweep, storage, data_root, "--num-cpus", "1", "--resume")
+    assert "tuner.pkl was changed after raygen last signed it; put back raygen's last signed copy" in out.stderr
+    assert not marker.exists()
     assert "benchmark: 4 trials, resumed: wall" in out.stdout
     df = results(run_dir)
     assert len(df) == 4 and df.trial_id.is_unique and sorted(df.seed) == [0, 1, 2, 3]

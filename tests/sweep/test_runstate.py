@@ -37,16 +37,39 @@ def test_a_truncated_state_file_is_put_back_from_its_last_whole_copy(tmp_path):
     for name, data in good.items():  # a write that failed half-way
         (run / name).write_bytes(data[: len(data) // 2])
     assert backup(run) == 0  # a damaged set is never copied over the good one
-    assert sorted(repair(run)) == sorted([EXP, GEN])
+    assert sorted(repair(run)) == sorted([(EXP, "damaged (a full disk?)"), (GEN, "damaged (a full disk?)")])
     assert {name: (run / name).read_bytes() for name in good} == good
     assert repair(run) == []
 
 
 def test_a_damaged_state_without_a_copy_is_a_clear_error(tmp_path):
     run = run_folder(tmp_path, 1)
+    backup(run)
+    (run / BACKUP_DIR / EXP).unlink()
     (run / EXP).write_bytes(b"")
     with pytest.raises(RaygenError, match="damaged .* start this sweep afresh"):
         repair(run)
+
+
+def test_a_state_file_raygen_did_not_sign_is_replaced_by_its_signed_copy_or_refused(tmp_path, monkeypatch):
+    run = run_folder(tmp_path, 2)
+    (run / "tuner.pkl").write_bytes(pickle.dumps({"tuner": 1}))
+    assert backup(run) == 3 and repair(run) == []
+    signed = (run / "tuner.pkl").read_bytes()
+    marker = tmp_path / "ran"
+    (run / "tuner.pkl").write_bytes(pickle.dumps(Payload(marker)))  # crafted: would run code when Ray reads it
+    assert repair(run) == [("tuner.pkl", "changed after raygen last signed it")]
+    assert (run / "tuner.pkl").read_bytes() == signed and not marker.exists()
+    # the crafted file in the copies too (or a folder from another user): refused, nothing run
+    (run / BACKUP_DIR / "tuner.pkl").write_bytes(pickle.dumps(Payload(marker)))
+    (run / "tuner.pkl").write_bytes(pickle.dumps(Payload(marker)))
+    with pytest.raises(RaygenError, match="tuner.pkl was not written by raygen for this user .* add --trust-run"):
+        repair(run)
+    monkeypatch.setenv("RAYGEN_KEY", str(tmp_path / "colleague"))  # signed, but by another key
+    with pytest.raises(RaygenError, match="not written by raygen for this user"):
+        repair(run_folder(tmp_path, 2))
+    assert repair(run, trust=True) == [] and not marker.exists()
+    assert repair(run) == []  # vouched for once: signed as it is
 
 
 def test_checking_a_pickled_state_file_runs_nothing_in_it(tmp_path):

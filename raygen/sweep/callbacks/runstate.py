@@ -13,6 +13,11 @@ it is whole and has changed, into ``<run>/.raygen-state/`` (an atomic write: whe
 is full the copy fails and the previous good one stays); ``--resume`` puts a good copy
 back over a damaged file before Ray reads it. Local run folders only: an object store's
 PUT is atomic by itself.
+
+Ray unpickles these files when it resumes (``tuner.pkl``, the search's state, the experiment
+state's pickled parts), and run folders travel: each copy is signed (``core.signing``,
+``signatures.json``), and ``--resume`` hands Ray only files this user's raygen signed, or puts
+its signed copy back; a folder it cannot vouch for is refused unless ``--trust-run``.
 """
 from __future__ import annotations
 
@@ -27,10 +32,12 @@ from pathlib import Path
 from ray.tune import Callback
 
 from raygen.core.errors import RaygenError
+from raygen.core.signing import is_signed, signature
 from raygen.core.storage import atomic_write, is_remote
 
 BACKUP_DIR = ".raygen-state"
-PATTERNS = ("experiment_state-*.json", "basic-variant-state-*.json")
+SIGNATURES = "signatures.json"
+PATTERNS = ("experiment_state-*.json", "basic-variant-state-*.json", "searcher-state-*.pkl", "tuner.pkl")
 SLACK = 8 * 2**20  # Ray's own state and the results files, beyond the checkpoints
 STOPPED: dict[str, str] = {}  # run folder -> why the guard stopped it (the driver reads it after fit)
 # run folder -> trial id -> [checkpoints, bytes] written to the run's storage this session
@@ -69,35 +76,60 @@ def backup(run_dir: str | Path) -> int:
     if not contents or not all(_whole(b) for b in contents.values()):
         return 0  # copy only a consistent set: every file whole
     keep, copied = run / BACKUP_DIR, 0
-    for name, data in contents.items():
-        old = keep / name
-        if old.is_file() and old.read_bytes() == data:
-            continue
-        try:
+    sigs = _signatures(keep)
+    try:
+        for name, data in contents.items():
+            old = keep / name
+            if old.is_file() and old.read_bytes() == data and is_signed(data, sigs.get(name)):
+                continue
             keep.mkdir(exist_ok=True)
+            sigs[name] = signature(data)  # the signature first: a copy is never newer than it
+            atomic_write(keep / SIGNATURES, lambda tmp: tmp.write_text(json.dumps(sigs)))
             atomic_write(old, lambda tmp, data=data: tmp.write_bytes(data))
             copied += 1
-        except OSError:
-            return copied
+    except OSError:
+        pass
     return copied
 
 
-def repair(run_dir: str | Path) -> list[str]:
-    """Before ``--resume``: put the good copy back over each damaged or missing state file;
-    the names put back. A damaged file without a good copy is a clear error."""
+def _signatures(keep: Path) -> dict[str, str]:
+    try:
+        sigs = json.loads((keep / SIGNATURES).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(sigs, dict):
+        return {}
+    return {k: v for k, v in sigs.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def repair(run_dir: str | Path, trust: bool = False) -> list[tuple[str, str]]:
+    """Before ``--resume``: each state file Ray will read must be whole and signed by this
+    user's raygen; else its signed copy is put back. ``(name, why)`` of those put back. A
+    damaged file without a good copy, or one raygen cannot vouch for, is a clear error;
+    ``trust``: the user vouches for the folder (a colleague's run), and it is signed as it is."""
     run = Path(run_dir)
     keep = run / BACKUP_DIR
+    sigs = _signatures(keep)
     names = {p.name for p in _state_files(run)} | {p.name for p in _state_files(keep)}
     restored = []
     for name in sorted(names):
         path, good = run / name, keep / name
-        if path.is_file() and _whole(path.read_bytes()):
+        data = path.read_bytes() if path.is_file() else b""
+        whole = _whole(data)
+        if whole and (trust or is_signed(data, sigs.get(name))):
             continue
-        if not (good.is_file() and _whole(good.read_bytes())):
-            raise RaygenError(f"--resume: Ray's experiment state {path} is damaged (a full disk?) and no good "
-                              f"copy was kept; the trials' files are under {run}, but start this sweep afresh")
-        atomic_write(path, lambda tmp, good=good: tmp.write_bytes(good.read_bytes()))
-        restored.append(name)
+        copy = good.read_bytes() if good.is_file() else b""
+        if not (_whole(copy) and (trust or is_signed(copy, sigs.get(name)))):
+            if not whole:
+                raise RaygenError(f"--resume: Ray's experiment state {path} is damaged (a full disk?) and no good "
+                                  f"copy was kept; the trials' files are under {run}, but start this sweep afresh")
+            raise RaygenError(f"--resume: {path} was not written by raygen for this user (no valid signature), and "
+                              f"Ray would unpickle it, which runs any code in it; the results can be read with "
+                              f"python -m raygen.report {run}; resume it only if you trust its source: add --trust-run")
+        atomic_write(path, lambda tmp, copy=copy: tmp.write_bytes(copy))
+        restored.append((name, "damaged (a full disk?)" if not whole else "changed after raygen last signed it"))
+    if trust:
+        backup(run)
     return restored
 
 
@@ -145,6 +177,8 @@ class KeepState(Callback):
         self._tune_handler = None
 
     def setup(self, **info):
+        if not is_remote(self.run_dir) and Path(self.run_dir).is_dir():
+            backup(self.run_dir)  # tuner.pkl, signed before anything can interrupt the run
         # Ray Tune put its SIGINT handler in place before building the controller that calls this
         self._tune_handler = signal.getsignal(signal.SIGINT)
         if callable(self._tune_handler):
