@@ -137,6 +137,7 @@ def run(args: argparse.Namespace):
     from raygen.core.storage import join, write_text
     from raygen.record.rows import META_FILE
     from raygen.sweep.collect import run_metadata
+    from raygen.sweep.guard import check_plan, lock_run, save_plan
     from raygen.sweep.outcome import ending
     from raygen.sweep.provenance import provenance
     from raygen.sweep.tuner import start_ray
@@ -144,6 +145,8 @@ def run(args: argparse.Namespace):
     base, run_name = run_dir_for(args.storage, plan.sweep.name, args.resume, args.smoke)
     run_dir = os.path.join(base, run_name)
     args.run_name, args.run_dir = run_name, run_dir
+    lock_run(run_dir)
+    (check_plan if args.resume else save_plan)(run_dir, plan)
     repaired = repair_state(run_dir, args.trust_run) if args.resume else []
     t_ray = time.perf_counter()
     ray, started = start_ray(args.address, args.num_cpus, args.uv_env, args.verbose)
