@@ -132,7 +132,14 @@ def typed(results: pd.DataFrame) -> pd.DataFrame:
     for name in (ERROR, keys.METRIC_ERRORS):
         results[name] = results[name].astype("string") if name in results else pd.Series(
             pd.NA, index=results.index, dtype="string")
+    for name in results.columns:  # text columns nothing filled in (an extractor that never ran): text still
+        if kinds.get(name) in TEXT_KINDS and results[name].dtype == object and \
+                all(isinstance(v, str) or pd.isna(v) for v in results[name]):
+            results[name] = results[name].astype("string")
     return results
+
+
+TEXT_KINDS = (Kind.BOOKKEEPING, Kind.STATUS, Kind.IMAGE)
 
 
 def shared_metric_errors(results: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -147,8 +154,9 @@ def shared_metric_errors(results: pd.DataFrame) -> tuple[pd.DataFrame, list[str]
     if not shared:
         return results, []
     out = results.copy()
-    out["metric_errors"] = [("\n".join(ln for ln in str(e).splitlines() if ln not in shared) or None)
-                            if isinstance(e, str) else e for e in results["metric_errors"]]
+    out["metric_errors"] = pd.Series([("\n".join(ln for ln in str(e).splitlines() if ln not in shared) or None)
+                                      if isinstance(e, str) else None for e in results["metric_errors"]],
+                                     index=results.index, dtype="string")
     out.attrs = dict(results.attrs)
     return out, shared
 

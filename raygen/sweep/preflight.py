@@ -73,6 +73,27 @@ def reachable(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> bool:
         return False
 
 
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # + empty SETTINGS
+
+
+def speaks_grpc(host: str, port: int, timeout: float = 5.0) -> bool:
+    """Whether the server at host:port answers as Ray's GCS and client server do (gRPC, so
+    HTTP/2): its first frame a SETTINGS frame. An HTTP/1 server (the dashboard, a web app)
+    answers otherwise or not at all, where Ray would wait for minutes."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(H2_PREFACE)
+            head = b""
+            while len(head) < 9:
+                chunk = s.recv(9 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+    except OSError:
+        return False
+    return len(head) == 9 and head[3] == 0x04  # frame type 4: SETTINGS
+
+
 def check_address(address: str) -> None:
     """Fail within seconds, with one line, when ``--address`` names no reachable cluster (Ray
     itself would wait for minutes)."""
@@ -93,6 +114,10 @@ def check_address(address: str) -> None:
     if not reachable(host, int(port)):
         raise RaygenError(f"--address {address}: nothing answers at {host}:{port} within {CONNECT_TIMEOUT_S:g} s; "
                           f"is the cluster up (`ray status` on its head) and the port open to this machine?")
+    if not speaks_grpc(host, int(port)):
+        raise RaygenError(f"--address {address}: {host}:{port} answers, but not as Ray (no gRPC there: the "
+                          f"dashboard's port, or another server?); give the head's GCS address (HOST:6379, as "
+                          f"`ray start --head` prints it) or ray://HOST:10001")
 
 
 def check_data(plan, args: argparse.Namespace) -> None:

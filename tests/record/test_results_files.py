@@ -27,7 +27,8 @@ def rows(run: str, failed: bool = False, fid: bool = True) -> pd.DataFrame:
         else:
             row.update(status="completed", error=None, epoch=2, batches=np.int64(70), recon_mse=0.01 * (i + 1),
                        cls_fid=40.0 + i, train_time_s=3.5, eval_time_s=1.0, wall_time_s=5.0,
-                       fid=12.0 + i if fid else None, metric_errors=None if fid else "inception: weights missing")
+                       fid=12.0 + i if fid else None, metric_errors=None if fid else "inception: weights missing",
+                       fid_extractor="inception" if fid else None, fid_reference="mnist/test" if fid else None)
         out.append(row)
     df = pd.DataFrame(out)
     df.attrs["config_columns"] = ["epochs", "latent_dim", "model", "seed"]
@@ -50,6 +51,9 @@ def test_runs_with_and_without_a_metric_and_all_failed_stack_with_one_schema(tmp
     assert both["fid"].dtype == "float64" and both["fid"].notna().sum() == 3 and len(both) == 9
     schemas = [pq.read_schema(d / "results.parquet") for d in dirs]
     assert all(str(s.field("fid").type) == "double" for s in schemas)  # never Arrow's null type
+    nulls = [(d.name, f.name) for d, s in zip(dirs, schemas) for f in s if str(f.type) == "null"]
+    assert nulls == []  # the text that nothing filled in (b: its shared metric error said once) too
+    assert str(schemas[1].field("fid_extractor").type) == str(schemas[1].field("metric_errors").type) == "large_string"
 
 
 def test_best_json_is_strict_json_with_native_types(tmp_path):

@@ -192,6 +192,32 @@ def test_an_unreachable_cluster_fails_within_seconds(tmp_path, capsys, monkeypat
     assert time.monotonic() - t0 < 30
 
 
+@pytest.mark.parametrize("server", ["http", "silent"])
+def test_an_address_that_answers_but_not_as_ray_fails_within_seconds(tmp_path, capsys, server):
+    import http.server
+    import socket
+    import threading
+    import time
+
+    if server == "http":  # a web server (the dashboard's port, a notebook)
+        quiet = type("Quiet", (http.server.BaseHTTPRequestHandler,), {"log_message": lambda *a: None})
+        srv = http.server.HTTPServer(("127.0.0.1", 0), quiet)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        port = srv.server_address[1]
+    else:  # accepts and never says a word
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        port = srv.getsockname()[1]
+    t0 = time.monotonic()
+    try:
+        code, err = run(tmp_path, capsys, BASE, "--address", f"127.0.0.1:{port}")
+    finally:
+        srv.shutdown() if server == "http" else srv.close()
+    assert code == 2 and f"127.0.0.1:{port} answers, but not as Ray" in err and err.count("\n") == 1, err
+    assert time.monotonic() - t0 < 30
+
+
 def test_absent_or_damaged_data_is_one_line_before_ray(tmp_path, capsys, data_root):
     code, err = run(tmp_path, capsys, BASE.replace("dataset: mnist", "dataset: omniglot"),
                     "--data-root", str(tmp_path / "empty"))
