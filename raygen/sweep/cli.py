@@ -191,10 +191,12 @@ def tuner_for(plan, args: argparse.Namespace, ray, base: str, run_name: str):
     from ray import tune
 
     from raygen.data import data_root
+    from raygen.sweep.liveness import start_beats
     from raygen.sweep.trainable import GenerativeTrainable
     from raygen.sweep.tuner import build_tuner, resources
 
     res = resources(plan, args, ray.cluster_resources())
+    args.beats = start_beats()  # the trials' heartbeats (liveness.py), for the run's whole life
     root = str(data_root(args.data_root)) if (args.data_root or not args.address) else None
     trainable = tune.with_resources(tune.with_parameters(GenerativeTrainable, data_root=root, sweep_dir=base), res)
     return build_tuner(plan, args, trainable, base, run_name), res

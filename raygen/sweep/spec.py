@@ -71,6 +71,9 @@ class Sweep:
     resources: dict[str, float] = field(default_factory=lambda: {"cpus_per_trial": 1, "gpus_per_trial": 0})
     max_concurrent: int = setting(0, ge=0)
     max_failures: int = setting(2, ge=0, le=100)
+    # a running trial whose worker is silent this long (no heartbeat: stopped, frozen) is failed
+    # and retried (raygen.sweep.liveness); beats come every 2 s, through any epoch or evaluation
+    stall_seconds: float = setting(300.0, ge=5, le=86_400)
     scheduler: dict[str, Any] | None = None  # {asha: {metric: loss, grace_period: 2}}
     config: dict[str, Any] = field(default_factory=dict)
     variants: list[dict[str, Any]] = field(default_factory=list)

@@ -30,6 +30,7 @@ from raygen.engine.stacking import StackedTrial
 from raygen.engine.trial import Trial, pick_device
 from raygen.record import keys
 from raygen.record.transport import HISTORY_NAME, history_text, stack_epochs, stack_of, trial_epochs
+from raygen.sweep.liveness import Heart
 from raygen.sweep.neighbours import Neighbours
 
 
@@ -83,6 +84,7 @@ _STARTED = 0  # trials started in this worker process
 class GenerativeTrainable(tune.Trainable):
     def setup(self, config: dict[str, Any], data_root: str | None = None, sweep_dir: str | None = None) -> None:
         self._data_root, self._sweep_dir = data_root, sweep_dir
+        self.heart = Heart()  # the driver's watchdog hears this process live (liveness.py)
         self._start(config)
         self._restore_unrecorded()
 
@@ -92,6 +94,8 @@ class GenerativeTrainable(tune.Trainable):
         if not hasattr(self, "neighbours"):
             self.neighbours = Neighbours()
         self.neighbours.restart()
+        if hasattr(self, "heart"):
+            self.heart.key = self.trial_id
         self.trial, self.error, self.finished = None, None, False
         members = stack_of(config)
         self._saved_at = time.monotonic()  # a trial's first checkpoint comes checkpoint_seconds in
@@ -240,6 +244,8 @@ class GenerativeTrainable(tune.Trainable):
 
     def cleanup(self) -> None:
         self.neighbours.close()
+        if hasattr(self, "heart"):
+            self.heart.stop()
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
         self._start(new_config)  # reuse the actor (and its loaded dataset) for the next trial

@@ -84,6 +84,7 @@ def build_tuner(plan: Plan, args: argparse.Namespace, trainable, base: str, run:
 
     from raygen.sweep.callbacks.console import Console
     from raygen.sweep.callbacks.runstate import KeepState
+    from raygen.sweep.liveness import Watchdog
 
     sweep, path = plan.sweep, os.path.join(base, run)
     if args.resume:
@@ -102,7 +103,7 @@ def build_tuner(plan: Plan, args: argparse.Namespace, trainable, base: str, run:
                                     max_concurrent_trials=max_conc or None, reuse_actors=True),
         run_config=tune.RunConfig(
             name=run, storage_path=base, verbose=1 if args.verbose else 0,
-            callbacks=[KeepState(path), Console(plan.keys, sweep.metric, n),
+            callbacks=[KeepState(path), Watchdog(sweep.stall_seconds), Console(plan.keys, sweep.metric, n),
                        *trackers.callbacks(trackers.merged(sweep.track, args.track), sweep.name, plan.keys)],
             # the trainable asks for checkpoints itself, by the clock (trainable.py)
             checkpoint_config=tune.CheckpointConfig(checkpoint_frequency=0, num_to_keep=1),

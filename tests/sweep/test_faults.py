@@ -2,6 +2,7 @@
 driver's sweep resumes with exactly one row per trial."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -152,6 +153,39 @@ def test_a_resumed_trial_whose_recorded_checkpoint_is_gone_goes_on_from_what_is_
         assert row.resumed_from_epoch == saved_epoch >= 1 and "restarted" not in out.stdout
     hist = pd.read_parquet(run_dir / "history.parquet")
     assert sorted(hist.epoch) == list(range(1, EPOCHS + 1))
+
+
+def _worker_pid(run_root) -> int | None:
+    for result_json in run_root.glob("*/*/result.json"):
+        lines = [json.loads(ln) for ln in result_json.read_text().splitlines() if ln.strip()]
+        if lines and not any(r.get("done") for r in lines):
+            return int(lines[-1]["pid"])
+    return None
+
+
+def test_a_trial_whose_worker_stops_answering_is_failed_and_retried(tmp_path, data_root):
+    # SIGSTOP: the process lives on, so Ray alone would wait for it forever
+    text = TRIALS.replace("{grid: [0, 1, 2, 3]}", "0").replace("epochs: 3", "epochs: 60").replace(
+        "max_batches: 5", "max_batches: 20").replace("max_failures: 2", "max_failures: 1\nstall_seconds: 6")
+    sweep = write_sweep(tmp_path, "stall", text)
+    storage = tmp_path / "runs"
+    proc = subprocess.Popen(sweep_cmd(sweep, storage, data_root, "--num-cpus", "1"), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline, pid = time.time() + 300, None
+    while pid is None:
+        assert proc.poll() is None and time.time() < deadline, "the sweep ended before its worker could be stopped"
+        time.sleep(0.2)
+        pid = _worker_pid(storage / "stall")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 0, out[-2000:] + err[-2000:]
+    assert "not heard from for" in err and "failing it, to be retried" in err
+    (row,) = results(only_run(storage, "stall")).itertuples()
+    assert row.status == "completed" and row.epoch == 60 and row.resumed_from_epoch >= 1
 
 
 def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_the_checkpoint(tmp_path, data_root):

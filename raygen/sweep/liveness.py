@@ -1,0 +1,97 @@
+"""A trial whose worker stops answering is failed, so the sweep goes on.
+
+Ray notices a worker that dies, not one that stops (SIGSTOP, a frozen node, a process stuck
+with Python's lock held): its trial would wait forever, and the sweep with it. Each trial's
+worker runs a heartbeat thread that calls the driver's ``Beats`` actor every ``BEAT_S``
+seconds; the thread beats while the trial computes (a long epoch or evaluation is alive), and
+stops only when the whole process does. The driver's ``Watchdog`` kills the actor of a
+running trial not heard from for ``stall_seconds`` (the sweep's setting): Ray then sees it
+die, and retries the trial from its last checkpoint within ``max_failures``.
+
+Times are the ``Beats`` actor's own clock, so the nodes' clocks need not agree.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import ray
+from ray.tune import Callback
+
+NAME = "raygen-beats"  # in the driver's namespace: each sweep's own
+BEAT_S = 2.0
+
+
+@ray.remote(num_cpus=0)
+class Beats:
+    def __init__(self):
+        self.last: dict[str, float] = {}
+
+    def beat(self, key: str) -> None:
+        self.last[key] = time.monotonic()
+
+    def ages(self) -> dict[str, float]:
+        now = time.monotonic()
+        return {k: now - t for k, t in self.last.items()}
+
+
+def start_beats():
+    """The driver's ``Beats`` (before the trials start; it ends with the driver's Ray job)."""
+    return Beats.options(name=NAME, get_if_exists=True).remote()
+
+
+class Heart:
+    """A worker's heartbeat thread; ``key``: the trial it beats for (a reused actor changes it)."""
+
+    def __init__(self):
+        self.key: str | None = None
+        self._stop = threading.Event()
+        try:
+            self._beats = ray.get_actor(NAME)
+        except ValueError:  # no watchdog for this sweep (plain Ray Tune use): no beats
+            self._beats = None
+            return
+        threading.Thread(target=self._run, name="raygen-heartbeat", daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.key:
+                try:
+                    self._beats.beat.remote(self.key)
+                except Exception:  # the driver is gone: nothing to tell
+                    return
+            self._stop.wait(BEAT_S)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class Watchdog(Callback):
+    """On the driver: fail a running trial whose worker has not beaten for ``stall_seconds``."""
+
+    def __init__(self, stall_seconds: float, every_s: float = BEAT_S):
+        self.stall_seconds, self.every_s = stall_seconds, every_s
+        self._last = 0.0
+        self._beats = None
+
+    def on_step_end(self, iteration, trials, **info):
+        now = time.monotonic()
+        if now - self._last < self.every_s:
+            return
+        self._last = now
+        try:
+            self._beats = self._beats or ray.get_actor(NAME)
+            ages = ray.get(self._beats.ages.remote(), timeout=10)
+        except Exception:  # no Beats, or it does not answer this time: look again later
+            return
+        for trial in trials:
+            age = ages.get(trial.trial_id)
+            actor = trial.temporary_state.ray_actor
+            if trial.status != "RUNNING" or age is None or age < self.stall_seconds or actor is None:
+                continue
+            print(f"raygen: trial {trial.trial_id} not heard from for {age:.0f} s (stall_seconds "
+                  f"{self.stall_seconds:g}: its worker stopped or froze); failing it, to be retried from "
+                  f"its last checkpoint within max_failures", file=sys.stderr, flush=True)
+            ray.kill(actor, no_restart=True)
+            ray.get(self._beats.beat.remote(trial.trial_id))  # once: its retry beats afresh
