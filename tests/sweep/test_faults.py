@@ -203,7 +203,7 @@ def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_t
         assert proc.poll() is None and time.time() < deadline, "the sweep ended before it could be interrupted"
         time.sleep(0.1)
     assert not list((storage / "ctrlc").glob("*/*/checkpoint_*"))
-    proc.send_signal(signal.SIGINT)  # Ctrl-C to the driver
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C as a terminal sends it: to the driver and Ray's processes
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, out[-2000:] + err[-2000:]
     assert "--resume" in err and "interrupted:" in err

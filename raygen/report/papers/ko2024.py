@@ -1,6 +1,6 @@
 """Ko, Ko and Kim 2024 (GAE; ``sweeps/gae_table3.yaml``, ``sweeps/gae_cosine.yaml``): Tables 3
 and 4 as dataset × model tables of each model's best configuration (the quality metric,
-the total training time), and the title of Figure 3's cosine-curve images.
+the total training time), and the title of Figure 4's cosine-curve images.
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def _table(lay: Analysis, summ: pd.DataFrame, col: str, title: str) -> Table | N
 
 class ModelByDataset(Section):
     key, title = "paper", "Model × dataset (Ko et al. 2024 Tables 3 and 4)"
-    gallery_titles = {"cosine_png": "Cosine curve: data and generated points (Ko et al. 2024 Figure 3)"}
+    gallery_titles = {"cosine_png": "Cosine curve: data and generated points (Ko et al. 2024 Figure 4)"}
 
     def applies(self, s: Subject) -> bool:
         return applies(s.lay)
