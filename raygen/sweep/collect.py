@@ -39,27 +39,28 @@ def resolved_config(config: dict[str, Any]) -> dict[str, Any]:
     return {**asdict(train), **asdict(model_cfg), **config}
 
 
-def planned_configs(grid) -> dict[str, dict]:
-    """trial path -> config of every trial, from Ray's Trial objects. Only for a trial that
-    never reported: its Result has no config (Ray takes ``Result.config`` from the last
+def planned_trials(grid) -> dict[str, tuple[str, dict]]:
+    """trial path -> (trial id, config) of every trial, from Ray's Trial objects. For a trial
+    that never reported: its Result has no config (Ray takes ``Result.config`` from the last
     result), its folder may hold no params.json (a pending trial never started), and Ray's
     public API has it nowhere else; ResultGrid keeps the trials in a private attribute."""
     analysis = getattr(grid, "_experiment_analysis", None)
-    return {str(t.path): t.config for t in getattr(analysis, "trials", None) or []}
+    return {str(t.path): (t.trial_id, t.config) for t in getattr(analysis, "trials", None) or []}
 
 
 def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike, interrupted: bool = False
                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per trial; after Ctrl-C (``interrupted``), unfinished trials are ``interrupted``."""
     rows, config_keys, hist = [], set(), []
-    planned = None
+    planned = planned_trials(grid)
     for res in grid:
-        metrics = with_history(dict(res.metrics or {}), lambda name, r=res: _read_text(r, name))
+        own_id, own_config = planned.get(str(res.path), (None, {}))
+        metrics, config = dict(res.metrics or {}), res.config
+        if own_id and metrics.get(TRIAL_ID) not in (None, own_id):  # another trial's result (a reused actor's)
+            metrics, config = {TRIAL_ID: own_id}, None
+        metrics = with_history(metrics, lambda name, r=res: _read_text(r, name))
         trial_dir = os.path.relpath(str(res.path), str(run_dir))
-        config = res.config
-        if not config:
-            planned = planned_configs(grid) if planned is None else planned
-            config = planned.get(str(res.path)) or {}
+        config = config or own_config
         for row, cfg, h in trial_rows(
                 sweep=sweep, run=run, trial_dir=trial_dir, config=config, metrics=metrics,
                 error=None if res.error is None else str(res.error) or type(res.error).__name__,

@@ -19,6 +19,8 @@ import time
 import ray
 from ray.tune import Callback
 
+from raygen.sweep.callbacks.console import say
+
 NAME = "raygen-beats"  # in the driver's namespace: each sweep's own
 BEAT_S = 2.0
 
@@ -90,8 +92,8 @@ class Watchdog(Callback):
             actor = trial.temporary_state.ray_actor
             if trial.status != "RUNNING" or age is None or age < self.stall_seconds or actor is None:
                 continue
-            print(f"raygen: trial {trial.trial_id} not heard from for {age:.0f} s (stall_seconds "
-                  f"{self.stall_seconds:g}: its worker stopped or froze); failing it, to be retried from "
-                  f"its last checkpoint within max_failures", file=sys.stderr, flush=True)
+            say(f"raygen: trial {trial.trial_id} not heard from for {age:.0f} s (stall_seconds "
+                f"{self.stall_seconds:g}: its worker stopped or froze); failing it, to be retried from "
+                f"its last checkpoint within max_failures", sys.stderr)
             ray.kill(actor, no_restart=True)
             ray.get(self._beats.beat.remote(trial.trial_id))  # once: its retry beats afresh

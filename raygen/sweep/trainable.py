@@ -248,6 +248,9 @@ class GenerativeTrainable(tune.Trainable):
             self.heart.stop()
 
     def reset_config(self, new_config: dict[str, Any]) -> bool:
+        # Ray's reset keeps the previous trial's last result, which a checkpoint saved before the
+        # new trial's first step (Ctrl-C) would carry as the new trial's: its id, config and status
+        self._last_result = None
         self._start(new_config)  # reuse the actor (and its loaded dataset) for the next trial
         self._restore_unrecorded()
         return True

@@ -6,6 +6,7 @@ import io
 import re
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from raygen.sweep.callbacks.console import Console, best_words, fmt, swept_keys
@@ -31,11 +32,23 @@ def test_the_table_has_the_model_the_swept_values_and_the_metric():
     trials = [fake("RUNNING", {"model": "vae_conv", "latent_dim": 10, "seed": 1, "epochs": 20}, {"epoch": 3}),
               fake("PENDING", {"model": "gan_dcgan", "seed": 0}),
               fake("TERMINATED", {"model": "vae_mlp", "latent_dim": 2, "seed": 0}, {"cls_fid": 45.2123})]
+    trials[0].last_result["loss"] = 123.456
     lines = con.table(trials)
-    assert lines[0].startswith("progress: 0/3 finished")
-    assert lines[1].split() == ["status", "trial", "epoch", "cls_fid"]
-    assert re.search(r"running\s+vae_conv  latent_dim=10  seed=1\s+3\s+—", lines[2])
+    assert re.fullmatch(r"progress: 0/3 finished; 1 done, 1 pending, 1 running; \d+ s in", lines[0])
+    assert lines[1].split() == ["status", "trial", "epoch", "loss", "cls_fid"]  # the loss while the metric is unknown
+    assert re.search(r"running\s+vae_conv  latent_dim=10  seed=1\s+3\s+123.5\s+—", lines[2])
     assert "gan_dcgan  seed=0" in lines[3] and len(lines) == 4  # finished trials get a line of their own
+    con.on_trial_complete(0, trials, trials[2])
+    assert re.search(r"1/3 finished; .*; \d+ s in, about \d+ s left$", con.table(trials)[0])  # an estimate
+
+
+def test_the_table_fits_the_terminal_it_is_drawn_on():
+    con = Console(["model", "seed"], "cls_fid", total=40, stream=io.StringIO(), live=True)
+    trials = [fake("RUNNING" if i < 3 else "PENDING", {"model": "vae_conv_" + "x" * 80, "seed": i}, {"epoch": 1})
+              for i in range(40)]
+    lines = con.table(trials[::-1], height=10, width=60)
+    assert len(lines) == 10 and all(len(ln) < 60 for ln in lines) and lines[-1] == "... 33 more"  # of 40: 7 shown
+    assert [ln.split()[0] for ln in lines[2:5]] == ["running"] * 3  # the running trials first
 
 
 def test_one_line_per_finished_failed_or_diverged_trial():
@@ -89,3 +102,68 @@ def test_a_smoke_sweep_prints_a_screenful_plus_one_line_per_trial(tmp_path, data
     assert "GenerativeTrainable_" not in text and "Traceback" not in text and "np.int64" not in text
     # the best configuration by its mean over seeds, as the report's verdict chooses
     assert re.search(r"^best \(min cls_fid, mean over 3 seeds\): \S+", text, re.M) and "benchmark:" in text
+
+
+def _in_a_terminal(cmd: list[str], rows: int, cols: int, ctrl_c_after: bytes, timeout: float = 400):
+    """Run ``cmd`` in a pseudo-terminal of rows x cols, type Ctrl-C once ``ctrl_c_after`` has
+    appeared; (exit status, every byte it wrote)."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a session of its own on the terminal, as a shell would start it
+        os.chdir(REPO)
+        os.execv(cmd[0], cmd)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    data, typed, deadline = b"", False, time.time() + timeout
+    while time.time() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the child ended: the terminal is gone
+                break
+            if not chunk:
+                break
+            data += chunk
+        if not typed and ctrl_c_after in data:
+            os.write(fd, b"\x03")  # the terminal turns it into SIGINT for the foreground processes
+            typed = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), data
+
+
+@pytest.mark.slow
+def test_on_a_24_row_terminal_the_table_leaves_no_stale_lines_and_the_stop_stays_visible(tmp_path, data_root):
+    import sys
+
+    import pyte
+
+    rows, cols = 24, 100
+    cmd = [sys.executable, "-m", "raygen.sweep", "gan_vs_vae", "--smoke", "--no-report", "--num-cpus", "2",
+           "--data-root", str(data_root), "--storage", str(tmp_path / "runs")]
+    code, data = _in_a_terminal(cmd, rows, cols, ctrl_c_after=b" left")  # once a time left was drawn
+    screen = pyte.HistoryScreen(cols, rows, history=100_000)
+    pyte.ByteStream(screen).feed(data)
+    text = lambda line: "".join(line[x].data for x in range(cols)).rstrip()
+    shown = [text(ln) for ln in screen.history.top] + [ln.rstrip() for ln in screen.display]
+    assert code == 130, "\n".join(shown)
+    table = [ln for ln in shown if re.match(r"(progress:|status\s+trial|running |pending |\.\.\. \d+ more)", ln)]
+    assert table == [], "\n".join(shown)  # every redraw erased the one before, and the end erased the last
+    stop = [i for i, ln in enumerate(shown) if re.match(r"(\^C)?stopping: ", ln)]  # the terminal echoes ^C
+    assert len(stop) == 1 and "Ctrl-C again to stop now" in shown[stop[0]]  # said once, still on screen
+    assert any(re.match(r"\[ ?\d+/24\] completed ", ln) for ln in shown[:stop[0]])
+    assert "interrupted:" in "\n".join(shown[stop[0]:]) and "--resume" in "\n".join(shown[stop[0]:])
+    # while it ran, the table fitted the terminal and said the time left
+    drawn = re.findall(rb"progress: [^\r\n]*", data)
+    assert any(b"left" in ln for ln in drawn) and all(len(ln) < cols for ln in drawn)
+    assert len(shown) < 60, "\n".join(shown)  # a screenful and the finished trials' lines
+    df = pd.read_parquet(next((tmp_path / "runs" / "gan_vs_vae").glob("*/results.parquet")))
+    assert len(df) == 24 and df.trial_id.is_unique  # one row per trial, each under its own name
+    assert len(df.drop_duplicates(["model", "seed", "latent_dim"])) == 24

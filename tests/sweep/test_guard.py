@@ -64,3 +64,4 @@ def test_a_run_another_process_is_running_cannot_be_resumed_until_it_ends(tmp_pa
             assert time.time() < deadline
             time.sleep(0.1)
     os.close(guard._HELD.pop())
+

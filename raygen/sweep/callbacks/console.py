@@ -2,12 +2,17 @@
 per finished, failed or diverged trial, and nothing else unless ``-v`` asks for Ray's own
 output (its tables and result boxes, its warnings, the workers' prints).
 
-On a terminal the table is redrawn in place; into a file or a pipe it is a progress line
-every ``every_s`` seconds instead, so a log holds one line per trial and a few more.
+On a terminal the table is redrawn in place, cut to the terminal's height and width (a line
+that wraps, or a table taller than the screen, would leave stale pieces in the scrollback);
+lines said while it is drawn (``say``: a stop, a stalled trial) go above it and stay. Into a
+file or a pipe it is a progress line every ``every_s`` seconds instead, so a log holds one
+line per trial and a few more. The progress line carries the elapsed time and an estimate of
+what is left (from the trials finished so far).
 """
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,6 +27,29 @@ from raygen.record.transport import given_config, members, stack_of
 
 CLEAR_LINE = "\x1b[2K"
 UP = "\x1b[1A"
+ACTIVE: list[Console] = []  # the sweep's console while it runs: ``say`` writes above its table
+
+
+def say(line: str, stream: TextIO | None = None, sticky: bool = False) -> None:
+    """A line for the person watching, above the live table (which the next redraw puts back
+    below it), so neither hides the other; ``sticky``: also kept at the table's top (a stop in
+    progress) until the sweep ends."""
+    for console in ACTIVE:
+        console._erase()
+        if sticky:
+            console.note = line
+    out = stream or sys.stdout
+    out.write(line + "\n")
+    out.flush()
+
+
+def duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3.4 h``: as precise as a person needs for a wait."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def quiet_ray(verbose: bool) -> None:
@@ -92,6 +120,8 @@ class Console(Callback):
         self.live = self.stream.isatty() if live is None else live
         self.every_s, self._last, self._drawn, self._done = every_s, time.monotonic(), 0, 0
         self.trials: dict[str, Any] = {}
+        self.note: str | None = None  # a stop in progress: said at the table's top until the end
+        self._t0 = time.monotonic()
 
     def __getstate__(self):  # pickled with the run's config (tuner.pkl): not the stream
         return {**self.__dict__, "stream": None, "trials": {}}
@@ -100,6 +130,7 @@ class Console(Callback):
         self.__dict__.update(state)
         self.stream = sys.stdout
         self.live = self.stream.isatty()
+        self.note, self._t0, self._drawn = None, time.monotonic(), 0
 
     # --- what a trial is -------------------------------------------------------------
     def name(self, trial) -> str:
@@ -130,6 +161,10 @@ class Console(Callback):
         return f"{status:<9} {self.name(trial)}" + (f"  {text}" if text else "") + (f": {err}" if err else "")
 
     # --- Ray Tune's hooks ------------------------------------------------------------
+    def setup(self, **info):
+        self._t0 = time.monotonic()
+        ACTIVE[:] = [self]
+
     def on_trial_start(self, iteration, trials, trial, **info):
         self.trials[trial.trial_id] = trial
 
@@ -151,6 +186,7 @@ class Console(Callback):
 
     def on_experiment_end(self, trials, **info):
         self._erase()
+        ACTIVE[:] = []
 
     # --- drawing ---------------------------------------------------------------------
     def _finished(self, trial, error: str | None) -> None:
@@ -165,29 +201,42 @@ class Console(Callback):
             state = STATES.get(t.status, t.status.lower())
             counts[state] = counts.get(state, 0) + 1
         states = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        return f"progress: {self._done}/{self.total} finished; {states}"
+        elapsed = time.monotonic() - self._t0
+        left = self.total - self._done
+        eta = f", about {duration(elapsed / self._done * left)} left" if self._done and left > 0 else ""
+        return f"progress: {self._done}/{self.total} finished; {states}; {duration(elapsed)} in{eta}"
 
-    def table(self, trials) -> list[str]:
-        """The status table: a row per running or pending trial, finished ones counted."""
-        rows = [("status", "trial", "epoch", self.metric)]
-        for t in trials:
-            if t.status in ("RUNNING", "PENDING", "PAUSED"):
-                res = t.last_result or {}
-                rows.append((t.status.lower(), self.name(t), fmt(res.get(keys.EPOCH)), fmt(res.get(self.metric))))
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows[:30]]
-        return [self.progress(trials), *lines] + ([f"... {len(rows) - 30} more"] if len(rows) > 30 else [])
+    def table(self, trials, height: int = 32, width: int = 10**6) -> list[str]:
+        """The status table: a row per running or pending trial (running first), finished
+        ones counted; the loss until the sweep's metric is known (it often comes at the end);
+        at most ``height`` lines, none wider than ``width``."""
+        cols = ("status", "trial", "epoch", keys.LOSS) + ((self.metric,) if self.metric != keys.LOSS else ())
+        rows = [cols]
+        order = {"RUNNING": 0, "PAUSED": 1, "PENDING": 2}
+        for t in sorted((t for t in trials if t.status in order), key=lambda t: order[t.status]):
+            res = t.last_result or {}
+            rows.append((t.status.lower(), self.name(t), *(fmt(res.get(c)) for c in cols[2:])))
+        head = [self.progress(trials)] + ([self.note] if self.note else [])
+        room = max(height - len(head) - 1, 2)  # a line for "... more"
+        shown = rows if len(rows) <= room + 1 else rows[:room]
+        widths = [max(len(r[i]) for r in shown) for i in range(len(cols))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in shown]
+        more = [f"... {len(rows) - len(shown)} more"] if len(shown) < len(rows) else []
+        return [ln if len(ln) < width else ln[: width - 2] + "…" for ln in head + lines + more]
 
     def _redraw(self, trials) -> None:
         self._erase()
-        lines = self.table(trials)
+        size = shutil.get_terminal_size((100, 24))
+        # below the screen's height (a taller table scrolls out of reach of the redraw), narrower than it
+        lines = self.table(trials, height=max(size.lines - 2, 3), width=max(size.columns, 20))
         self.stream.write("\n".join(lines) + "\n")
         self.stream.flush()
         self._drawn = len(lines)
 
     def _erase(self) -> None:
         if self.live and self._drawn:
-            self.stream.write((UP + CLEAR_LINE) * self._drawn)
+            # the cursor's own line too (a ^C the terminal echoed), then back to its first column
+            self.stream.write("\r" + CLEAR_LINE + (UP + CLEAR_LINE) * self._drawn)
             self._drawn = 0
 
     def _say(self, line: str) -> None:

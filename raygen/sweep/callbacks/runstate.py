@@ -34,6 +34,7 @@ from ray.tune import Callback
 from raygen.core.errors import RaygenError
 from raygen.core.signing import is_signed, signature
 from raygen.core.storage import atomic_write, is_remote
+from raygen.sweep.callbacks.console import say
 
 BACKUP_DIR = ".raygen-state"
 SIGNATURES = "signatures.json"
@@ -174,6 +175,7 @@ class KeepState(Callback):
         self._trials: list = []
         self._stopping: float | None = None  # when Ctrl-C came
         self._saved: set[str] = set()  # trials that saved a checkpoint since then
+        self._waited: set[str] = set()  # the trials running at Ctrl-C: the stop waits for them alone
         self._tune_handler = None
 
     def setup(self, **info):
@@ -189,9 +191,9 @@ class KeepState(Callback):
         if self._stopping is not None or not running or self.run_dir in STOPPED:
             self._stop_now(sig, frame)
             return
-        self._stopping = time.monotonic()
-        print(f"stopping: {len(running)} running trial(s) save a checkpoint first "
-              f"(up to {self.stop_wait_s:.0f} s; Ctrl-C again to stop now)", flush=True)
+        self._stopping, self._waited = time.monotonic(), running
+        say(f"stopping: {len(running)} running trial(s) save a checkpoint first "
+            f"(up to {self.stop_wait_s:.0f} s; Ctrl-C again to stop now)", sticky=True)
 
     def _stop_now(self, sig=signal.SIGINT, frame=None) -> None:
         handler, self._tune_handler = self._tune_handler, None
@@ -230,8 +232,9 @@ class KeepState(Callback):
         self._trials = trials
         self._check(trials)
         if self._stopping is not None and self._tune_handler is not None:
-            # every trial running now (one may have started on an actor freed since) has saved
-            waiting = {t.trial_id for t in trials if t.status == "RUNNING"} - self._saved
+            # the trials running at Ctrl-C have saved; one Ray starts since on a freed slot is not waited for
+            # (it stops with the rest, from scratch or its checkpoint), so the stop ends soon
+            waiting = ({t.trial_id for t in trials if t.status == "RUNNING"} & self._waited) - self._saved
             if not waiting or time.monotonic() - self._stopping > self.stop_wait_s:
                 self._stop_now()
 
