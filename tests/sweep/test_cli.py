@@ -77,3 +77,23 @@ def test_the_printed_retry_command_works_as_printed_from_another_folder(tmp_path
     assert second.returncode == 1 and "no run" not in second.stderr, second.stderr[-2000:]
     assert "fail_at_epoch=1: failing on purpose" in second.stderr
     assert not (elsewhere / "runs").exists()  # the run stayed where it was
+
+
+def test_a_cluster_keeps_the_gpus_its_autoscaler_will_add_and_this_machine_drops_what_it_lacks(capsys):
+    import argparse
+
+    from raygen.core.errors import RaygenError
+    from raygen.sweep.plan import make_plan
+    from raygen.sweep.spec import Sweep
+    from raygen.sweep.tuner import resources
+
+    plan = make_plan(Sweep(name="r", config={"model": "vae_mlp", "dataset": "mnist"},
+                           resources={"cpus_per_trial": 1, "gpus_per_trial": 0.25}))
+    args = lambda address: argparse.Namespace(address=address, cpus_per_trial=None, gpus_per_trial=None)
+    head_only = {"memory": 1e9}  # a head of CPU: 0, no worker up yet
+    assert resources(plan, args("10.0.0.1:6379"), head_only) == {"cpu": 1.0, "gpu": 0.25}
+    assert "wait for its autoscaler to add nodes" in capsys.readouterr().out
+    assert resources(plan, args(None), {"CPU": 2.0}) == {"cpu": 1.0, "gpu": 0.0}  # here: CPU-only, said
+    assert "running CPU-only" in capsys.readouterr().out
+    with pytest.raises(RaygenError, match="exceeds the 2.0 CPUs"):
+        resources(plan, argparse.Namespace(address=None, cpus_per_trial=4.0, gpus_per_trial=0.0), {"CPU": 2.0})
