@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import secrets
 import signal
@@ -91,7 +92,7 @@ def build_tuner(plan: Plan, args: argparse.Namespace, trainable, base: str, run:
     """The Tuner of a new run, or of the run ``--resume`` names (restored from Ray's state)."""
     from ray import tune
 
-    from raygen.sweep.callbacks.console import Console
+    from raygen.sweep.callbacks.console import Console, trial_folder
     from raygen.sweep.callbacks.runstate import KeepState
     from raygen.sweep.liveness import Watchdog
 
@@ -109,6 +110,7 @@ def build_tuner(plan: Plan, args: argparse.Namespace, trainable, base: str, run:
         trainable,
         param_space=space,
         tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler(plan), num_samples=n,
+                                    trial_dirname_creator=functools.partial(trial_folder, plan.keys),
                                     max_concurrent_trials=max_conc or None, reuse_actors=True),
         run_config=tune.RunConfig(
             name=run, storage_path=base, verbose=1 if args.verbose else 0,

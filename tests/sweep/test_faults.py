@@ -134,7 +134,7 @@ def test_a_resumed_trial_whose_recorded_checkpoint_is_gone_goes_on_from_what_is_
     kill_driver_after(sweep, storage, data_root, settle_s=12,
                       until=lambda root: any(root.glob("*/*/checkpoint_*/state.pt")))
     run_dir = only_run(storage, "gone")
-    (trial_dir,) = run_dir.glob("GenerativeTrainable_*")
+    (trial_dir,) = run_dir.glob("*_vae_mlp")  # named as the console names it
     ckpts = sorted(trial_dir.glob("checkpoint_*"))
     saved_epoch = int(torch.load(ckpts[-1] / "state.pt", weights_only=False)["epoch"])
     for c in ckpts[:-1]:

@@ -12,6 +12,7 @@ what is left (from the trials finished so far).
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import sys
 import time
@@ -93,6 +94,23 @@ def best_words(best: dict[str, Any], names: list[str]) -> str:
     return f"best ({best['mode']} {metric}): {named}: {metric} {fmt(best[metric])} (trial {best[keys.TRIAL_ID]})"
 
 
+def trial_name(config: dict[str, Any], names: list[str]) -> str:
+    """The swept keys' values; a stacked trial's as ``seed=0,1,2`` where its members differ."""
+    configs = [given_config(m) for m in stack_of(config) or [config]]
+
+    def value(k: str) -> str:
+        return ",".join(dict.fromkeys(fmt(m[k]) if k != "model" else str(m[k]) for m in configs if k in m))
+
+    return "  ".join(f"{k}={value(k)}" if k != "model" else value(k) for k in names if k in configs[0])
+
+
+def trial_folder(names: list[str], trial) -> str:
+    """A trial's folder named as the console names it, after Ray's id (unique):
+    ``a1b2c_00003_vae_conv_seed=1_latent_dim=10`` rather than ``GenerativeTrainable_a1b2c_00003_3_<date>``."""
+    slug = re.sub(r"[^A-Za-z0-9_.,=+-]+", "_", trial_name(trial.config, names)).strip("_")
+    return f"{trial.trial_id}_{slug}"[:120]
+
+
 STATES = {"TERMINATED": "done", "ERROR": "failed"}  # Ray's trial states in the words of the rest
 
 
@@ -134,14 +152,7 @@ class Console(Callback):
 
     # --- what a trial is -------------------------------------------------------------
     def name(self, trial) -> str:
-        """The swept keys' values; a stacked trial's as ``seed=0,1,2`` where its members differ."""
-        configs = [given_config(m) for m in stack_of(trial.config) or [trial.config]]
-
-        def value(k: str) -> str:
-            vals = list(dict.fromkeys(fmt(m[k]) if k != "model" else str(m[k]) for m in configs if k in m))
-            return ",".join(vals)
-
-        return "  ".join(f"{k}={value(k)}" if k != "model" else value(k) for k in self.keys if k in configs[0])
+        return trial_name(trial.config, self.keys)
 
     def metric_text(self, res: dict) -> str | None:
         """The sweep's metric; a stack's as its members' range."""
