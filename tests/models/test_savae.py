@@ -166,7 +166,7 @@ def test_concurrent_trials_build_the_cache_once(tmp_path):
         cached = pool.starmap(_build_slowly, [(str(path), str(marker))] * 3)
     assert sorted(cached) == [False, True, True]
     assert marker.read_text() == "built\n"
-    assert sorted(p.name for p in path.parent.iterdir()) == ["x.pt", "x.pt.lock"]  # no temporary left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["x.pt", "x.pt.lock", "x.pt.sig"]  # no temporary left
 
 
 @pytest.mark.parametrize("over, message", [

@@ -331,7 +331,7 @@ def test_a_half_written_ray_state_is_repaired_before_resume(tmp_path, data_root)
     (state,) = run_dir.glob("experiment_state-*.json")
     state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
     out = run_sweep(sweep, storage, data_root, "--num-cpus", "1", "--resume")
-    assert "was damaged (a full disk?); put back its last good copy" in out.stderr
+    assert "was damaged (a full disk?); put back raygen's last signed copy" in out.stderr
     df = results(run_dir)
     assert len(df) == 4 and sorted(df.seed) == [0, 1, 2, 3] and df.trial_id.is_unique
     assert set(df.status) <= {"completed", "failed"} and (df.status == "completed").sum() >= 2
