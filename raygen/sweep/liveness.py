@@ -39,8 +39,12 @@ class Beats:
 
 
 def start_beats():
-    """The driver's ``Beats`` (before the trials start; it ends with the driver's Ray job)."""
-    return Beats.options(name=NAME, get_if_exists=True).remote()
+    """The driver's ``Beats`` (before the trials start; it ends with the driver's Ray job), on the
+    driver's node: a worker node the autoscaler takes away would take it along."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    return Beats.options(name=NAME, get_if_exists=True, scheduling_strategy=here).remote()
 
 
 class Heart:

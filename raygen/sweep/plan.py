@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -115,10 +115,11 @@ def typed(config: dict[str, Any], train, model_cfg) -> dict[str, Any]:
     """``config`` with each scalar setting as its declared type (``"1e-3"`` -> 0.001, ``3.0`` ->
     3 epochs), so the results store what trained; ranges and lists are left as written."""
     out = dict(config)
+    names = [{f.name for f in fields(obj)} for obj in (train, model_cfg)]
     for key, value in config.items():
         if isinstance(value, (str, int, float)):
-            for obj in (train, model_cfg):
-                declared = getattr(obj, key, None) if key in obj.__dataclass_fields__ else None
+            for obj, own in zip((train, model_cfg), names):
+                declared = getattr(obj, key) if key in own else None
                 if isinstance(declared, (bool, int, float)) and type(declared) is not type(value):
                     out[key] = declared
     return out
