@@ -248,6 +248,7 @@ class Console(Callback):
         if self.live and self._drawn:
             # the cursor's own line too (a ^C the terminal echoed), then back to its first column
             self.stream.write("\r" + CLEAR_LINE + (UP + CLEAR_LINE) * self._drawn)
+            self.stream.flush()  # before a line said on the other stream (stderr) lands
             self._drawn = 0
 
     def _say(self, line: str) -> None:
