@@ -189,6 +189,8 @@ class KeepState(Callback):
     def _on_sigint(self, sig, frame) -> None:
         running = {t.trial_id for t in self._trials if t.status == "RUNNING"}
         if self._stopping is not None or not running or self.run_dir in STOPPED:
+            if self._stopping is None and self.run_dir not in STOPPED:  # the first Ctrl-C, between trials
+                say("stopping now: no trial is running (the ones still to run are kept for --resume)")
             self._stop_now(sig, frame)
             return
         self._stopping, self._waited = time.monotonic(), running
