@@ -59,10 +59,6 @@ def sig_path(path: str | os.PathLike) -> Path:
     return Path(f"{path}.sig")
 
 
-def sign_file(path: str | os.PathLike) -> None:
-    sig_path(path).write_text(signature(Path(path).read_bytes()))
-
-
 def file_is_signed(path: str | os.PathLike) -> bool:
     try:
         return is_signed(Path(path).read_bytes(), sig_path(path).read_text().strip())
