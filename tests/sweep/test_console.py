@@ -51,6 +51,51 @@ def test_the_table_fits_the_terminal_it_is_drawn_on():
     assert [ln.split()[0] for ln in lines[2:5]] == ["running"] * 3  # the running trials first
 
 
+@pytest.mark.parametrize("at_write", [0, 1, 2])
+def test_a_line_said_by_a_signal_handler_mid_draw_stays_and_leaves_no_table_behind(at_write):
+    """Ctrl-C's handler runs between any two bytecodes of the drawing thread: here inside the
+    n-th write of a redraw (the table's lines, before their count is kept)."""
+    import pyte
+
+    from raygen.sweep.callbacks import console as console_mod
+
+    class Terminal(io.StringIO):
+        def __init__(self):
+            super().__init__()
+            self.writes, self.fire = 0, None
+
+        def write(self, text):
+            n = super().write(text)
+            self.writes += 1
+            if self.fire is not None and self.writes == self.fire:
+                self.fire = None
+                console_mod.say("stopping: 1 running trial(s) save a checkpoint first", stream=self, sticky=True)
+            return n
+
+    out = Terminal()
+    con = Console(["model", "seed"], "cls_fid", total=3, stream=out, live=True)
+    con.setup()
+    trials = [fake("RUNNING", {"model": "vae", "seed": i}, {"epoch": 1}, trial_id=f"t{i}") for i in range(3)]
+    try:
+        con._last = 0
+        con.on_step_end(0, trials)  # a first table
+        out.fire, con._last = out.writes + 1 + at_write, 0
+        con.on_step_end(1, trials)  # the signal arrives during this redraw
+        trials[0].status, trials[0].last_result = "TERMINATED", {"cls_fid": 5.0}
+        con.on_trial_complete(2, trials, trials[0])
+        con._last = 0
+        con.on_step_end(3, trials)
+        con.on_experiment_end(trials)
+    finally:
+        console_mod.ACTIVE[:] = []
+    screen = pyte.Screen(100, 40)
+    pyte.ByteStream(screen).feed(out.getvalue().replace("\n", "\r\n").encode())
+    shown = [ln.rstrip() for ln in screen.display if ln.strip()]
+    assert [ln for ln in shown if ln.startswith("stopping")] == ["stopping: 1 running trial(s) save a checkpoint first"]
+    assert not [ln for ln in shown if re.match(r"(progress:|status\s+trial|running )", ln)], shown
+    assert any(ln.startswith("[1/3] ") for ln in shown), shown  # the finished trial's line
+
+
 def test_one_line_per_finished_failed_or_diverged_trial():
     out = io.StringIO()
     con = Console(["model", "seed"], "recon_mse", total=3, stream=out, live=False)

@@ -16,6 +16,7 @@ import re
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,11 +36,14 @@ def say(line: str, stream: TextIO | None = None, sticky: bool = False) -> None:
     """A line for the person watching, above the live table (which the next redraw puts back
     below it), so neither hides the other; ``sticky``: also kept at the table's top (a stop in
     progress) until the sweep ends."""
+    out = stream or sys.stdout
     for console in ACTIVE:
-        console._erase()
         if sticky:
             console.note = line
-    out = stream or sys.stdout
+        if console._busy:  # a signal handler, run between two steps of a draw: said once the draw is whole
+            console._pending.append((line, out))
+            return
+        console._erase()
     out.write(line + "\n")
     out.flush()
 
@@ -140,6 +144,7 @@ class Console(Callback):
         self.trials: dict[str, Any] = {}
         self.note: str | None = None  # a stop in progress: said at the table's top until the end
         self._t0 = time.monotonic()
+        self._busy, self._pending = False, []
 
     def __getstate__(self):  # pickled with the run's config (tuner.pkl): not the stream
         return {**self.__dict__, "stream": None, "trials": {}}
@@ -149,6 +154,7 @@ class Console(Callback):
         self.stream = sys.stdout
         self.live = self.stream.isatty()
         self.note, self._t0, self._drawn = None, time.monotonic(), 0
+        self._busy, self._pending = False, []
 
     # --- what a trial is -------------------------------------------------------------
     def name(self, trial) -> str:
@@ -190,21 +196,40 @@ class Console(Callback):
         if now - self._last < (1.0 if self.live else self.every_s):
             return
         self._last = now
-        if self.live:
-            self._redraw(trials)
-        else:
-            self._say(self.progress(trials))
+        with self._drawing():
+            if self.live:
+                self._redraw(trials)
+            else:
+                self._say(self.progress(trials))
 
     def on_experiment_end(self, trials, **info):
-        self._erase()
+        with self._drawing():
+            self._erase()
         ACTIVE[:] = []
 
     # --- drawing ---------------------------------------------------------------------
+    @contextmanager
+    def _drawing(self):
+        """Writes that must not be cut: Ctrl-C's handler runs between any two bytecodes of this
+        thread, and a line it said between a table's write and its count (``_drawn``) made the next
+        erase miss the table's top and take the said line instead; it waits here till the draw is whole."""
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._busy = False
+            while self._pending:
+                line, out = self._pending.pop(0)
+                self._erase()
+                out.write(line + "\n")
+                out.flush()
+
     def _finished(self, trial, error: str | None) -> None:
         self._done += 1
-        self._erase()
-        width = len(str(self.total))
-        self._say(f"[{self._done:>{width}}/{self.total}] {self.outcome(trial, error)}")
+        with self._drawing():
+            self._erase()
+            width = len(str(self.total))
+            self._say(f"[{self._done:>{width}}/{self.total}] {self.outcome(trial, error)}")
 
     def progress(self, trials) -> str:
         counts: dict[str, int] = {}
