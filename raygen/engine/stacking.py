@@ -45,6 +45,7 @@ from torch import nn
 from torch.func import functional_call, stack_module_state
 
 from raygen.core.errors import RaygenError
+from raygen.engine import precision
 from raygen.engine.config import split_config
 from raygen.engine.trial import Trial
 from raygen.models.base import adam
@@ -290,9 +291,10 @@ class StackedTrial:
         batches = [data.batch_indices(c.batch_size, t.batch_rng, c.max_batches or None) for t in trials]
         for idx in zip(*batches):
             idx = torch.stack(idx)  # (K, B): each member's own batch
-            out = self._step(data.x[idx], data.y[idx])
+            with precision.steps(c.precision, self.device):  # per step, as Trial's
+                out = self._step(data.x[idx], data.y[idx])
             for key, v in out.items():
-                sums[key] = sums[key] + v if key in sums else v.clone()
+                sums[key] = sums[key] + v.float() if key in sums else v.float().clone()
             if observe:
                 for i, t in enumerate(trials):
                     t.model.observe_step({key: v[i] for key, v in out.items()})

@@ -19,6 +19,7 @@ import torch
 
 from raygen.core.values import number
 from raygen.data import Data, load_data
+from raygen.engine import precision
 from raygen.engine.config import TrainConfig, split_config
 from raygen.metrics import health
 from raygen.metrics.evaluate import Eval, declared_columns, evaluate
@@ -71,6 +72,7 @@ class Trial:
         self.result: dict[str, Any] = {}  # the last epoch's numbers, set by ``raygen.train``
         self.cfg, model_cls, model_cfg = split_config(self.config)
         self.device = torch.device(device)
+        precision.check(self.cfg.precision, self.device)
         self.out_dir = Path(out_dir) if out_dir else None
         # torch.optim's step imports torch._dynamo on its first call (seconds, once per process):
         # here, in the trial's start-up, rather than inside the first epoch's timer
@@ -130,8 +132,10 @@ class Trial:
         sums: dict[str, torch.Tensor] = {}
         n = 0
         for x, y in self.data.train.batches(c.batch_size, self.batch_rng, c.max_batches or None):
-            for k, v in model.train_step(x, y, self.opts).items():
-                sums[k] = sums[k] + v if k in sums else v.clone()
+            with precision.steps(c.precision, self.device):  # per step: autocast caches its casts of the weights
+                out = model.train_step(x, y, self.opts)
+            for k, v in out.items():
+                sums[k] = sums[k] + v.float() if k in sums else v.float().clone()  # a bf16 sum would round
             n += 1
         extra = model.on_epoch_end(self.epoch, self.data)
         if self.device.type == "cuda":

@@ -2,51 +2,83 @@
 (the per-example ELBO convention), unless a docstring says otherwise."""
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
+
+_HALF = (torch.bfloat16, torch.float16)
+
+
+def _up(a):
+    if isinstance(a, torch.Tensor):
+        return a.float() if a.dtype in _HALF else a
+    if isinstance(a, (list, tuple)):
+        return type(a)(_up(t) for t in a)
+    return a
+
+
+def fp32(fn):
+    """The loss in fp32 whatever precision the step trains in (``engine.precision``): its bf16
+    inputs upcast, autocast off inside (a sum over 784 pixels in bf16 keeps 3 digits)."""
+    @functools.wraps(fn)
+    def loss(*args, **kwargs):
+        if not (torch.is_autocast_enabled("cpu") or torch.is_autocast_enabled("cuda")):
+            return fn(*args, **kwargs)
+        with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
+            return fn(*[_up(a) for a in args], **{k: _up(v) for k, v in kwargs.items()})
+    return loss
 
 
 def _flat(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(t.shape[0], -1)
 
 
+@fp32
 def bce_recon(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """-log p(x|z) for Bernoulli pixels; ``logits`` are pre-sigmoid, ``x`` in [0, 1]."""
     return F.binary_cross_entropy_with_logits(_flat(logits), _flat(x), reduction="none").sum(1).mean()
 
 
+@fp32
 def mse_recon(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Squared error summed over dimensions (Gaussian -log p(x|z) up to scale and constant)."""
     return (_flat(x_hat) - _flat(x)).pow(2).sum(1).mean()
 
 
+@fp32
 def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag exp(logvar)) || N(0, I)), summed over latent dims, mean over batch."""
     return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
 
 
+@fp32
 def gan_d_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """Discriminator binary cross-entropy: real -> 1, fake -> 0 (Goodfellow et al. 2014)."""
     return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
             + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
 
 
+@fp32
 def gan_fake_bce(fake_logits: torch.Tensor) -> torch.Tensor:
     """The discriminator's term for one more kind of fake: -log(1 - D(x_fake))."""
     return F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
 
 
+@fp32
 def gan_g_bce(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss -log D(G(z)) (Goodfellow et al. 2014, section 3)."""
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 
+@fp32
 def pixel_mse(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Mean squared error per pixel (both in [0, 1]): the 'reconstruction error' Chaturvedula
     reports (0.092)."""
     return (x_hat - x).pow(2).mean()
 
 
+@fp32
 def pixel_bce(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy per pixel of a reconstruction in [0, 1] against x in [0, 1]."""
     return F.binary_cross_entropy(x_hat.clamp(1e-6, 1 - 1e-6), x)
@@ -57,11 +89,13 @@ def pixel_bce(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 LOG_2PI = 1.8378770664093453  # log(2 pi)
 
 
+@fp32
 def log_normal_diag(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; mu, diag exp(logvar)), summed over the last dimension (broadcasts)."""
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
 
 
+@fp32
 def kl_diag(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor) -> torch.Tensor:
     """KL(N(mu_q, var_q) || N(mu_p, var_p)) for diagonal Gaussians, summed over the last dimension
     (broadcasts; no batch mean)."""
@@ -71,12 +105,14 @@ def kl_diag(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logv
 # --- maximum mean discrepancy (InfoVAE, WAE) ----------------------------------------
 
 
+@fp32
 def imq_kernel(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
     """Inverse multiquadratic kernel C / (C + ||a - b||^2) (Tolstikhin et al. 2018, section 4),
     (N, D) x (M, D) -> (N, M)."""
     return c / (c + torch.cdist(a, b).pow(2))
 
 
+@fp32
 def rbf_kernel(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
     """Gaussian kernel exp(-||a - b||^2 / C) (Zhao et al. 2019, section 4), (N, D) x (M, D) -> (N, M)."""
     return torch.exp(-torch.cdist(a, b).pow(2) / c)
@@ -85,6 +121,7 @@ def rbf_kernel(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
 KERNELS = {"imq": imq_kernel, "rbf": rbf_kernel}
 
 
+@fp32
 def mmd(z: torch.Tensor, z_prior: torch.Tensor, kernel: str = "imq", c: float = 1.0) -> torch.Tensor:
     """Unbiased U-statistic estimate of MMD^2 between codes ``z`` (N, D) and prior draws
     ``z_prior`` (N, D) (Tolstikhin et al. 2018, Algorithm 2; Gretton et al. 2012):
@@ -100,6 +137,7 @@ def mmd(z: torch.Tensor, z_prior: torch.Tensor, kernel: str = "imq", c: float = 
 # --- mixture priors (VaDE, GMVAE, VampPrior) ----------------------------------------
 
 
+@fp32
 def vade_regularizer(z, mu, logvar, log_pi, mu_c, logvar_c) -> torch.Tensor:
     """VaDE's latent terms (Jiang et al. 2017, eq. 17, negated), mean over the batch:
     sum_c gamma_c KL(q(z|x) || N(mu_c, var_c)) + KL(gamma || pi), with
@@ -113,6 +151,7 @@ def vade_regularizer(z, mu, logvar, log_pi, mu_c, logvar_c) -> torch.Tensor:
     return ((gamma * kl_z).sum(1) + kl_c).mean()
 
 
+@fp32
 def gmvae_terms(z, mu, logvar, w_mu, w_logvar, mu_cw, logvar_cw) -> dict[str, torch.Tensor]:
     """The three latent terms of the GMVAE bound (Dilokthanakul et al. 2016, eq. 5), batch means:
     ``w_prior``   KL(q(w|x) || N(0, I));
@@ -128,6 +167,7 @@ def gmvae_terms(z, mu, logvar, w_mu, w_logvar, mu_cw, logvar_cw) -> dict[str, to
     return {"w_prior": kl_normal(w_mu, w_logvar), "cond_prior": cond.mean(), "c_prior": c_prior.mean()}
 
 
+@fp32
 def vamp_log_prior(z: torch.Tensor, mu_k: torch.Tensor, logvar_k: torch.Tensor) -> torch.Tensor:
     """log of the VampPrior (Tomczak & Welling 2018, eq. 9): log (1/K) sum_k q(z | u_k);
     z: (B, D), mu_k, logvar_k: (K, D), the encoder's outputs on the K pseudo-inputs -> (B,)."""
@@ -135,11 +175,13 @@ def vamp_log_prior(z: torch.Tensor, mu_k: torch.Tensor, logvar_k: torch.Tensor) 
     return torch.logsumexp(log_q, dim=1) - torch.log(torch.tensor(float(mu_k.shape[0])))
 
 
+@fp32
 def l2_penalty(params) -> torch.Tensor:
     """Sum of squared entries of every tensor in ``params`` (RAE-L2's decoder penalty)."""
     return sum(p.pow(2).sum() for p in params)
 
 
+@fp32
 def feature_mse(f_x: torch.Tensor, f_rec: torch.Tensor) -> torch.Tensor:
     """Gaussian -log p(Dis_l(x) | z) with identity covariance up to a constant (Larsen et al. 2016,
     eq. 6): 0.5 * squared error summed over features, mean over the batch."""
@@ -149,6 +191,7 @@ def feature_mse(f_x: torch.Tensor, f_rec: torch.Tensor) -> torch.Tensor:
 # --- Zemouri 2020: semi-supervised adversarial VAE -------------------------
 
 
+@fp32
 def masked_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Categorical cross-entropy (eq. 7) averaged over the labelled items of the batch;
     labels < 0 mark unlabelled items, which add nothing. 0 when none is labelled."""
@@ -157,22 +200,26 @@ def masked_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (ce * labelled).sum() / labelled.sum().clamp(min=1.0)
 
 
+@fp32
 def least_squares(pred: torch.Tensor, target: float) -> torch.Tensor:
     """E[(G - Dis(x))^2] against a constant label (Algorithm 2: +1 real, -1 generated)."""
     return (pred - target).pow(2).mean()
 
 
+@fp32
 def paired_squares(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """E[(a - b)^2] over the batch (eq. 10's L_adv on the discriminator's one score per image)."""
     return (a - b).pow(2).mean()
 
 
+@fp32
 def squared_norm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """E[||a - b||^2]: the squared norm summed over features, averaged over the batch (eq. 11's
     L_latent on the class probabilities)."""
     return (a - b).pow(2).flatten(1).sum(1).mean()
 
 
+@fp32
 def feature_consistency(feats: list[torch.Tensor], feats_hat: list[torch.Tensor],
                         alpha: tuple[float, ...]) -> torch.Tensor:
     """Deep-feature reconstruction loss (eq. 9): sum_i alpha_i E[(F_i - F^_i)^2].

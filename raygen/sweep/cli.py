@@ -181,9 +181,23 @@ def prepare(args: argparse.Namespace):
     check_writable(storage_uri(args.storage))
     if args.address:
         check_address(args.address)
-    else:  # the data is where this machine's workers read it: look before anything starts
+    else:  # the data and the device are this machine's: look before anything starts
+        check_precision(plan, args)
         check_data(plan, args)
     return plan
+
+
+def check_precision(plan, args: argparse.Namespace) -> None:
+    """Every precision the plan trains in, on the device its trials get on this machine (a
+    cluster's workers check their own when they build the trial)."""
+    import torch
+
+    from raygen.engine import precision
+
+    gpus = args.gpus_per_trial if args.gpus_per_trial is not None else float(plan.sweep.resources["gpus_per_trial"])
+    device = torch.device("cuda" if gpus > 0 and torch.cuda.is_available() else "cpu")
+    for p in sorted({train.precision for train, _, _ in plan.splits}):
+        precision.check(p, device)
 
 
 def tuner_for(plan, args: argparse.Namespace, ray, base: str, run_name: str):

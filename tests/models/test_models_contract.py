@@ -145,3 +145,28 @@ def test_every_numeric_setting_declares_its_allowed_values():
             if numeric and not rules(config, f.name):
                 unbounded.append(f"{name}.{f.name}")
     assert unbounded == []
+
+
+@pytest.mark.slow  # bf16 convolutions of tiny batches are slow on a CPU (oneDNN reorders): ~30 s in all
+def test_bf16_steps_train_as_fp32_steps_do(name, mnist_batch):
+    """``precision: bf16`` (engine/precision.py) on every model: the same steps from the same start
+    move the loss as far as fp32's do, and an autoencoder's end near fp32's (a bf16 forward on stale
+    weights, autocast's cache kept across steps, moves nothing)."""
+    from raygen.engine import precision
+
+    seen = {}
+    for p in ("fp32", "bf16"):
+        model = build(name)
+        opts = model.configure_optimizers()
+        x, y = to_range(model, mnist_batch[:16]), torch.arange(16) % 10
+        torch.manual_seed(1)
+        seen[p] = []
+        for _ in range(5):
+            with precision.steps(p, torch.device("cpu")):
+                out = model.train_step(x, y, opts)
+            assert all(v.dtype == torch.float32 and math.isfinite(float(v)) for v in out.values()), (p, out)
+            seen[p].append(float(out["loss"]))
+    fp32, bf16 = seen["fp32"], seen["bf16"]
+    assert max(bf16) - min(bf16) > 0.25 * (max(fp32) - min(fp32)), seen
+    if model.has_encoder:  # a GAN's alternation on one batch is chaotic: its trajectories part
+        assert abs(bf16[-1] - fp32[-1]) < 0.25 * abs(fp32[-1] - fp32[0]) + 0.002 * abs(fp32[-1]), seen

@@ -320,3 +320,11 @@ def test_the_header_says_the_command_code_and_versions_that_made_the_run():
     assert facts["code"] == "raygen 0.1.0, git aaaaaaaaaaaa with uncommitted changes"
     assert facts["versions"] == "python 3.11.7, torch 2.15.0, ray 2.60.0" and facts["driver"] == "vm (cpu)"
     assert "command" not in dict(tables.header_facts(analyze(pd.DataFrame([base_row(0)])), "r", "s"))  # older runs
+
+
+def test_the_header_says_the_precision_and_warns_when_rows_mix_them():
+    one = dict(tables.header_facts(analyze(pd.DataFrame([base_row(i, precision="fp32") for i in range(2)])), "r", "s"))
+    assert one["precision"] == "fp32"
+    mixed = [base_row(0, precision="fp32"), base_row(1, precision="bf16")]
+    assert dict(tables.header_facts(analyze(pd.DataFrame(mixed)), "r", "s"))["precision"].startswith(
+        "bf16, fp32 (mixed: times and scores of different precisions are not comparable)")
