@@ -38,7 +38,8 @@ def train(config: dict, data_root: str | None) -> tuple[str, float, float, str]:
 def table3(epochs: int, data_root: str | None) -> None:
     import torch
 
-    print(f"Table 3 MNIST column on {torch.cuda.get_device_name()}: 10 models x {epochs} epochs + evaluation", flush=True)
+    print(f"Table 3 MNIST column on {torch.cuda.get_device_name()}: 10 models x {epochs} epochs + evaluation",
+          flush=True)
     train(vae_config(epochs=1, max_batches=5, eval_samples=200), data_root)  # warm-up: CUDA context, kernels
     t0 = time.perf_counter()
     for config in table3_configs(epochs):
