@@ -81,6 +81,41 @@ def stackable(configs: list[dict[str, Any]]) -> str | None:
     return None
 
 
+PAYS = 1.15  # ``stack: auto`` stacks a group whose probe runs at least this much faster stacked
+PROBE_K = 8  # at most this many members probed (the probe's time is bounded; larger stacks gain more)
+
+
+def probe(configs: list[dict[str, Any]], device: torch.device | str = "cpu", data_root: str | None = None,
+          steps: int = 8, threads: int | None = None) -> tuple[float, float, int]:
+    """(seconds per step of K stacked, of one trial alone, K): at least ``steps`` batches of each,
+    epochs included (a small dataset's epoch is one step, and its bookkeeping counts), after a
+    warm-up epoch, on ``device`` with ``threads`` torch threads (a trial's), with the group's
+    first K <= PROBE_K members (a step's cost depends on the network, the batch and the device,
+    not on the weights)."""
+    group = [{**c, "epochs": 10**6, "max_batches": steps, "eval_every": 0} for c in configs[:PROBE_K]]
+
+    def per_step(epoch) -> float:
+        epoch()  # warm-up: first-call costs (kernel choice, allocations)
+        n, t0 = 0, time.perf_counter()
+        while n < steps:
+            result = epoch()
+            n += (result[0] if isinstance(result, list) else result)[keys.BATCHES]
+        return (time.perf_counter() - t0) / n
+
+    seeds = torch.get_rng_state(), np.random.get_state(), random.getstate()  # the probe leaves no trace
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or before)
+    try:
+        alone = per_step(Trial(group[0], device=device, data_root=data_root).train_epoch)
+        stacked = per_step(StackedTrial(group, device=device, data_root=data_root).train_epoch)
+    finally:
+        torch.set_num_threads(before)
+        torch.set_rng_state(seeds[0])
+        np.random.set_state(seeds[1])
+        random.setstate(seeds[2])
+    return stacked, alone, len(group)
+
+
 class _Stream:
     """One member's global RNG streams (torch's on the device, numpy's, Python's) while the
     others train; ``gen`` draws its loss noise between ``save`` and ``load``."""

@@ -235,7 +235,8 @@ def provenance_facts(p: dict) -> list[tuple[str, str]]:
     versions = ", ".join(f"{k} {p[k]}" for k in ("python", "torch", "ray", "cuda") if p.get(k))
     devices = ", ".join(map(str, p.get("driver_devices") or []))
     return [("command", str(p.get("command", ""))), ("code", code), ("versions", versions),
-            ("driver", f"{p.get('driver_host', '?')} ({devices})")]
+            ("driver", f"{p.get('driver_host', '?')} ({devices})"),
+            *([("stacking", str(p["stacking"]))] if p.get("stacking") else [])]
 
 
 def header_facts(lay: Analysis, run_dir, source: str, notes: list[str] = (),

@@ -13,6 +13,7 @@ load once a sweep is run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -156,6 +157,8 @@ def run(args: argparse.Namespace):
         print(f"raygen: sweep {plan.sweep.name!r} -> {run_dir}  (resources per trial: {res})", flush=True)
         # for reports of the run in progress
         args.provenance = provenance(getattr(args, "argv", []))
+        if plan.probed:  # why stack: auto stacked what it did, for the report's header
+            args.provenance["stacking"] = plan.stack_line()
         write_text(join(run_dir, META_FILE), json.dumps(run_metadata(published=plan.sweep.paper,
                                                                      provenance=args.provenance)))
         results, interrupted = execute(plan, args, tuner, base, run_name, repaired, res, ray, ray_start_s)
@@ -184,7 +187,30 @@ def prepare(args: argparse.Namespace):
     else:  # the data and the device are this machine's: look before anything starts
         check_precision(plan, args)
         check_data(plan, args)
-    return plan
+    return probed(plan, args)
+
+
+def probed(plan, args: argparse.Namespace):
+    """``stack: auto`` decided by a probe on the device the trials get (a cluster's GPU trials
+    cannot be probed here: stacking pays on a GPU's launch-bound small steps, so they stack)."""
+    import torch
+
+    from raygen.data import data_root
+    from raygen.sweep.plan import probe_stacks
+
+    if plan.sweep.stack != "auto" or args.resume:
+        return plan
+    gpus = args.gpus_per_trial if args.gpus_per_trial is not None else float(plan.sweep.resources["gpus_per_trial"])
+    local_gpu = gpus > 0 and torch.cuda.is_available()
+    if args.address and gpus > 0 and not local_gpu:
+        return dataclasses.replace(plan, probed=["stacked without a probe: the trials get the cluster's GPUs, where "
+                                                 "a stack of small steps pays, and this machine has none to probe"])
+    if args.address and not (args.data_root or os.environ.get("RAYGEN_DATA_ROOT")):
+        return dataclasses.replace(plan, probed=["stacked without a probe: the data is the cluster's (give "
+                                                 "--data-root to probe on this machine)"])
+    cpus = args.cpus_per_trial if args.cpus_per_trial is not None else float(plan.sweep.resources["cpus_per_trial"])
+    return probe_stacks(plan, torch.device("cuda" if local_gpu else "cpu"), str(data_root(args.data_root)),
+                        threads=max(1, int(cpus)))
 
 
 def check_precision(plan, args: argparse.Namespace) -> None:

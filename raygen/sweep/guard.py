@@ -48,13 +48,14 @@ def lock_run(run_dir: str) -> None:
     _HELD.append(fd)
 
 
-def plan_record(plan: Plan) -> dict[str, Any]:
-    """What decides a run's trials, as plain JSON."""
+def plan_record(plan: Plan, grouped: bool = False) -> dict[str, Any]:
+    """What decides a run's trials, as plain JSON: each trial, however ``stack: auto``'s probe
+    groups them (``grouped``: as Ray trials, the record of runs begun before the probe)."""
     s = plan.sweep
+    trials = (plan.tune_configs() if grouped else [c for g in plan.stacks for c in g]) if plan.is_grid else [s.config]
     return plain({"search": s.search, "metric": s.metric, "mode": s.mode, "num_samples": s.num_samples,
                   "scheduler": s.scheduler, "max_failures": s.max_failures, "stack": s.stack,
-                  "budget": vars(s.budget) if s.budget else None,
-                  "trials": plan.tune_configs() if plan.is_grid else [s.config]})
+                  "budget": vars(s.budget) if s.budget else None, "trials": trials})
 
 
 def _digest(record: dict[str, Any]) -> str:
@@ -77,7 +78,7 @@ def check_plan(run_dir: str, plan: Plan) -> None:
     except (OSError, ValueError):
         return
     now = json.loads(_digest(plan_record(plan)))
-    if was == now:
+    if was == now or was == json.loads(_digest(plan_record(plan, grouped=True))):
         return
     raise RaygenError(f"--resume: the sweep has changed since run {Path(run_dir).name} started ({changes(was, now)}), "
                       f"and a resumed run goes on with the trials it started with; undo the edit to resume it, "

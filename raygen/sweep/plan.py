@@ -8,6 +8,7 @@ never started) reads the plan instead of expanding the sweep again.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
 from dataclasses import dataclass, field, fields
@@ -34,6 +35,7 @@ class Plan:
     splits: list[tuple] = field(default_factory=list)  # (TrainConfig, model class, model Config) per config
     stacks: list[list[dict[str, Any]]] = field(default_factory=list)  # grid trials grouped into Ray trials
     not_stacked: list[str] = field(default_factory=list)  # why groups that could have stacked did not
+    probed: list[str] = field(default_factory=list)  # ``stack: auto``: each probe's figures and decision
     keys: list[str] = field(default_factory=list)  # what tells the trials apart: the model and the swept keys
 
     @property
@@ -51,7 +53,8 @@ class Plan:
         sizes = sorted({len(g) for g in self.stacks if len(g) > 1})
         return (f"stack: {sum(len(g) for g in self.stacks)} trials as {len(self.stacks)} Ray trials"
                 + (f" (stacks of {', '.join(map(str, sizes))})" if sizes else " (none stacked)")
-                + "".join(f"; not stacked: {w}" for w in self.not_stacked))
+                + "".join(f"; not stacked: {w}" for w in self.not_stacked)
+                + "".join(f"; {w}" for w in self.probed))
 
 
 def make_plan(sweep: Sweep, smoke: bool = False, sets: dict[str, Any] | None = None,
@@ -73,6 +76,40 @@ def make_plan(sweep: Sweep, smoke: bool = False, sets: dict[str, Any] | None = N
     stacks, not_stacked = group_stacks(configs, stack_keys(sweep)) if sweep.search == "grid" else ([], [])
     return Plan(sweep=sweep, smoke=smoke, sets=sets, configs=configs, splits=splits, stacks=stacks,
                 not_stacked=not_stacked, keys=trial_keys(sweep, configs, smoke, sets))
+
+
+def cost_key(config: dict[str, Any]) -> str:
+    """What a step's cost depends on: the model, the data, the batch and every setting but the
+    floats (loss weights, learning rates) and the seed."""
+    train, _, model_cfg = split_config(config)
+    shape = {k: v for k, v in dataclasses.asdict(model_cfg).items() if not isinstance(v, float)}
+    return json.dumps([config.get("model"), train.dataset, train.batch_size, train.precision, shape],
+                      sort_keys=True, default=str)
+
+
+def probe_stacks(plan: Plan, device, data_root: str | None, threads: int | None = None) -> Plan:
+    """``stack: auto``: a group stays stacked only where a short probe (``stacking.probe``) on
+    ``device`` (with a trial's ``threads``) measures it at least ``PAYS`` times faster than its trials one after another;
+    one probe per network, batch and data (``cost_key``). Other stack settings name their keys
+    and stack as asked."""
+    from raygen.engine.stacking import PAYS, probe
+
+    if plan.sweep.stack != "auto" or not any(len(g) > 1 for g in plan.stacks):
+        return plan
+    stacks, said, gains = [], [], {}
+    for group in plan.stacks:
+        if len(group) == 1:
+            stacks.append(group)
+            continue
+        key = cost_key(group[0])
+        if key not in gains:
+            stacked, alone, k = probe(group, device, data_root, threads=threads)
+            gains[key] = k * alone / stacked
+            verdict = "stacked" if gains[key] >= PAYS else f"not stacked (below {PAYS}x)"
+            said.append(f"{group[0]['model']} {verdict}: a probe on {device} ran {k} stacked at "
+                        f"{stacked * 1e3:.2f} ms a step against {alone * 1e3:.2f} ms for one alone, {gains[key]:.2f}x")
+        stacks.extend([group] if gains[key] >= PAYS else [[c] for c in group])
+    return dataclasses.replace(plan, stacks=stacks, probed=said)
 
 
 def select(configs: list[dict[str, Any]], only: dict[str, list[Any]]) -> list[dict[str, Any]]:

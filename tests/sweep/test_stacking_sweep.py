@@ -3,6 +3,8 @@ and a real local-Ray run gives the rows, histories, images and checkpoints the u
 gives, with the same numbers."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 import torch
@@ -50,6 +52,28 @@ def test_stacks_group_the_grid_by_everything_but_the_stack_keys():
     assert any("gan_dcgan" in w and "optimizers" in w for w in why_not)
     assert all(len(g) == 1 for g in make_plan(sweep, stack="none").stacks)
     assert sweep.stack == ["seed"]  # the parsed sweep itself is never changed
+
+
+def test_stack_auto_keeps_a_stack_only_where_a_probe_measures_it_faster(monkeypatch, data_root):
+    """A real probe (stacking.probe: the cosine networks, one thread) and its decision, said in the stack line;
+    the plan's record of trials (what a resume checks) does not depend on how the probe grouped them."""
+    from raygen.engine import stacking
+    from raygen.sweep.guard import plan_record
+    from raygen.sweep.plan import probe_stacks
+
+    plan = make_plan(load_sweep("gae_cosine"), smoke=True, stack="auto")
+    assert sorted(len(g) for g in plan.stacks) == [5, 5]
+    for pays, sizes, verdict in ((1.0, [5, 5], "stacked: a probe on cpu ran 5 stacked at"),
+                                 (1e9, [1] * 10, "not stacked (below 1000000000.0x)")):
+        monkeypatch.setattr(stacking, "PAYS", pays)
+        probed = probe_stacks(plan, torch.device("cpu"), str(data_root), threads=1)
+        assert sorted(len(g) for g in probed.stacks) == sizes
+        line = probed.stack_line()
+        assert line.count(verdict) == 2 and "gae" in line and "vae_mlp" in line, line
+        assert plan_record(probed) == plan_record(plan)
+    assert re.search(r"ms a step against [\d.]+ ms for one alone, [\d.]+x", line)
+    fixed = make_plan(load_sweep("gae_cosine"), smoke=True, stack="seed")  # named keys: stacked as asked
+    assert probe_stacks(fixed, torch.device("cpu"), str(data_root)) is fixed
 
 
 @pytest.mark.parametrize("stack, scheduler, message", [

@@ -1,0 +1,76 @@
+"""Where a local sweep's fixed seconds go, from the command's start to its exit::
+
+    python -m benchmarks.startup [SWEEP ...] [--smoke] [--repeat 2] [--num-cpus 2] [--data-root DIR]
+
+Each sweep runs as a user runs it (a new ``python -m raygen.sweep`` process, a local Ray), its
+console read line by line as it comes. Printed per run: the seconds to the sweep's first
+line (Python and raygen's imports, the plan, the data check), to its ``raygen: sweep`` line
+(Ray's start and the Tuner), the first trial's start-up on a new worker (``startup_s`` in
+results.parquet: the worker's imports, the data, the model), the trials' own seconds
+(training, evaluation, images: trial-seconds from results.parquet), the last result to exit
+(results written, Ray's shutdown), and the whole command. The fixed cost is the command's
+wall less the trials' own busy time spread over the slots.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+
+def run(sweep: str, smoke: bool, num_cpus: int, data_root: str | None) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "raygen.sweep", sweep, "--no-report", "--storage", tmp, "--num-cpus", str(num_cpus),
+               *(["--smoke"] if smoke else []), *(["--data-root", data_root] if data_root else [])]
+        t0 = time.perf_counter()
+        seen: dict[str, float] = {}
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in proc.stdout:
+            now = time.perf_counter() - t0
+            seen.setdefault("first line", now)
+            if line.startswith("raygen: sweep"):
+                seen["ray up"] = now
+            if line.lstrip().startswith("[") and "/" in line.split("]")[0]:
+                seen.setdefault("first trial ended", now)
+                seen["last trial ended"] = now
+        proc.wait()
+        seen["exit"] = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}")
+        (results,) = Path(tmp).glob(f"{sweep}/*/results.parquet")
+        df = pd.read_parquet(results)
+    busy = sum(df[c].fillna(0).sum() for c in ("train_time_s", "eval_time_s", "images_s") if c in df)
+    slots = max(1, min(num_cpus, len(df)))
+    first = df.loc[df["first_on_worker"].astype(str) == "True", "startup_s"] if "first_on_worker" in df else df["startup_s"]
+    return {**seen, "trials": len(df), "busy": busy, "slots": slots,
+            "worker start-up": float(first.max()) if len(first) else float("nan"),
+            "fixed": seen["exit"] - busy / slots}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("sweeps", nargs="*", default=["gae_cosine"])
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--num-cpus", type=int, default=2)
+    ap.add_argument("--data-root", default=None)
+    args = ap.parse_args(argv)
+    print(f"{'sweep':<18}{'first line':>11}{'ray up':>8}{'worker 1st':>11}{'1st trial':>10}{'last trial':>11}"
+          f"{'exit':>7}{'after last':>11}{'busy/slot':>10}{'fixed':>7}", flush=True)
+    for sweep in args.sweeps:
+        for _ in range(args.repeat):
+            r = run(sweep, args.smoke, args.num_cpus, args.data_root)
+            print(f"{sweep + (' (smoke)' if args.smoke else ''):<18}{r['first line']:>11.1f}{r['ray up']:>8.1f}"
+                  f"{r['worker start-up']:>11.1f}{r.get('first trial ended', float('nan')):>10.1f}"
+                  f"{r.get('last trial ended', float('nan')):>11.1f}{r['exit']:>7.1f}"
+                  f"{r['exit'] - r.get('last trial ended', r['exit']):>11.1f}{r['busy'] / r['slots']:>10.1f}"
+                  f"{r['fixed']:>7.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
