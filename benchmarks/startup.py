@@ -25,8 +25,9 @@ import pandas as pd
 
 def run(sweep: str, smoke: bool, num_cpus: int, data_root: str | None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "raygen.sweep", sweep, "--no-report", "--storage", tmp, "--num-cpus", str(num_cpus),
-               *(["--smoke"] if smoke else []), *(["--data-root", data_root] if data_root else [])]
+        cmd = [sys.executable, "-m", "raygen.sweep", sweep, "--no-report", "--storage", tmp,
+               "--num-cpus", str(num_cpus), *(["--smoke"] if smoke else []),
+               *(["--data-root", data_root] if data_root else [])]
         t0 = time.perf_counter()
         seen: dict[str, float] = {}
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -46,7 +47,7 @@ def run(sweep: str, smoke: bool, num_cpus: int, data_root: str | None) -> dict[s
         df = pd.read_parquet(results)
     busy = sum(df[c].fillna(0).sum() for c in ("train_time_s", "eval_time_s", "images_s") if c in df)
     slots = max(1, min(num_cpus, len(df)))
-    first = df.loc[df["first_on_worker"].astype(str) == "True", "startup_s"] if "first_on_worker" in df else df["startup_s"]
+    first = df.loc[df["first_on_worker"].astype(str) == "True", "startup_s"]
     return {**seen, "trials": len(df), "busy": busy, "slots": slots,
             "worker start-up": float(first.max()) if len(first) else float("nan"),
             "fixed": seen["exit"] - busy / slots}
