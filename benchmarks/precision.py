@@ -1,4 +1,4 @@
-"""Training precision (``precision:``, raygen/engine/precision.py) side by side in one run::
+"""Training precision (``train_precision:``, raygen/engine/precision.py) side by side in one run::
 
     python -m benchmarks.precision [--device cpu|cuda] [--precisions fp32 bf16] [--epochs 10] [--seeds 3] [--threads 1]
 
@@ -24,7 +24,7 @@ from raygen.engine.trial import Trial
 
 
 def epoch_seconds(p: str, device: str, data_root: str | None) -> float:
-    trial = Trial(vae_config(epochs=1000, precision=p), device=device, data_root=data_root)
+    trial = Trial(vae_config(epochs=1000, train_precision=p), device=device, data_root=data_root)
     trial.train_epoch()  # warm-up: first-call costs (oneDNN's kernel choice, allocations)
     return min(trial.train_epoch()["epoch_time_s"] for _ in range(3))
 
@@ -32,7 +32,7 @@ def epoch_seconds(p: str, device: str, data_root: str | None) -> float:
 def scores(p: str, device: str, data_root: str | None, epochs: int, seeds: int) -> list[float]:
     out = []
     for seed in range(seeds):
-        cfg = vae_config(epochs=epochs, precision=p, seed=seed, eval_samples=2000)
+        cfg = vae_config(epochs=epochs, train_precision=p, seed=seed, eval_samples=2000)
         result = Trial(cfg, device=device, data_root=data_root).fit()
         out.append(float(result["cls_fid"]))
         print(f"    {p} seed {seed}: cls_fid {out[-1]:.2f} ({result['health']})", flush=True)

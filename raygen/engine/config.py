@@ -39,7 +39,8 @@ class TrainConfig:
     inception_recon: bool = False  # also Inception's FID of reconstructions (fid_recon): a second Inception pass
     eval_every: int = setting(0, ge=0)  # also evaluate every K epochs (0: only at the end)
     # The arithmetic of the training steps (engine/precision.py): one for every model of a comparison
-    precision: str = setting("fp32", choices=("fp32", "tf32", "bf16"))
+    # (not ``precision``: that is the improved-precision metric's column)
+    train_precision: str = setting("fp32", choices=("fp32", "tf32", "bf16"))
     # Bookkeeping by the clock (trainable.py): a Ray Tune step (one report) runs as many epochs as
     # fit in report_seconds, unless report_every fixes the epochs per step; a checkpoint is written
     # at most every checkpoint_seconds (0: every step), and always at the end and on a clean stop.

@@ -1,4 +1,4 @@
-"""The arithmetic a trial trains in (``precision:`` in a sweep or a config), one rule for every model.
+"""The arithmetic a trial trains in (``train_precision:`` in a sweep or a config), one rule for every model.
 
 - ``fp32``: the default. On a GPU TF32 is switched off for both matmuls and convolutions (cuDNN
   allows it for convolutions by default), so fp32 means fp32 everywhere.
@@ -30,19 +30,20 @@ def unsupported(precision: str, device: torch.device) -> str | None:
     """Why ``device`` cannot train in ``precision`` (one line with the fix), or None."""
     if precision == "tf32":
         if device.type != "cuda":
-            return ("precision tf32 needs an NVIDIA GPU (Ampere or later); training here runs on the CPU. "
-                    "Fix: precision: fp32 or bf16")
+            return ("train_precision tf32 needs an NVIDIA GPU (Ampere or later); training here runs on the CPU. "
+                    "Fix: train_precision: fp32 or bf16")
         major, _ = torch.cuda.get_device_capability(device)
         if major < 8:
-            return (f"precision tf32 needs an Ampere or later GPU; {torch.cuda.get_device_name(device)} is "
-                    f"compute capability {major}.x. Fix: precision: fp32 or bf16")
+            return (f"train_precision tf32 needs an Ampere or later GPU; {torch.cuda.get_device_name(device)} is "
+                    f"compute capability {major}.x. Fix: train_precision: fp32 or bf16")
     if precision == "bf16":
         if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            return f"precision bf16 is not supported by {torch.cuda.get_device_name(device)}. Fix: precision: fp32"
+            return (f"train_precision bf16 is not supported by {torch.cuda.get_device_name(device)}. "
+                    "Fix: train_precision: fp32")
         if device.type == "cpu" and not (torch.backends.mkldnn.is_available()
                                          and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
-            return ("precision bf16 needs a CPU with bf16 instructions (AVX-512 BF16 or AMX) for oneDNN; this one "
-                    "has none. Fix: precision: fp32")
+            return ("train_precision bf16 needs a CPU with bf16 instructions (AVX-512 BF16 or AMX) for oneDNN; "
+                    "this one has none. Fix: train_precision: fp32")
     return None
 
 

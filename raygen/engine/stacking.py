@@ -326,7 +326,7 @@ class StackedTrial:
         batches = [data.batch_indices(c.batch_size, t.batch_rng, c.max_batches or None) for t in trials]
         for idx in zip(*batches):
             idx = torch.stack(idx)  # (K, B): each member's own batch
-            with precision.steps(c.precision, self.device):  # per step, as Trial's
+            with precision.steps(c.train_precision, self.device):  # per step, as Trial's
                 out = self._step(data.x[idx], data.y[idx])
             for key, v in out.items():
                 sums[key] = sums[key] + v.float() if key in sums else v.float().clone()

@@ -72,7 +72,7 @@ class Trial:
         self.result: dict[str, Any] = {}  # the last epoch's numbers, set by ``raygen.train``
         self.cfg, model_cls, model_cfg = split_config(self.config)
         self.device = torch.device(device)
-        precision.check(self.cfg.precision, self.device)
+        precision.check(self.cfg.train_precision, self.device)
         self.out_dir = Path(out_dir) if out_dir else None
         # torch.optim's step imports torch._dynamo on its first call (seconds, once per process):
         # here, in the trial's start-up, rather than inside the first epoch's timer
@@ -132,7 +132,7 @@ class Trial:
         sums: dict[str, torch.Tensor] = {}
         n = 0
         for x, y in self.data.train.batches(c.batch_size, self.batch_rng, c.max_batches or None):
-            with precision.steps(c.precision, self.device):  # per step: autocast caches its casts of the weights
+            with precision.steps(c.train_precision, self.device):  # per step: autocast caches its casts of the weights
                 out = model.train_step(x, y, self.opts)
             for k, v in out.items():
                 sums[k] = sums[k] + v.float() if k in sums else v.float().clone()  # a bf16 sum would round

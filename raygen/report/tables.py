@@ -264,10 +264,10 @@ def header_facts(lay: Analysis, run_dir, source: str, notes: list[str] = (),
     facts.append(("where", f"{hosts or 'host not recorded'}" + (f" ({nodes} Ray node{'s' * (nodes > 1)}: "
                                                                  f"{uniq('node_ip')})" if nodes else "")))
     facts.append(("devices", uniq("device") or "not recorded in these results"))
-    if uniq("precision"):  # one for every row of an honest comparison (engine/precision.py)
-        mixed = res["precision"].dropna().nunique() > 1
-        facts.append(("precision", uniq("precision") + (" (mixed: times and scores of different precisions are "
-                                                        "not comparable)" if mixed else "")))
+    if uniq("train_precision"):  # one for every row of an honest comparison (engine/precision.py)
+        mixed = res["train_precision"].dropna().nunique() > 1
+        mixed_note = " (mixed: times and scores of different precisions are not comparable)" if mixed else ""
+        facts.append(("training precision", uniq("train_precision") + mixed_note))
     for col, name in (("train_time_s", "training time"), ("wall_time_s", "trial wall time")):
         if col in res and res[col].notna().any():
             s = pd.to_numeric(res[col], errors="coerce").dropna()

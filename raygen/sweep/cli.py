@@ -222,7 +222,7 @@ def check_precision(plan, args: argparse.Namespace) -> None:
 
     gpus = args.gpus_per_trial if args.gpus_per_trial is not None else float(plan.sweep.resources["gpus_per_trial"])
     device = torch.device("cuda" if gpus > 0 and torch.cuda.is_available() else "cpu")
-    for p in sorted({train.precision for train, _, _ in plan.splits}):
+    for p in sorted({train.train_precision for train, _, _ in plan.splits}):
         precision.check(p, device)
 
 

@@ -83,7 +83,7 @@ def cost_key(config: dict[str, Any]) -> str:
     floats (loss weights, learning rates) and the seed."""
     train, _, model_cfg = split_config(config)
     shape = {k: v for k, v in dataclasses.asdict(model_cfg).items() if not isinstance(v, float)}
-    return json.dumps([config.get("model"), train.dataset, train.batch_size, train.precision, shape],
+    return json.dumps([config.get("model"), train.dataset, train.batch_size, train.train_precision, shape],
                       sort_keys=True, default=str)
 
 

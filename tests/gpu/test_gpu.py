@@ -43,7 +43,7 @@ def test_a_trial_runs_end_to_end_on_cuda(data_root):
     from raygen.engine.trial import Trial
 
     trial = Trial({"model": "vae", "hidden": [64, 64], "epochs": 2, "max_batches": 20, "eval_samples": 500,
-                   "precision": "bf16"}, device=CUDA, data_root=str(data_root))
+                   "train_precision": "bf16"}, device=CUDA, data_root=str(data_root))
     result = trial.fit()
     assert result["status"] == "completed" and result["device"] == "cuda" and math.isfinite(result["cls_fid"])
     assert trial.data.train.x.device.type == "cuda"  # the dataset lives on the GPU: no copy per batch

@@ -141,3 +141,16 @@ def test_the_report_takes_configuration_from_the_recorded_kinds_and_old_runs_sti
     meta = run_metadata(run)
     assert meta["kinds"]["seed"] == keys.Kind.CONFIG and meta["kinds"]["delta_reached"] == keys.Kind.BOOKKEEPING
     assert meta["kinds"][keys.TRAIN_TIME_S] == keys.Kind.TIME
+
+
+def test_no_setting_shares_its_name_with_a_result_column():
+    """A row's configuration columns and its result columns share one namespace (rows.trial_row
+    keeps the setting and drops the result): a setting named like a metric would erase it."""
+    from dataclasses import fields
+
+    from raygen.engine.config import TrainConfig
+
+    settings = {f.name for f in fields(TrainConfig)} | {f.name for _, cls in MODELS.items() for f in fields(cls.Config)}
+    columns = set(keys.FIXED) | set(declared_kinds())
+    both = sorted(settings & columns - {keys.EVAL_SPLIT, keys.EVAL_SAMPLES})  # the setting itself, reported back
+    assert both == [], f"settings named like result columns: {both}"

@@ -323,8 +323,9 @@ def test_the_header_says_the_command_code_and_versions_that_made_the_run():
 
 
 def test_the_header_says_the_precision_and_warns_when_rows_mix_them():
-    one = dict(tables.header_facts(analyze(pd.DataFrame([base_row(i, precision="fp32") for i in range(2)])), "r", "s"))
-    assert one["precision"] == "fp32"
-    mixed = [base_row(0, precision="fp32"), base_row(1, precision="bf16")]
-    assert dict(tables.header_facts(analyze(pd.DataFrame(mixed)), "r", "s"))["precision"].startswith(
+    rows = [base_row(i, train_precision="fp32") for i in range(2)]
+    one = dict(tables.header_facts(analyze(pd.DataFrame(rows)), "r", "s"))
+    assert one["training precision"] == "fp32"
+    mixed = [base_row(0, train_precision="fp32"), base_row(1, train_precision="bf16")]
+    assert dict(tables.header_facts(analyze(pd.DataFrame(mixed)), "r", "s"))["training precision"].startswith(
         "bf16, fp32 (mixed: times and scores of different precisions are not comparable)")

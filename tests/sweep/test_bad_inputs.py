@@ -48,9 +48,9 @@ CONFIG_CASES = [
     ("lr: .nan", "lr=nan is not a valid float"),
     ("hidden: []", "hidden=[] is empty"),
     ("kill_at_epoch: 2", "unknown config key(s) kill_at_epoch"),  # the test suite's fault injection is no setting
-    ("precision: fp16", "precision='fp16' is not allowed; precision must be one of fp32, tf32, bf16"),
+    ("train_precision: fp16", "train_precision='fp16' is not allowed; train_precision must be one of fp32, tf32, bf16"),
     # no GPU here (the suite's machines have none): TF32 is refused before anything runs
-    ("precision: tf32", "precision tf32 needs an NVIDIA GPU (Ampere or later)"),
+    ("train_precision: tf32", "train_precision tf32 needs an NVIDIA GPU (Ampere or later)"),
 ]
 
 
