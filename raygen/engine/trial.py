@@ -6,7 +6,6 @@ A non-finite loss stops the trial as ``status: diverged`` with the epoch it happ
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 import os
 import random
@@ -74,9 +73,6 @@ class Trial:
         self.device = torch.device(device)
         precision.check(self.cfg.train_precision, self.device)
         self.out_dir = Path(out_dir) if out_dir else None
-        # torch.optim's step imports torch._dynamo on its first call (seconds, once per process):
-        # here, in the trial's start-up, rather than inside the first epoch's timer
-        importlib.import_module("torch._dynamo")
 
         seed_everything(self.cfg.seed)
         self.data = self._load(model_cfg.data_range, data_root)

@@ -22,7 +22,7 @@ from torch import nn
 from raygen.core.diskcache import cached, entry
 from raygen.core.errors import RaygenError
 from raygen.data import Data, load_data
-from raygen.models.base import step
+from raygen.models.base import adam, step
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def _train(data: Data, device: torch.device | str, cfg: ClassifierConfig) -> dic
         torch.manual_seed(cfg.seed)
         model = DomainClassifier(data.shape, data.num_classes, cfg).to(device)
     gen = torch.Generator().manual_seed(cfg.seed)  # batches and shifts
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = adam(model.parameters(), lr=cfg.lr)
     steps = cfg.epochs * (len(data.train) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(steps, 1))
     t0 = time.perf_counter()

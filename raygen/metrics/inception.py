@@ -39,9 +39,13 @@ def hub_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / FILE
 
 
-def _url() -> str:
-    from pytorch_fid.inception import FID_WEIGHTS_URL
+# pytorch-fid's own (pytorch_fid.inception.FID_WEIGHTS_URL, checked by tests/metrics/test_inception.py):
+# importing that module for it pulls in torchvision and torch._dynamo, seconds of a worker's start-up
+# in every trial whose weights are missing
+FID_WEIGHTS_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{FILE}"
 
+
+def _url() -> str:
     return FID_WEIGHTS_URL
 
 

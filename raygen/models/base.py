@@ -217,7 +217,11 @@ def adam(params, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.
     """Adam in PyTorch's fused implementation where the parameters' device has one (CPU and
     CUDA): the same update in one kernel per parameter group, fewer passes over memory than
     the default's per-tensor steps (``python -m benchmarks.optimizers``; figures in
-    benchmarks/README.md); elsewhere the default."""
+    benchmarks/README.md), without torch.optim's compiler hooks (``models.optim``); elsewhere
+    the default."""
+    from raygen.models.optim import FusedAdam
+
     params = list(params)
-    fused = bool(params) and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params)
-    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True if fused else None)
+    if bool(params) and all(p.device.type in ("cpu", "cuda") and p.dtype.is_floating_point for p in params):
+        return FusedAdam(params, lr=lr, betas=betas)
+    return torch.optim.Adam(params, lr=lr, betas=betas)

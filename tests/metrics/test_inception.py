@@ -117,3 +117,9 @@ def test_real_inception_fid_of_mnist_halves_is_small_and_grows_with_noise(data_r
     near = scores.frechet_distance(ma, sa, *stats(b))
     far = scores.frechet_distance(ma, sa, *stats((b + 0.3 * torch.randn_like(b)).clamp(0, 1)))
     assert near < far
+
+
+def test_the_weights_url_is_pytorch_fids():
+    from pytorch_fid.inception import FID_WEIGHTS_URL
+
+    assert fid.FID_WEIGHTS_URL == FID_WEIGHTS_URL
