@@ -53,6 +53,13 @@ def run(sweep: str, smoke: bool, num_cpus: int, data_root: str | None) -> dict[s
             "fixed": seen["exit"] - busy / slots}
 
 
+def import_seconds(module: str, after: str = "torch") -> float:
+    """Seconds a fresh process takes to import ``module`` once ``after`` is imported."""
+    code = (f"import time, {after}; t = time.perf_counter(); import {module}; "
+            "print(time.perf_counter() - t)")
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sweeps", nargs="*", default=["gae_cosine"])
@@ -61,6 +68,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--num-cpus", type=int, default=2)
     ap.add_argument("--data-root", default=None)
     args = ap.parse_args(argv)
+    # what a worker's first trial paid before raygen.models.optim (torch.optim's hooks import it)
+    print(f"import torch._dynamo in a fresh process, after torch: {import_seconds('torch._dynamo'):.2f} s "
+          f"(no longer imported by training, stacking or evaluation)", flush=True)
+    print(f"import raygen's trainable in a fresh process (torch, Ray Tune, raygen): "
+          f"{import_seconds('raygen.sweep.trainable', after='sys'):.2f} s", flush=True)
     print(f"{'sweep':<18}{'first line':>11}{'ray up':>8}{'worker 1st':>11}{'1st trial':>10}{'last trial':>11}"
           f"{'exit':>7}{'after last':>11}{'busy/slot':>10}{'fixed':>7}", flush=True)
     for sweep in args.sweeps:

@@ -103,3 +103,13 @@ def test_help_imports_neither_torch_nor_ray():
             "print('LOADED', sorted(m for m in ('torch', 'ray', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert "--list" in out.stdout and "LOADED []" in out.stdout
+
+
+def test_planning_every_shipped_sweep_never_imports_torch_dynamo():
+    """The driver builds each distinct model on the meta device (plan.split_all), where a factory
+    with a Python decomposition (torch.eye, torch.rand) imports torch._dynamo: seconds before Ray starts."""
+    code = ("import sys\nfrom raygen.sweep.plan import make_plan\nfrom raygen.sweep.spec import available, load_sweep\n"
+            "for name in available():\n    make_plan(load_sweep(name), smoke=True)\n"
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stdout + out.stderr[-2000:]

@@ -37,7 +37,9 @@ class LatentFit(nn.Module):
         self.register_buffer("is_fitted", torch.tensor(False))
         self.register_buffer("weights", torch.full((k,), 1.0 / max(k, 1)))  # (K,)
         self.register_buffer("means", torch.zeros(k, dim))  # (K, D)
-        self.register_buffer("chol", torch.eye(dim).repeat(k, 1, 1))  # (K, D, D) lower Cholesky factors
+        chol = torch.zeros(k, dim, dim)  # (K, D, D) lower Cholesky factors, identities until fitted
+        chol.diagonal(dim1=-2, dim2=-1).fill_(1.0)  # not torch.eye: on the meta device (plan.split_all) its
+        self.register_buffer("chol", chol)  # Python decomposition imports torch._dynamo (seconds)
 
     @property
     def active(self) -> bool:

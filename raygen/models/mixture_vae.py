@@ -198,7 +198,8 @@ class VampVAE(MixturePriorVAE):
         if cfg.warmup_epochs < 0:
             raise RaygenError(f"warmup_epochs must be >= 0 (0: no warm-up), got {cfg.warmup_epochs}")
         lo, hi = cfg.data_range or (-1.0, 1.0)
-        self.pseudo_inputs = nn.Parameter(torch.rand(cfg.components, *self.shape) * (hi - lo) + lo)  # (K, *shape)
+        # uniform in the data range (uniform_, not rand: on the meta device rand's decomposition imports torch._dynamo)
+        self.pseudo_inputs = nn.Parameter(torch.empty(cfg.components, *self.shape).uniform_(lo, hi))  # (K, *shape)
         self.register_buffer("kl_weight", torch.tensor(self.warmup(1)))  # this epoch's; checkpoints keep it
 
     def warmup(self, epoch: int) -> float:
