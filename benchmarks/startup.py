@@ -1,19 +1,22 @@
 """Where a local sweep's fixed seconds go, from the command's start to its exit::
 
-    python -m benchmarks.startup [SWEEP ...] [--smoke] [--repeat 2] [--num-cpus 2] [--data-root DIR]
+    python -m benchmarks.startup [SWEEP ...] [--smoke] [--repeat 2] [--num-cpus 2] [--data-root DIR] [--baseline DIR]
 
 Each sweep runs as a user runs it (a new ``python -m raygen.sweep`` process, a local Ray), its
 console read line by line as it comes. Printed per run: the seconds to the sweep's first
 line (Python and raygen's imports, the plan, the data check), to its ``raygen: sweep`` line
-(Ray's start and the Tuner), the first trial's start-up on a new worker (``startup_s`` in
-results.parquet: the worker's imports, the data, the model), the trials' own seconds
+(Ray's start and the Tuner), to the first trial's first training step (a new worker's start,
+its imports, the data, the model: from the trial's result.json), the trials' own seconds
 (training, evaluation, images: trial-seconds from results.parquet), the last result to exit
 (results written, Ray's shutdown), and the whole command. The fixed cost is the command's
-wall less the trials' own busy time spread over the slots.
+wall less the trials' own busy time spread over the slots. ``--baseline DIR``: a checkout of
+other code (``git worktree add DIR REV``) run the same way in the same run, its rows first.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -23,14 +26,15 @@ from pathlib import Path
 import pandas as pd
 
 
-def run(sweep: str, smoke: bool, num_cpus: int, data_root: str | None) -> dict[str, float]:
+def run(sweep: str, smoke: bool, num_cpus: int, data_root: str | None, code: str | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "raygen.sweep", sweep, "--no-report", "--storage", tmp,
                "--num-cpus", str(num_cpus), *(["--smoke"] if smoke else []),
                *(["--data-root", data_root] if data_root else [])]
-        t0 = time.perf_counter()
+        t0, wall0 = time.perf_counter(), time.time()
         seen: dict[str, float] = {}
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        env = {**os.environ, "PYTHONPATH": code} if code else None  # Ray's workers inherit it
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=code, env=env)
         for line in proc.stdout:
             now = time.perf_counter() - t0
             seen.setdefault("first line", now)
@@ -45,11 +49,16 @@ def run(sweep: str, smoke: bool, num_cpus: int, data_root: str | None) -> dict[s
             raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}")
         (results,) = Path(tmp).glob(f"{sweep}/*/results.parquet")
         df = pd.read_parquet(results)
+        starts = []  # when each trial's first Ray step began: its first result's time less the step's
+        for result_json in Path(tmp).glob(f"{sweep}/*/*/result.json"):
+            first = result_json.read_text().splitlines()[:1]
+            if first:
+                r = json.loads(first[0])
+                starts.append(r["timestamp"] - r["time_this_iter_s"] - wall0)
+        seen["first step"] = min(starts) if starts else float("nan")
     busy = sum(df[c].fillna(0).sum() for c in ("train_time_s", "eval_time_s", "images_s") if c in df)
     slots = max(1, min(num_cpus, len(df)))
-    first = df.loc[df["first_on_worker"].astype(str) == "True", "startup_s"]
     return {**seen, "trials": len(df), "busy": busy, "slots": slots,
-            "worker start-up": float(first.max()) if len(first) else float("nan"),
             "fixed": seen["exit"] - busy / slots}
 
 
@@ -67,23 +76,25 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--num-cpus", type=int, default=2)
     ap.add_argument("--data-root", default=None)
+    ap.add_argument("--baseline", default=None, help="a checkout of the code to compare against")
     args = ap.parse_args(argv)
     # what a worker's first trial paid before raygen.models.optim (torch.optim's hooks import it)
     print(f"import torch._dynamo in a fresh process, after torch: {import_seconds('torch._dynamo'):.2f} s "
           f"(no longer imported by training, stacking or evaluation)", flush=True)
     print(f"import raygen's trainable in a fresh process (torch, Ray Tune, raygen): "
           f"{import_seconds('raygen.sweep.trainable', after='sys'):.2f} s", flush=True)
-    print(f"{'sweep':<18}{'first line':>11}{'ray up':>8}{'worker 1st':>11}{'1st trial':>10}{'last trial':>11}"
+    print(f"{'sweep':<28}{'first line':>11}{'ray up':>8}{'1st step':>9}{'1st trial':>10}{'last trial':>11}"
           f"{'exit':>7}{'after last':>11}{'busy/slot':>10}{'fixed':>7}", flush=True)
     for sweep in args.sweeps:
-        for _ in range(args.repeat):
-            r = run(sweep, args.smoke, args.num_cpus, args.data_root)
-            print(f"{sweep + (' (smoke)' if args.smoke else ''):<18}{r['first line']:>11.1f}{r['ray up']:>8.1f}"
-                  f"{r['worker start-up']:>11.1f}{r.get('first trial ended', float('nan')):>10.1f}"
-                  f"{r.get('last trial ended', float('nan')):>11.1f}{r['exit']:>7.1f}"
-                  f"{r['exit'] - r.get('last trial ended', r['exit']):>11.1f}{r['busy'] / r['slots']:>10.1f}"
-                  f"{r['fixed']:>7.1f}", flush=True)
-
+        for code, label in ((args.baseline, "baseline"), (None, "this code")) if args.baseline else ((None, ""),):
+            for _ in range(args.repeat):
+                r = run(sweep, args.smoke, args.num_cpus, args.data_root, os.path.abspath(code) if code else None)
+                name = f"{sweep}{' (smoke)' if args.smoke else ''}{f', {label}' if label else ''}"
+                print(f"{name:<28}{r['first line']:>11.1f}{r['ray up']:>8.1f}"
+                      f"{r['first step']:>9.1f}{r.get('first trial ended', float('nan')):>10.1f}"
+                      f"{r.get('last trial ended', float('nan')):>11.1f}{r['exit']:>7.1f}"
+                      f"{r['exit'] - r.get('last trial ended', r['exit']):>11.1f}{r['busy'] / r['slots']:>10.1f}"
+                      f"{r['fixed']:>7.1f}", flush=True)
 
 if __name__ == "__main__":
     main()
