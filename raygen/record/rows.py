@@ -90,7 +90,7 @@ def trial_rows(*, sweep: str, run: str, trial_dir: str, config: dict[str, Any], 
         return [(row, cfg, history_frame(row[TRIAL_ID], metrics, logged))]
     last = members(metrics)
     whole = history(metrics)
-    steps = step_epochs(logged, MEMBER_EPOCHS) or []
+    steps = step_epochs(metrics, logged, MEMBER_EPOCHS) or []
     stack_id = metrics.get(TRIAL_ID) or trial_dir.rsplit("/", 1)[-1]
     # Ray's bookkeeping and the stack's start-up (the members started together) go to every member
     shared = {k: v for k, v in metrics.items() if k in RAY_KEYS or k in STACK_SHARED}
@@ -113,11 +113,11 @@ def results_frame(rows: list[dict[str, Any]], config_keys: set[str]) -> pd.DataF
 
 
 def history_frame(trial_id: str, last: dict[str, Any], logged: pd.DataFrame | None) -> pd.DataFrame:
-    """Every epoch of one trial: the trial's own record (``history_json``, read from the history
-    file an ended trial writes: complete across restarts), else the epochs each Ray step
-    carried (``epochs_json``: a trial stopped before its end), else what Ray logged."""
+    """Every epoch of one trial: the epochs its steps appended to its epochs file (rewritten
+    whole when it ended: complete across restarts), else an earlier version's history file or
+    per-step epochs, else what Ray logged."""
     own = history(last)
-    steps = step_epochs(logged, EPOCHS)
+    steps = step_epochs(last, logged, EPOCHS)
     if own:
         df = pd.DataFrame(own)
     elif steps is not None:

@@ -146,7 +146,7 @@ def from_result_json(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         if error_file.exists():
             error = error_file.read_text(errors="replace").strip() or "error.txt is empty"
         metrics = with_history({"training_iteration": len(lines), **last},
-                               lambda name, t=trial: (t / name).read_text() if (t / name).is_file() else None)
+                               lambda name, t=trial: (t / name).read_bytes() if (t / name).is_file() else None)
         for row, cfg, h in trial_rows(sweep=run_dir.parent.name, run=run_dir.name, trial_dir=trial.name,
                                       config=config, metrics=metrics, error=error,
                                       unfinished="running", logged=pd.DataFrame(lines)):

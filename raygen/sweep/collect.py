@@ -58,7 +58,7 @@ def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike, inter
         metrics, config = dict(res.metrics or {}), res.config
         if own_id and metrics.get(TRIAL_ID) not in (None, own_id):  # another trial's result (a reused actor's)
             metrics, config = {TRIAL_ID: own_id}, None
-        metrics = with_history(metrics, lambda name, r=res: _read_text(r, name))
+        metrics = with_history(metrics, lambda name, r=res: _read_bytes(r, name))
         trial_dir = os.path.relpath(str(res.path), str(run_dir))
         config = config or own_config
         for row, cfg, h in trial_rows(
@@ -73,11 +73,12 @@ def rows_from_grid(grid, sweep: str, run: str, run_dir: str | os.PathLike, inter
     return results, label_history(stack_history(hist), results)
 
 
-def _read_text(res, name: str) -> str | None:
+def _read_bytes(res, name: str) -> bytes | None:
     """A file of a trial's folder, wherever Ray stores it (local or a bucket); None if unreadable."""
     try:
-        with res.filesystem.open_input_stream(f"{str(res.path).rstrip('/')}/{name}") as f:
-            return f.read().decode()
+        # as stored: pyarrow would gunzip a .gz name itself (compression="detect")
+        with res.filesystem.open_input_stream(f"{str(res.path).rstrip('/')}/{name}", compression=None) as f:
+            return f.read()
     except (OSError, ValueError, AttributeError):
         return None
 

@@ -29,7 +29,7 @@ from raygen.engine.config import TrainConfig
 from raygen.engine.stacking import StackedTrial
 from raygen.engine.trial import Trial, pick_device
 from raygen.record import keys
-from raygen.record.transport import HISTORY_NAME, history_text, stack_epochs, stack_of, trial_epochs
+from raygen.record.transport import EPOCHS_NAME, stack_epochs, stack_of, step_line, trial_epochs
 from raygen.sweep.liveness import Heart
 from raygen.sweep.neighbours import Neighbours
 
@@ -143,12 +143,11 @@ class GenerativeTrainable(tune.Trainable):
             return _ends_step(last)
 
         one_step(epoch, self.cfg)
-        # every epoch when it ended (across restarts), else this step's: a trial stopped or
-        # interrupted before its end keeps every epoch
+        # this step's epochs appended to the trial's file (a trial stopped or interrupted before
+        # its end keeps every epoch), every epoch (across restarts) when it ended
         done = bool(last.get(keys.DONE))
-        if done:
-            self._write_history(self.trial.history)
-        return {**last, **trial_epochs(self.trial.history, first, done)}
+        self._write_epochs(self.trial.history[first:], self.trial.history if done else None)
+        return {**last, **trial_epochs()}
 
     def _stack_step(self) -> dict[str, Any]:
         """One step of K stacked trials: the first member's numbers stand for the stack (the
@@ -166,19 +165,28 @@ class GenerativeTrainable(tune.Trainable):
         one_step(epoch, self.cfg)
         numbers = next(r for r in last if r)  # a step trains at least one epoch of a running member
         out = {k: v for k, v in numbers.items() if k not in (keys.DONE, keys.STATUS, keys.ERROR)}
-        if st.done:
-            self._write_history([m.history for m in st.members])
-        out.update(stack_epochs(last, [m.history for m in st.members], firsts, st.done))
+        self._write_epochs([m.history[f:] for m, f in zip(st.members, firsts)],
+                           [m.history for m in st.members] if st.done else None)
+        out.update(stack_epochs(last))
         out[keys.DONE] = st.done
         if st.done:
             out[keys.STATUS] = keys.COMPLETED
         return out
 
-    def _write_history(self, history: list) -> None:
-        """Every epoch of an ended trial, in its folder (synced with its other files): its
-        results name the file instead of carrying it (``record.transport``)."""
-        with open(os.path.join(self.logdir, HISTORY_NAME), "w") as f:
-            f.write(history_text(history))
+    def _write_epochs(self, step: list, whole: list | None) -> None:
+        """This step's epochs appended to the trial's epochs file in its folder (synced with its
+        other files), or once it ended the file rewritten as one line of every epoch (complete
+        across restarts: a step's line can be lost with a killed driver). Its results name the
+        file instead of carrying the epochs (``record.transport``). Rewritten, not removed: Ray's
+        sync uploads a trial's files and never deletes one from the run folder."""
+        path = os.path.join(self.logdir, EPOCHS_NAME)
+        if whole is None:
+            with open(path, "ab") as f:
+                f.write(step_line(step))
+            return
+        with open(path + ".tmp", "wb") as f:
+            f.write(step_line(whole))
+        os.replace(path + ".tmp", path)
 
     def save_checkpoint(self, checkpoint_dir: str) -> dict | None:
         """``state.pt`` (what resuming needs), or for a trial that is over ``model.pt``: the

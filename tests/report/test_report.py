@@ -245,3 +245,23 @@ def test_hostile_values_and_files_are_shown_as_text_and_never_stop_the_report(tm
     assert "not embedded (not a regular file): t2.png" in html
     assert "over the 16 MB cap): t3/samples.png" in html
     assert "<b>$x$</b>" not in html and "&lt;b&gt;$x$&lt;/b&gt;" in html
+
+
+def test_a_run_in_progress_reads_each_trials_epochs_from_its_epochs_file(tmp_path):
+    """Results name the trial's epochs file (record.transport) and carry no epochs: the report of a
+    run in progress reads them there, each epoch's last line (a restored trial re-runs some), and a
+    step being appended right now (a gzip member cut short) is skipped, not an error."""
+    from raygen.record.transport import EPOCHS_NAME, step_line
+
+    run_dir = tmp_path / "runs" / "sw" / "r1"
+    config = {"model": "vae_mlp", "seed": 0}
+    lines = [{"trial_id": "t0", "epoch": e, "loss": 10.0 - e, "training_iteration": i + 1, "epochs_file": EPOCHS_NAME,
+              "config": config} for i, e in enumerate((2, 3))]
+    trial = result_json_trial(run_dir, "t0_vae_mlp", lines, params=config)
+    steps = [[{"epoch": 1, "loss": 9.5}, {"epoch": 2, "loss": 8.5}],
+             [{"epoch": 2, "loss": 8.0}, {"epoch": 3, "loss": 7.0}]]  # restored after epoch 1: epoch 2 again
+    (trial / EPOCHS_NAME).write_bytes(b"".join(step_line(s) for s in steps) + step_line([{"epoch": 4}])[:9])
+    run = load_run(run_dir)
+    hist = run.history[run.history.trial_id == "t0"].sort_values("epoch")
+    assert hist.epoch.tolist() == [1, 2, 3] and hist.loss.tolist() == [9.5, 8.0, 7.0]
+    assert "epochs_file" not in run.results and "steps_json" not in run.results

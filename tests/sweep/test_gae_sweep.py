@@ -3,6 +3,7 @@ that stops itself, fitted samplers in checkpoints, list-valued settings that dif
 variants, several epochs per Ray report, a per-trial figure for point data, missing data)."""
 from __future__ import annotations
 
+import gzip
 import json
 
 import pandas as pd
@@ -77,9 +78,14 @@ def test_ko_2024_models_run_on_ray_with_missing_data_recorded(tmp_path, data_roo
     # Ray got one report per 4 epochs (4, 6); the trial's own record has every epoch
     assert sorted(hist[hist.trial_id == cos.trial_id].epoch) == [1, 2, 3, 4, 5, 6]
     # ... in its own file: Ray's experiment state keeps each trial's last result, without it
-    assert len(json.loads((run_dir / cos.trial_dir / "history.json").read_text())) == 6
+    # (one line once it ended: the whole history, rewritten over the steps' lines)
+    (line,) = gzip.decompress((run_dir / cos.trial_dir / "epochs.jsonl.gz").read_bytes()).splitlines()
+    assert [e["epoch"] for e in json.loads(line)] == [1, 2, 3, 4, 5, 6]
     state = "".join(p.read_text() for p in run_dir.glob("experiment_state*.json"))
-    assert state and "history_json" not in state and "history.json" in state
+    assert state and "history_json" not in state and "epochs.jsonl.gz" in state
+    assert len(state) < 50_000 * len(df)  # no epoch in it, whatever the number of epochs
+    # no result Ray logs carries epochs either: each step appended them to the trial's epochs file
+    assert not any("epochs_json" in f.read_text() for f in run_dir.glob("*/result.json"))
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from typing import Any
 from ray.tune.logger import LoggerCallback
 
 from raygen.core.errors import RaygenError
-from raygen.record.transport import given_config, members, result_epochs, stack_of
+from raygen.record.transport import given_config, local_epochs, members, stack_of
 from raygen.sweep.callbacks.console import label
 
 
@@ -44,6 +44,7 @@ class MLflowRuns(LoggerCallback):
         self.uri, self.experiment, self.tags, self.names = tracking_uri, experiment, tags, names
         self.save_artifact = save_artifact
         self.runs: dict[str, list[str]] = {}  # Ray trial id -> one MLflow run id per member
+        self._epochs: dict[str, list[int]] = {}  # Ray trial id -> epochs logged per member
         self.failed: str | None = None
         self._client, self._experiment_id = None, None
 
@@ -95,9 +96,14 @@ class MLflowRuns(LoggerCallback):
             from mlflow.entities import Metric
 
             ids, stamp = self.runs[trial.trial_id], int(time.time() * 1000)
-            steps = result_epochs(result)
+            # the epochs the trial wrote to its folder since the last result (where its folder is
+            # on this machine; elsewhere the last epoch alone, below)
+            written = local_epochs(trial.local_path, bool(stack_of(trial.config)))
+            logged = self.__dict__.setdefault("_epochs", {}).setdefault(trial.trial_id, [0] * len(ids))
+            per_member = [written[i][logged[i]:] if i < len(written) else [] for i in range(len(ids))]
+            for i in range(min(len(ids), len(written))):
+                logged[i] = len(written[i])
             lasts = members(result) or [result]
-            per_member = steps if stack_of(trial.config) else [steps]
             for run_id, epochs, last in zip(ids, per_member, lasts):
                 points = [Metric(k, v, stamp, int(e.get("epoch", 0)))
                           for e in epochs or [] for k, v in _numbers(e).items()]
