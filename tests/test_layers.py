@@ -105,6 +105,7 @@ def test_help_imports_neither_torch_nor_ray():
     assert "--list" in out.stdout and "LOADED []" in out.stdout
 
 
+@pytest.mark.slow  # a fresh Python process (torch's import) or a model trained end to end
 def test_planning_every_shipped_sweep_never_imports_torch_dynamo():
     """The driver builds each distinct model on the meta device (plan.split_all), where a factory
     with a Python decomposition (torch.eye, torch.rand) imports torch._dynamo: seconds before Ray starts."""

@@ -12,6 +12,7 @@ Times are the ``Beats`` actor's own clock, so the nodes' clocks need not agree.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -53,16 +54,17 @@ class Heart:
     def __init__(self):
         self.key: str | None = None
         self._stop = threading.Event()
-        try:
-            self._beats = ray.get_actor(NAME)
-        except ValueError:  # no watchdog for this sweep (plain Ray Tune use): no beats
-            self._beats = None
-            return
+        self._beats = None
         threading.Thread(target=self._run, name="raygen-heartbeat", daemon=True).start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self.key:
+            if self._beats is None:
+                # looked up until found: the driver names its Beats as the trials start, and a worker
+                # that starts fast asks first (none at all in plain Ray Tune use: it looks on, cheaply)
+                with contextlib.suppress(ValueError):
+                    self._beats = ray.get_actor(NAME)
+            if self._beats is not None and self.key:
                 try:
                     self._beats.beat.remote(self.key)
                 except Exception:  # the driver is gone: nothing to tell

@@ -45,6 +45,7 @@ def test_a_plugin_that_cannot_be_imported_is_one_clear_error(monkeypatch, entry)
         MODELS.get("vae_mlp")
 
 
+@pytest.mark.slow  # a fresh Python process (torch's import) or a model trained end to end
 @pytest.mark.parametrize("first", ["raygen.models.vae", "raygen.engine.config", "raygen.sweep.spec"])
 def test_a_plugin_joins_a_fresh_process_whatever_it_imports_first(monkeypatch, first):
     """Registry lookups run while raygen's own modules import (a field's choices): the plugin,

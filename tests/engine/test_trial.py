@@ -1,11 +1,14 @@
 """The trainable's Ray-free core: real training on MNIST, divergence (resume: the contract suite)."""
 from __future__ import annotations
 
+import pytest
+
 from raygen.engine.trial import Trial
 
 BASE = {"dataset": "mnist", "split": "test", "batch_size": 64, "max_batches": 20, "eval_samples": 500}
 
 
+@pytest.mark.slow  # a fresh Python process (torch's import) or a model trained end to end
 def test_training_improves_reconstruction_on_real_mnist(data_root, tmp_path):
     t = Trial({**BASE, "model": "vae_mlp", "epochs": 3, "max_batches": 0}, data_root=str(data_root), out_dir=tmp_path)
     untrained = t.evaluate(images=False)["recon_mse"]

@@ -6,6 +6,7 @@ import copy
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from raygen.models.optim import FusedAdam
@@ -57,6 +58,7 @@ print('torch._dynamo' in sys.modules)
 """
 
 
+@pytest.mark.slow  # a fresh Python process (torch's import) or a model trained end to end
 def test_training_stacking_and_evaluating_never_import_torch_dynamo(data_root):
     out = subprocess.run([sys.executable, "-c", PROBE, str(data_root)], cwd=REPO, capture_output=True, text=True,
                          timeout=SUBPROCESS_TIMEOUT)

@@ -51,6 +51,7 @@ def same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow  # a fresh Python process (torch's import) or a model trained end to end
 def test_phase1_then_phase2_trains_only_decoder_and_discriminator(tmp_path, data_root):
     t = trial(tmp_path, data_root, "a", gamma=0.1, beta=0.01)
     m = t.model

@@ -151,6 +151,7 @@ def test_storage_that_cannot_hold_runs(tmp_path, capsys):
         readonly.chmod(0o700)
 
 
+@pytest.mark.slow  # a fresh Python process (torch's import) or a model trained end to end
 def test_a_real_process_gives_one_line_and_exit_2():
     out = subprocess.run([sys.executable, "-m", "raygen.sweep", "gan_vs_vae", "--set", "epochs=0"], cwd=REPO,
                          capture_output=True, text=True, timeout=120)

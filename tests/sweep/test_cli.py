@@ -21,6 +21,7 @@ def test_list_prints_every_sweep_with_a_description():
     assert "GAN vs VAE" in line
 
 
+@pytest.mark.slow  # a fresh Python process (torch's import) or a model trained end to end
 def test_unknown_sweep_fails_with_the_list_and_no_traceback():
     out = cli("nope")
     assert out.returncode != 0
@@ -28,6 +29,7 @@ def test_unknown_sweep_fails_with_the_list_and_no_traceback():
     assert "Traceback" not in out.stderr + out.stdout
 
 
+@pytest.mark.slow  # a fresh Python process (torch's import) or a model trained end to end
 def test_bad_override_fails_before_ray_starts():
     out = cli("gan_vs_vae", "--set", "latnt_dim=3")
     assert out.returncode == 2 and "unknown config key(s) latnt_dim" in out.stderr

@@ -45,6 +45,7 @@ lock_run(sys.argv[1]); print("held", flush=True); time.sleep(120)
 """
 
 
+@pytest.mark.slow  # a fresh Python process (torch's import) or a model trained end to end
 def test_a_run_another_process_is_running_cannot_be_resumed_until_it_ends(tmp_path):
     run = str(tmp_path / "run")
     proc = subprocess.Popen([sys.executable, "-c", HOLD, run], cwd=REPO, stdout=subprocess.PIPE, text=True)

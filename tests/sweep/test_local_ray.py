@@ -55,3 +55,35 @@ def test_a_local_ray_authenticates_with_the_private_token(home):
                          timeout=SUBPROCESS_TIMEOUT, env={**os.environ, "HOME": str(home)})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-3:] == ["True", "0o600", "token"]
+
+
+@pytest.mark.slow  # starts Ray
+def test_a_worker_that_starts_before_the_drivers_beats_exist_still_beats(home):
+    """A trial's worker can ask for the driver's Beats before the driver's request to make it has
+    named it (a fast start): its heart looks again until found, so the watchdog hears it."""
+    code = """
+import time, ray
+from raygen.sweep.tuner import start_ray
+from raygen.sweep import liveness
+start_ray(None, 1)
+@ray.remote(num_cpus=0)
+class Worker:
+    def __init__(self):
+        self.heart = liveness.Heart()
+        self.heart.key = "t1"
+    def ok(self):
+        return True
+w = Worker.remote()
+ray.get(w.ok.remote())              # its heart is running, and no Beats exists yet
+time.sleep(1)
+beats = liveness.start_beats()
+deadline = time.time() + 30
+while "t1" not in ray.get(beats.ages.remote()) and time.time() < deadline:
+    time.sleep(0.5)
+print("heard", "t1" in ray.get(beats.ages.remote()))
+ray.shutdown()
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         timeout=SUBPROCESS_TIMEOUT, env={**os.environ, "HOME": str(home)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["heard", "True"], out.stdout[-2000:] + out.stderr[-2000:]
