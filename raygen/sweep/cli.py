@@ -197,10 +197,11 @@ def probed(plan, args: argparse.Namespace):
 
     from raygen.data import data_root
     from raygen.sweep.plan import probe_stacks
+    from raygen.sweep.tuner import requested
 
     if plan.sweep.stack != "auto" or args.resume:
         return plan
-    gpus = args.gpus_per_trial if args.gpus_per_trial is not None else float(plan.sweep.resources["gpus_per_trial"])
+    cpus, gpus = requested(plan, args)
     local_gpu = gpus > 0 and torch.cuda.is_available()
     if args.address and gpus > 0 and not local_gpu:
         return dataclasses.replace(plan, probed=["stacked without a probe: the trials get the cluster's GPUs, where "
@@ -208,7 +209,6 @@ def probed(plan, args: argparse.Namespace):
     if args.address and not (args.data_root or os.environ.get("RAYGEN_DATA_ROOT")):
         return dataclasses.replace(plan, probed=["stacked without a probe: the data is the cluster's (give "
                                                  "--data-root to probe on this machine)"])
-    cpus = args.cpus_per_trial if args.cpus_per_trial is not None else float(plan.sweep.resources["cpus_per_trial"])
     return probe_stacks(plan, torch.device("cuda" if local_gpu else "cpu"), str(data_root(args.data_root)),
                         threads=max(1, int(cpus)))
 
@@ -219,8 +219,9 @@ def check_precision(plan, args: argparse.Namespace) -> None:
     import torch
 
     from raygen.engine import precision
+    from raygen.sweep.tuner import requested
 
-    gpus = args.gpus_per_trial if args.gpus_per_trial is not None else float(plan.sweep.resources["gpus_per_trial"])
+    _, gpus = requested(plan, args)
     device = torch.device("cuda" if gpus > 0 and torch.cuda.is_available() else "cpu")
     for p in sorted({train.train_precision for train, _, _ in plan.splits}):
         precision.check(p, device)

@@ -66,14 +66,20 @@ def keep_token_private() -> Path | None:
     return path
 
 
-def resources(plan: Plan, args: argparse.Namespace, cluster: dict[str, float]) -> dict[str, float]:
-    """What each trial asks Ray for: the command line's, else the sweep file's. On this machine,
-    GPUs it lacks are dropped (CPU-only) and CPUs it lacks refused; a cluster (``--address``)
-    keeps the request, which its autoscaler meets by adding nodes (a head of ``CPU: 0`` runs no
-    trial: dropping the GPUs there would leave the trials on CPUs of GPU nodes, or waiting)."""
+def requested(plan: Plan, args: argparse.Namespace) -> tuple[float, float]:
+    """(CPUs, GPUs) each trial asks for: the command line's, else the sweep file's."""
     sweep = plan.sweep
     cpus = args.cpus_per_trial if args.cpus_per_trial is not None else float(sweep.resources["cpus_per_trial"])
     gpus = args.gpus_per_trial if args.gpus_per_trial is not None else float(sweep.resources["gpus_per_trial"])
+    return cpus, gpus
+
+
+def resources(plan: Plan, args: argparse.Namespace, cluster: dict[str, float]) -> dict[str, float]:
+    """What each trial asks Ray for (``requested``). On this machine, GPUs it lacks are dropped
+    (CPU-only) and CPUs it lacks refused; a cluster (``--address``) keeps the request, which its
+    autoscaler meets by adding nodes (a head of ``CPU: 0`` runs no trial: dropping the GPUs
+    there would leave the trials on CPUs of GPU nodes, or waiting)."""
+    cpus, gpus = requested(plan, args)
     if args.address:
         if (gpus > 0 and cluster.get("GPU", 0) < gpus) or cluster.get("CPU", 0) < cpus:
             print(f"note: each trial asks for {cpus:g} CPU and {gpus:g} GPU; the cluster has {cluster.get('CPU', 0):g} "
