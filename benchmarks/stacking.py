@@ -7,6 +7,8 @@ trials trained one after another as Trials vs as two StackedTrials of five; trai
 seconds (``train_time_s``, evaluation excluded) and the speed-up.
 (b) the Table 3 VAE (``benchmarks.table3``: mlp 500-500-2000, latent 10, batch 100, MNIST): seconds for ``--batches``
 steps of K trials one after another vs stacked, for each K.
+Each stacked figure twice: through batched layers (raygen.engine.batched, what a stack of
+fully connected networks uses) and through vmap (the general path, the previous one).
 """
 from __future__ import annotations
 
@@ -35,14 +37,15 @@ def cosine(epochs: int, device: str) -> None:
     for configs in groups:
         for c in configs:
             alone += Trial(c, device=device).fit()["train_time_s"]
-    stacked = 0.0
-    for configs in groups:
-        last = StackedTrial(configs, device=device).fit()
-        stacked += sum(r["train_time_s"] for r in last)  # each member's share: the sum is the stack's time
     n = sum(len(g) for g in groups)
-    print(f"(a) cosine, {n} trials x {epochs} epochs on {device}: one after another {alone:.2f} s, "
-          f"stacked ({' + '.join(str(len(g)) for g in groups)}) {stacked:.2f} s, speed-up {alone / stacked:.2f}x",
-          flush=True)
+    for how, vmap in (("batched layers", False), ("vmap", True)):
+        stacked = 0.0
+        for configs in groups:
+            last = StackedTrial(configs, device=device, vmap=vmap).fit()
+            stacked += sum(r["train_time_s"] for r in last)  # each member's share: the sum is the stack's time
+        print(f"(a) cosine, {n} trials x {epochs} epochs on {device}: one after another {alone:.2f} s, "
+              f"stacked ({' + '.join(str(len(g)) for g in groups)}, {how}) {stacked:.2f} s, "
+              f"speed-up {alone / stacked:.2f}x", flush=True)
 
 
 def table3(ks: list[int], batches: int, device: str, data_root: str | None) -> None:
@@ -51,13 +54,15 @@ def table3(ks: list[int], batches: int, device: str, data_root: str | None) -> N
     one.train_epoch()  # warm-up (first-call costs)
     per_trial = min(one.train_epoch()["epoch_time_s"] for _ in range(2))
     for k in ks:
-        stack = StackedTrial([{**cfg, "seed": s} for s in range(k)], device=device, data_root=data_root)
-        stack.train_epoch()  # warm-up
-        t0 = time.perf_counter()
-        stack.train_epoch()
-        stacked = time.perf_counter() - t0
-        print(f"(b) Table 3 VAE, {batches} batches of 100 on {device}: K={k} one after another {k * per_trial:.2f} s, "
-              f"stacked {stacked:.2f} s, speed-up {k * per_trial / stacked:.2f}x", flush=True)
+        for how, vmap in (("batched layers", False), ("vmap", True)):
+            stack = StackedTrial([{**cfg, "seed": s} for s in range(k)], device=device, data_root=data_root, vmap=vmap)
+            stack.train_epoch()  # warm-up
+            t0 = time.perf_counter()
+            stack.train_epoch()
+            stacked = time.perf_counter() - t0
+            print(f"(b) Table 3 VAE, {batches} batches of 100 on {device}: K={k} one after another "
+                  f"{k * per_trial:.2f} s, stacked ({how}) {stacked:.2f} s, speed-up {k * per_trial / stacked:.2f}x",
+                  flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:

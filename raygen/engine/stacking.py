@@ -5,8 +5,11 @@ e.g. ``beta``) train the same network on the same data, one small step at a time
 or a GPU one step of K stacked copies costs little more than one. ``StackedTrial`` builds
 each trial as an ordinary ``Trial`` (``members``: same seed, same init, own batch order,
 history and output folder), stacks their parameters (``torch.func.stack_module_state``),
-and trains them with one ``torch.vmap`` over ``functional_call(model.loss)`` and one fused
-Adam over the stacked leaves. Adam is elementwise and the K parameter sets are disjoint, so
+and trains them with one fused Adam over the stacked leaves. A fully connected network runs
+as one model with a leading member axis (``raygen.engine.batched``: one ``baddbmm`` per
+layer, the model's loss computed once for all members); any other (convolutions) through
+one ``torch.vmap`` over ``functional_call(model.loss)``, which pays per op and per call.
+Adam is elementwise and the K parameter sets are disjoint, so
 one optimizer over the sum of the K losses takes each member's own step; each member's
 noise (the VAE's reparameterisation, InfoVAE's prior draws) comes from its own torch RNG
 stream in the order the unstacked trial draws it. The numbers are those of the unstacked
@@ -46,6 +49,7 @@ from torch.func import functional_call, stack_module_state
 
 from raygen.core.errors import RaygenError
 from raygen.engine import precision
+from raygen.engine.batched import batchable, batched_copy, io_layout, linear_weights
 from raygen.engine.config import split_config
 from raygen.engine.trial import Trial
 from raygen.models.base import adam
@@ -177,7 +181,7 @@ class StackedTrial:
 
     def __init__(self, configs: list[dict[str, Any]], device: torch.device | str = "cpu",
                  data_root: str | None = None, out_dirs: list[str | os.PathLike | None] | None = None,
-                 sweep_dir: str | os.PathLike | None = None):
+                 sweep_dir: str | os.PathLike | None = None, vmap: bool = False):
         why = stackable(configs)
         if why:
             raise RaygenError(f"these trials cannot be stacked: {why}")
@@ -199,6 +203,9 @@ class StackedTrial:
             raise RaygenError(f"these trials cannot be stacked: the network has {', '.join(stateful)} "
                               "(per-call state vmap cannot keep per member)")
         self._call = _Loss(self.base)
+        # native batched layers where the network allows (``vmap``: the general path, for comparison)
+        self.batched = not vmap and batchable(self.base) is None
+        self.net: nn.Module | None = None  # the batched model over the stacked parameters
         self._noise_shapes: dict[tuple, list[tuple[torch.Size, torch.dtype]]] = {}
         self.finished = [False] * len(self.members)
         self._stack()
@@ -213,7 +220,12 @@ class StackedTrial:
         self.active = [k for k, f in enumerate(self.finished) if not f]
         trials = [self.members[k] for k in self.active]
         params, _ = stack_module_state([t.model for t in trials])  # {name: (K, ...)} leaves, named_parameters order
-        self.params = {f"model.{n}": p for n, p in params.items()}
+        transposed = linear_weights(self.base) if self.batched else set()
+        if self.batched:
+            params = {n: nn.Parameter(io_layout(p) if n in transposed else p) for n, p in params.items()}
+            self.params = params
+        else:
+            self.params = {f"model.{n}": p for n, p in params.items()}
         group = trials[0].opts["opt"].param_groups[0]
         self.opt = adam(list(self.params.values()), lr=group["lr"], betas=group["betas"])
         for name, sp in zip(params, self.params.values()):
@@ -222,9 +234,16 @@ class StackedTrial:
                 continue
             if any(s is None for s in states) or len({float(s["step"]) for s in states}) > 1:
                 raise RaygenError("stacked members must be at the same optimizer step")
-            self.opt.state[sp] = {key: torch.stack([s[key] for s in states]) if v.dim() else v.clone()
+            layout = io_layout if name in transposed else (lambda t: t)  # the moments as their parameter
+            self.opt.state[sp] = {key: layout(torch.stack([s[key] for s in states])) if v.dim() else v.clone()
                                   for key, v in states[0].items()}
         self.weights = self._weights(trials)
+        if self.batched:
+            self.net = batched_copy(self.base, params)
+            self.net.cfg = copy.copy(self.base.cfg)
+            for key, w in self.weights.items():
+                setattr(self.net.cfg, key, w)  # (K,): each member's weight on its own (K,) terms
+            self.net.noise_source = self._members_noise
 
     def _weights(self, trials: list[Trial]) -> dict[str, torch.Tensor]:
         """The loss weights that differ between members, (K,) each: batched in place of the config's float."""
@@ -248,7 +267,8 @@ class StackedTrial:
                 p.copy_(sp[i])
                 state = None if params_only else self.opt.state.get(sp)
                 if state:
-                    opt.state[p] = {key: (v[i] if v.dim() else v).clone() for key, v in state.items()}
+                    opt.state[p] = {key: (v[i] if v.dim() else v).clone(memory_format=torch.contiguous_format)
+                                    for key, v in state.items()}
 
     @contextmanager
     def _as_member(self, k: int) -> Iterator[None]:
@@ -279,6 +299,12 @@ class StackedTrial:
             self._noise_shapes[key] = plan
         return self._noise_shapes[key]
 
+    def _members_noise(self, shape: torch.Size, like: torch.Tensor) -> torch.Tensor:
+        """(K, *shape[1:]) draws for the batched model: each member's from its own generator,
+        in the order its unstacked loss draws them."""
+        return torch.stack([torch.randn(shape[1:], dtype=like.dtype, device=like.device, generator=self._streams[k].gen)
+                            for k in self.active])
+
     def _member_loss(self, params, weights, noise, x, y) -> dict[str, torch.Tensor]:
         """One member's ``loss`` (called under vmap): its parameters, loss weights and noise."""
         draws = iter(noise)
@@ -295,12 +321,15 @@ class StackedTrial:
 
     def _step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """One step of every running member on its batch, x (K, B, ...): (K,) losses."""
-        # Each member's draws come from its own generator in the loss's order (generators are
-        # independent, so drawing draw j for all members before draw j + 1 keeps every order).
-        gens = [self._streams[k].gen for k in self.active]
-        noise = [torch.stack([torch.randn(shape, dtype=dtype, device=self.device, generator=g) for g in gens])
-                 for shape, dtype in self._noise_plan(x, y)]  # each (K, *shape)
-        out = torch.vmap(self._member_loss, randomness="error")(self.params, self.weights, noise, x, y)
+        if self.net is not None:
+            out = self.net.loss(x, y)
+        else:
+            # Each member's draws come from its own generator in the loss's order (generators are
+            # independent, so drawing draw j for all members before draw j + 1 keeps every order).
+            gens = [self._streams[k].gen for k in self.active]
+            noise = [torch.stack([torch.randn(shape, dtype=dtype, device=self.device, generator=g) for g in gens])
+                     for shape, dtype in self._noise_plan(x, y)]  # each (K, *shape)
+            out = torch.vmap(self._member_loss, randomness="error")(self.params, self.weights, noise, x, y)
         # Parameters are disjoint: the sum's gradient is each member's own.
         self.opt.zero_grad(set_to_none=True)
         out["loss"].sum().backward()
@@ -319,7 +348,9 @@ class StackedTrial:
             t.begin_epoch()
         c, data = trials[0].cfg, trials[0].data.train
         observe = type(self.base).stack_observes_steps  # the model asks for its steps' losses
-        self.base.train()
+        net = self.net or self.base  # only ever trained (members evaluate): set once, not per epoch
+        if not net.training:
+            net.train()
         t0, cpu0 = time.perf_counter(), time.process_time()
         sums: dict[str, torch.Tensor] = {}
         n = 0
@@ -331,8 +362,9 @@ class StackedTrial:
             for key, v in out.items():
                 sums[key] = sums[key] + v.float() if key in sums else v.float().clone()
             if observe:
+                rows = {key: v.unbind() for key, v in out.items()}  # K views per key: one op, not K
                 for i, t in enumerate(trials):
-                    t.model.observe_step({key: v[i] for key, v in out.items()})
+                    t.model.observe_step({key: v[i] for key, v in rows.items()})
             n += 1
         extras = [t.model.on_epoch_end(t.epoch, t.data) for t in trials]
         if self.device.type == "cuda":

@@ -74,6 +74,9 @@ class GenerativeModel(nn.Module):
     # True: stacked training hands each member its own step's losses (``observe_step``); off by
     # default, since slicing K members' losses every step costs time for a hook that does nothing.
     stack_observes_steps: ClassVar[bool] = False
+    # Leading member axes of the tensors ``loss`` sees: 1 in a natively stacked copy
+    # (raygen.engine.batched), whose loss terms then come out one per member.
+    member_dims: int = 0
     # What an equal-budget sweep (a sweep file's budget:) may tune, in the sweep file's range
     # forms; a subclass extends its parent's with its own weights. Ranges span the values the
     # model's own paper and its usual reimplementations use, a decade or more around its default.

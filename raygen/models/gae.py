@@ -55,22 +55,25 @@ class GAE(AE):
         super().__init__(cfg, shape, num_classes)
         if cfg.delta < 0:
             raise RaygenError(f"delta must be >= 0 (0: no early stop), got {cfg.delta}")
-        self._err_sum: torch.Tensor | None = None  # this epoch's per-dimension error, summed over batches
-        self._err_batches = 0
+        # this epoch's per-dimension error summed over batches, and their count (a list: a module's
+        # setattr costs microseconds, and this runs every step)
+        self._err: list = [None, 0]
         # The first epoch whose error was below delta (0: not yet); a buffer, so checkpoints keep it.
         self.register_buffer("delta_epoch", torch.zeros((), dtype=torch.long))
 
     def observe_step(self, out):
         per_dim = 1 if self.cfg.recon_reduction == "mean" else numel(self.shape)
         err = out["recon_loss"] / per_dim  # stays on the device: no host sync per step
-        self._err_sum = err if self._err_sum is None else self._err_sum + err
-        self._err_batches += 1
+        acc = self._err
+        acc[0] = err if acc[0] is None else acc[0] + err
+        acc[1] += 1
 
     def on_epoch_end(self, epoch: int, data) -> dict[str, Any]:
-        if not self._err_batches:
+        total, batches = self._err
+        if not batches:
             return {}
-        err = float(self._err_sum) / self._err_batches
-        self._err_sum, self._err_batches = None, 0
+        err = float(total) / batches
+        self._err[:] = [None, 0]
         reached = err < self.cfg.delta
         if reached and not int(self.delta_epoch):
             self.delta_epoch.fill_(epoch)

@@ -1,5 +1,8 @@
 """Loss terms as pure functions. Reductions: sum over data dimensions, mean over the batch
-(the per-example ELBO convention), unless a docstring says otherwise."""
+(the per-example ELBO convention), unless a docstring says otherwise. The terms a stackable
+model uses take any leading dimensions before the batch (features last, the batch just
+before them) and give one value per leading index: a natively stacked model
+(``raygen.engine.batched``) computes K members' losses in one call."""
 from __future__ import annotations
 
 import functools
@@ -34,22 +37,29 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(t.shape[0], -1)
 
 
-@fp32
-def bce_recon(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """-log p(x|z) for Bernoulli pixels; ``logits`` are pre-sigmoid, ``x`` in [0, 1]."""
-    return F.binary_cross_entropy_with_logits(_flat(logits), _flat(x), reduction="none").sum(1).mean()
+def _items(t: torch.Tensor, data_dims: int) -> torch.Tensor:
+    """(..., B, *data) -> (..., B, prod(data)): the last ``data_dims`` axes are one item."""
+    return t.flatten(-data_dims) if data_dims > 1 else t
 
 
 @fp32
-def mse_recon(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Squared error summed over dimensions (Gaussian -log p(x|z) up to scale and constant)."""
-    return (_flat(x_hat) - _flat(x)).pow(2).sum(1).mean()
+def bce_recon(logits: torch.Tensor, x: torch.Tensor, data_dims: int = 1) -> torch.Tensor:
+    """-log p(x|z) for Bernoulli pixels; ``logits`` are pre-sigmoid, ``x`` in [0, 1]; an item is
+    the last ``data_dims`` axes."""
+    bce = F.binary_cross_entropy_with_logits(_items(logits, data_dims), _items(x, data_dims), reduction="none")
+    return bce.sum(-1).mean(-1)
+
+
+@fp32
+def mse_recon(x_hat: torch.Tensor, x: torch.Tensor, data_dims: int = 1) -> torch.Tensor:
+    """Squared error summed over an item's dimensions (Gaussian -log p(x|z) up to scale and constant)."""
+    return (_items(x_hat, data_dims) - _items(x, data_dims)).pow(2).sum(-1).mean(-1)
 
 
 @fp32
 def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag exp(logvar)) || N(0, I)), summed over latent dims, mean over batch."""
-    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
+    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(-1)).mean(-1)
 
 
 @fp32
@@ -123,15 +133,15 @@ KERNELS = {"imq": imq_kernel, "rbf": rbf_kernel}
 
 @fp32
 def mmd(z: torch.Tensor, z_prior: torch.Tensor, kernel: str = "imq", c: float = 1.0) -> torch.Tensor:
-    """Unbiased U-statistic estimate of MMD^2 between codes ``z`` (N, D) and prior draws
-    ``z_prior`` (N, D) (Tolstikhin et al. 2018, Algorithm 2; Gretton et al. 2012):
+    """Unbiased U-statistic estimate of MMD^2 between codes ``z`` (..., N, D) and prior draws
+    ``z_prior`` (..., N, D) (Tolstikhin et al. 2018, Algorithm 2; Gretton et al. 2012):
     mean_{i != j} k(z_i, z_j) + mean_{i != j} k(p_i, p_j) - 2 mean_{i, j} k(z_i, p_j)."""
     k = KERNELS[kernel]
-    n = z.shape[0]
+    n = z.shape[-2]
     off = 1.0 - torch.eye(n, device=z.device, dtype=z.dtype)
-    k_zz = (k(z, z, c) * off).sum() / (n * (n - 1))
-    k_pp = (k(z_prior, z_prior, c) * off).sum() / (n * (n - 1))
-    return k_zz + k_pp - 2.0 * k(z, z_prior, c).mean()
+    k_zz = (k(z, z, c) * off).sum((-2, -1)) / (n * (n - 1))
+    k_pp = (k(z_prior, z_prior, c) * off).sum((-2, -1)) / (n * (n - 1))
+    return k_zz + k_pp - 2.0 * k(z, z_prior, c).mean((-2, -1))
 
 
 # --- mixture priors (VaDE, GMVAE, VampPrior) ----------------------------------------
@@ -176,9 +186,10 @@ def vamp_log_prior(z: torch.Tensor, mu_k: torch.Tensor, logvar_k: torch.Tensor) 
 
 
 @fp32
-def l2_penalty(params) -> torch.Tensor:
-    """Sum of squared entries of every tensor in ``params`` (RAE-L2's decoder penalty)."""
-    return sum(p.pow(2).sum() for p in params)
+def l2_penalty(params, member_dims: int = 0) -> torch.Tensor:
+    """Sum of squared entries of every tensor in ``params`` (RAE-L2's decoder penalty), one per
+    index of the first ``member_dims`` axes (a stacked model's members)."""
+    return sum(p.pow(2).flatten(member_dims).sum(-1) for p in params)
 
 
 @fp32

@@ -43,8 +43,8 @@ class BaseVAEConfig(AutoEncoderConfig):
 
 # reconstruction name -> -log p(x|z) summed over data dimensions, from the decoder's pre-activation h
 RECON = {
-    "bce": lambda model, h, x: losses.bce_recon(h, x),
-    "mse": lambda model, h, x: losses.mse_recon(model.output_activation(h), x),
+    "bce": lambda model, h, x: losses.bce_recon(h, x, len(model.shape)),
+    "mse": lambda model, h, x: losses.mse_recon(model.output_activation(h), x, len(model.shape)),
 }
 REDUCTIONS = ("sum", "mean")
 
@@ -89,7 +89,7 @@ class BaseVAE(AutoEncoderModel):
         h = self.encoder(x)
         if not self.stochastic:
             return h, None
-        mu, logvar = h.chunk(2, dim=1)  # (B, latent) each
+        mu, logvar = h.chunk(2, dim=-1)  # (B, latent) each
         return mu, logvar
 
     def encode_sample(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:

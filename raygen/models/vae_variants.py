@@ -93,7 +93,7 @@ class InfoVAE(VAE):
             raise RaygenError(f"bandwidth must be one of {', '.join(BANDWIDTHS)}, got {cfg.bandwidth!r}")
 
     def mmd(self, z: torch.Tensor) -> torch.Tensor:
-        z_prior = self.noise((z.shape[0], self.cfg.latent_dim), z)  # (B, latent): draws from the N(0, I) prior
+        z_prior = self.noise(z.shape, z)  # (B, latent): draws from the N(0, I) prior
         return losses.mmd(z, z_prior, self.cfg.kernel, c=BANDWIDTHS[self.cfg.bandwidth](self.cfg.latent_dim))
 
     def regularizer(self, z, mu, logvar):
@@ -172,6 +172,7 @@ class RAEL2(AE):
                     "decoder_l2": {"loguniform": [1e-9, 1e-5]}}
 
     def regularizer(self, z, mu, logvar):
-        code = 0.5 * z.pow(2).sum(1).mean()
-        return self.cfg.z_weight * code + self.cfg.decoder_l2 * losses.l2_penalty(self.decoder.parameters())
+        code = 0.5 * z.pow(2).sum(-1).mean(-1)
+        decoder = losses.l2_penalty(self.decoder.parameters(), self.member_dims)
+        return self.cfg.z_weight * code + self.cfg.decoder_l2 * decoder
 

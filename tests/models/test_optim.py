@@ -64,3 +64,20 @@ def test_training_stacking_and_evaluating_never_import_torch_dynamo(data_root):
                          timeout=SUBPROCESS_TIMEOUT)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "False", out.stdout[-2000:]
+
+
+def test_a_weight_kept_in_transposed_memory_takes_the_same_steps():
+    """A stacked model's (K, out, in) weights live in (K, in, out) memory (raygen.engine.batched):
+    FusedAdam steps them in memory order, with the same numbers as a contiguous copy."""
+    torch.manual_seed(0)
+    w = torch.randn(3, 16, 8)  # a multiple of the kernel's vector width: no element in a scalar tail
+    a = torch.nn.Parameter(w.clone())
+    b = torch.nn.Parameter(w.transpose(1, 2).contiguous().transpose(1, 2))
+    assert not b.is_contiguous() and torch.equal(a, b)
+    oa, ob = FusedAdam([a], lr=1e-2), FusedAdam([b], lr=1e-2)
+    for i in range(4):
+        g = torch.randn(3, 16, 8) * (i + 1)
+        a.grad, b.grad = g.clone(), g.transpose(1, 2).contiguous().transpose(1, 2)  # each in its layout
+        oa.step(), ob.step()
+    assert torch.equal(a, b) and torch.equal(oa.state[a]["exp_avg_sq"], ob.state[b]["exp_avg_sq"])
+    assert ob.state[b]["exp_avg"].stride() == b.stride()

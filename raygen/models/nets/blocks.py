@@ -114,4 +114,4 @@ class Unflatten(nn.Module):
         self.shape = tuple(shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.view(x.shape[0], *self.shape)
+        return x.view(*x.shape[:-1], *self.shape)  # (..., numel) -> (..., *shape)
