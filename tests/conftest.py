@@ -24,7 +24,10 @@ TINY: dict[str, dict] = {
               "phase1_max_batches": 2},
 }
 
-torch.set_num_threads(2)
+# Under pytest-xdist (pyproject: -n 2) each worker process computes on one core: two workers
+# with two threads each would fight over this machine's two.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+torch.set_num_threads(1 if XDIST_WORKER else 2)
 # Any Ray a test starts reuses this environment instead of rebuilding it from uv.lock
 # (set before anything imports Ray, which reads it once).
 os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
@@ -55,12 +58,17 @@ def mnist_batch(data_root) -> torch.Tensor:
 
 @pytest.fixture(autouse=True, scope="session")
 def _metric_caches(tmp_path_factory):
-    """One raygen cache per test session (also seen by the sweeps and Ray workers the tests
-    start, through the environment): the MNIST classifier is trained once (10-20 s) and shared.
+    """One raygen cache per test run (also seen by the sweeps and Ray workers the tests start,
+    through the environment, and by every xdist worker): the MNIST classifier is trained once
+    (10-20 s) and shared.
     Inception weights are declared absent unless a test points somewhere else: on a
     machine that has them (or is online) every evaluation would otherwise run Inception on
     the CPU for minutes."""
-    cache = tmp_path_factory.mktemp("raygen_cache")
+    if XDIST_WORKER:  # shared by the run's workers (the caches take file locks)
+        cache = tmp_path_factory.getbasetemp().parent / "raygen_cache"
+        cache.mkdir(exist_ok=True)
+    else:
+        cache = tmp_path_factory.mktemp("raygen_cache")
     saved = {k: os.environ.get(k) for k in ("RAYGEN_CACHE", "RAYGEN_FID_WEIGHTS")}
     os.environ["RAYGEN_CACHE"] = str(cache)
     os.environ["RAYGEN_FID_WEIGHTS"] = str(cache / "absent" / "pt_inception-2015-12-05-6726825d.pth")

@@ -31,7 +31,8 @@ BATCHABLE = (nn.Linear, nn.Flatten, Unflatten, nn.Sequential, MLP, *_ELEMENTWISE
 
 class StackedLinear(nn.Module):
     """K ``nn.Linear`` layers of one shape: x (K, B, in) -> (K, B, out), one batched product.
-    Weights keep ``nn.Linear``'s (out, in) layout per member, so a member's slice is its layer."""
+    Weights are (K, out, in), so a member's slice is its layer's weight, in (K, in, out) memory
+    (``io_layout``)."""
 
     def __init__(self, weight: nn.Parameter, bias: nn.Parameter | None):
         super().__init__()
@@ -82,8 +83,9 @@ def batched_copy(model: nn.Module, params: dict[str, nn.Parameter]) -> nn.Module
         if isinstance(mod, nn.Linear):
             bias = params.get(f"{name}.bias")
             setattr(owner, attr, StackedLinear(params[f"{name}.weight"], bias))
-        elif isinstance(mod, nn.Flatten) and mod.start_dim >= 0:
-            setattr(owner, attr, nn.Flatten(mod.start_dim + 1, mod.end_dim))
+        elif isinstance(mod, nn.Flatten):
+            shift = [d + 1 if d >= 0 else d for d in (mod.start_dim, mod.end_dim)]
+            setattr(owner, attr, nn.Flatten(*shift))
     own = dict(out.named_parameters())
     if own.keys() != params.keys() or any(own[n] is not p for n, p in params.items()):
         raise ValueError("batched_copy: the stacked parameters do not match the model's")

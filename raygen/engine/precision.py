@@ -67,10 +67,17 @@ def _tf32(on: bool) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
-@contextmanager
-def steps(precision: str, device: torch.device) -> Iterator[None]:
+_FP32 = nullcontext()  # reusable: fp32 steps run as everything else does (``check`` set TF32 off)
+
+
+def steps(precision: str, device: torch.device):
     """The context one training step runs in. One step, not an epoch: autocast keeps its bf16
     copies of the weights until its context ends, and a longer one would train on stale copies."""
+    return _FP32 if precision == "fp32" else _mixed(precision, device)
+
+
+@contextmanager
+def _mixed(precision: str, device: torch.device) -> Iterator[None]:
     tf32 = _tf32(precision == "tf32") if device.type == "cuda" else nullcontext()
     cast = torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
     with tf32, cast:

@@ -196,19 +196,25 @@ class Trial:
             if result.get(keys.DONE):
                 return result
 
-    def save(self, path: str | os.PathLike, final: bool = False) -> Path:
+    def save(self, path: str | os.PathLike, final: bool = False, history: bool = True) -> Path:
         """The configuration and everything resuming needs, in one file ``load`` reads back;
-        ``final``: the trained model only (``state(final=True)``), for a trial that is over."""
+        ``final``: the trained model only (``state(final=True)``), for a trial that is over;
+        ``history=False``: without the epochs' numbers (a sweep keeps them in the trial's epochs
+        file and the run's history.parquet: a 20,000-epoch trial's history is megabytes)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"raygen_trial": 1, "config": self.config, "state": self.state(final)}, path)
+        state = self.state(final)
+        if not history:
+            del state["history"]
+        torch.save({"raygen_trial": 1, "config": self.config, "state": state}, path)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: torch.device | str = "cpu",
              data_root: str | None = None) -> Trial:
-        """A trial saved by ``save``: the same model, optimizers, epoch and history. Read with
-        ``weights_only=True``: a file from elsewhere cannot run code."""
+        """A trial saved by ``save``: the same model, optimizers, epoch and history (none for a
+        sweep's final checkpoint: read the run's history.parquet). Read with ``weights_only=True``:
+        a file from elsewhere cannot run code."""
         from raygen.core.errors import RaygenError
 
         try:

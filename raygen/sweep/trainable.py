@@ -195,7 +195,9 @@ class GenerativeTrainable(tune.Trainable):
             return None
         if self.finished:  # a stack's members each as if alone: member_<i>.pt
             for i, t in enumerate(getattr(self.trial, "members", [self.trial])):
-                t.save(os.path.join(checkpoint_dir, FINAL if t is self.trial else f"member_{i}.pt"), final=True)
+                # the epochs are in the trial's epochs file (``_write_epochs``), not here again
+                t.save(os.path.join(checkpoint_dir, FINAL if t is self.trial else f"member_{i}.pt"), final=True,
+                       history=False)
         else:
             torch.save(self.trial.state(), os.path.join(checkpoint_dir, "state.pt"))
             with open(os.path.join(checkpoint_dir, PROGRESS), "w") as f:

@@ -45,6 +45,10 @@ def test_a_finished_trial_saves_its_model_alone_and_loads_back_the_same(data_roo
         assert a.equal(b), name
     x = t.data.eval.x[:64]
     assert back.model.reconstruct(x).equal(t.model.reconstruct(x))
+    # a sweep's final checkpoint leaves the epochs to the trial's epochs file: the same model, no history
+    bare = Trial.load(t.save(tmp_path / "bare.pt", final=True, history=False), data_root=str(data_root))
+    assert bare.epoch == 2 and bare.history == [] and len(t.history) == 2
+    assert all(a.equal(b) for a, b in zip(t.model.state_dict().values(), bare.model.state_dict().values()))
 
 
 def test_loading_anything_but_a_saved_trial_is_one_clear_error(data_root, tmp_path):

@@ -50,6 +50,8 @@ def test_killed_worker_is_retried_from_its_last_checkpoint(tmp_path, data_root, 
     assert (run_dir / row.trial_dir / ".killed_once").read_text() == "2"
     (ckpt,) = (run_dir / row.trial_dir).glob("checkpoint_*")  # Ray keeps one: the final, the model alone
     assert (ckpt / "model.pt").is_file() and not (ckpt / "state.pt").exists()
+    final = torch.load(ckpt / "model.pt", weights_only=True)["state"]
+    assert final["epoch"] == 3 and "history" not in final  # the epochs are in history.parquet, once
     hist = pd.read_parquet(run_dir / "history.parquet")
     assert sorted(hist.epoch) == [1, 2, 3]
 
