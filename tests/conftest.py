@@ -87,3 +87,10 @@ def float64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first (a stable sort: each group keeps its order). Under xdist the longest
+    tests (real sweeps, 20-120 s each) then start early and the quick ones fill the workers' ends,
+    instead of one worker running a two-minute sweep alone after the other has finished."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -51,7 +51,7 @@ from raygen.core.errors import RaygenError
 from raygen.engine import precision
 from raygen.engine.batched import batchable, batched_copy, io_layout, linear_weights
 from raygen.engine.config import split_config
-from raygen.engine.trial import Trial
+from raygen.engine.trial import Trial, data_cache_kept
 from raygen.models.base import adam
 from raygen.record import keys
 from raygen.record.transport import given_config
@@ -110,8 +110,9 @@ def probe(configs: list[dict[str, Any]], device: torch.device | str = "cpu", dat
     before = torch.get_num_threads()
     torch.set_num_threads(threads or before)
     try:
-        alone = per_step(Trial(group[0], device=device, data_root=data_root).train_epoch)
-        stacked = per_step(StackedTrial(group, device=device, data_root=data_root).train_epoch)
+        with data_cache_kept():
+            alone = per_step(Trial(group[0], device=device, data_root=data_root).train_epoch)
+            stacked = per_step(StackedTrial(group, device=device, data_root=data_root).train_epoch)
     finally:
         torch.set_num_threads(before)
         torch.set_rng_state(seeds[0])

@@ -10,6 +10,8 @@ import math
 import os
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,18 @@ from raygen.record import keys
 from raygen.record.transport import given_config
 
 _DATA_CACHE: dict[tuple, Data] = {}  # survives actor reuse: a dataset is loaded once per worker
+
+
+@contextmanager
+def data_cache_kept() -> Iterator[None]:
+    """Trials built inside leave the process's dataset cache as they found it (the driver's stack
+    probe: a dataset kept there would stay resident for the whole sweep)."""
+    before = dict(_DATA_CACHE)
+    try:
+        yield
+    finally:
+        _DATA_CACHE.clear()
+        _DATA_CACHE.update(before)
 
 
 def seed_everything(seed: int) -> None:

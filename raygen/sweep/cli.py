@@ -193,7 +193,6 @@ def prepare(args: argparse.Namespace):
 def probed(plan, args: argparse.Namespace):
     """``stack: auto`` decided by a probe on the device the trials get (a cluster's GPU trials
     cannot be probed here: stacking pays on a GPU's launch-bound small steps, so they stack)."""
-    import torch
 
     from raygen.data import data_root
     from raygen.sweep.plan import probe_stacks
@@ -202,27 +201,32 @@ def probed(plan, args: argparse.Namespace):
     if plan.sweep.stack != "auto" or args.resume:
         return plan
     cpus, gpus = requested(plan, args)
-    local_gpu = gpus > 0 and torch.cuda.is_available()
-    if args.address and gpus > 0 and not local_gpu:
+    device = local_device(gpus)
+    if args.address and gpus > 0 and device.type != "cuda":
         return dataclasses.replace(plan, probed=["stacked without a probe: the trials get the cluster's GPUs, where "
                                                  "a stack of small steps pays, and this machine has none to probe"])
     if args.address and not (args.data_root or os.environ.get("RAYGEN_DATA_ROOT")):
         return dataclasses.replace(plan, probed=["stacked without a probe: the data is the cluster's (give "
                                                  "--data-root to probe on this machine)"])
-    return probe_stacks(plan, torch.device("cuda" if local_gpu else "cpu"), str(data_root(args.data_root)),
-                        threads=max(1, int(cpus)))
+    return probe_stacks(plan, device, str(data_root(args.data_root)), threads=max(1, int(cpus)))
+
+
+def local_device(gpus: float):
+    """The device a trial asking for ``gpus`` trains on when it runs on this machine."""
+    import torch
+
+    return torch.device("cuda" if gpus > 0 and torch.cuda.is_available() else "cpu")
 
 
 def check_precision(plan, args: argparse.Namespace) -> None:
     """Every precision the plan trains in, on the device its trials get on this machine (a
     cluster's workers check their own when they build the trial)."""
-    import torch
 
     from raygen.engine import precision
     from raygen.sweep.tuner import requested
 
     _, gpus = requested(plan, args)
-    device = torch.device("cuda" if gpus > 0 and torch.cuda.is_available() else "cpu")
+    device = local_device(gpus)
     for p in sorted({train.train_precision for train, _, _ in plan.splits}):
         precision.check(p, device)
 

@@ -57,10 +57,11 @@ def test_stacks_group_the_grid_by_everything_but_the_stack_keys():
 def test_stack_auto_keeps_a_stack_only_where_a_probe_measures_it_faster(monkeypatch, data_root):
     """A real probe (stacking.probe: the cosine networks, one thread) and its decision, said in the stack line;
     the plan's record of trials (what a resume checks) does not depend on how the probe grouped them."""
-    from raygen.engine import stacking
+    from raygen.engine import stacking, trial
     from raygen.sweep.guard import plan_record
     from raygen.sweep.plan import probe_stacks
 
+    trial._DATA_CACHE.clear()
     plan = make_plan(load_sweep("gae_cosine"), smoke=True, stack="auto")
     assert sorted(len(g) for g in plan.stacks) == [5, 5]
     for pays, sizes, verdict in ((1.0, [5, 5], "stacked: a probe on cpu ran 5 stacked at"),
@@ -71,6 +72,7 @@ def test_stack_auto_keeps_a_stack_only_where_a_probe_measures_it_faster(monkeypa
         line = probed.stack_line()
         assert line.count(verdict) == 2 and "gae" in line and "vae_mlp" in line, line
         assert plan_record(probed) == plan_record(plan)
+        assert not trial._DATA_CACHE  # the driver keeps no dataset resident after probing
     assert re.search(r"ms a step against [\d.]+ ms for one alone, [\d.]+x", line)
     fixed = make_plan(load_sweep("gae_cosine"), smoke=True, stack="seed")  # named keys: stacked as asked
     assert probe_stacks(fixed, torch.device("cpu"), str(data_root)) is fixed
