@@ -41,8 +41,10 @@ def start_ray(address: str | None, num_cpus: int | None, uv_env: bool = False, v
                               f"(`ray status` on its head) and its port open to this machine?") from None
     else:
         keep_token_private()
-        ray.init(num_cpus=num_cpus, include_dashboard=False, configure_logging=True, log_to_driver=verbose,
-                 logging_level="WARNING" if verbose else "ERROR")
+        # "local": a Ray of its own, even when $RAY_ADDRESS or a `ray start` on this machine names
+        # another (Ray would join that one, and refuse num_cpus with a traceback); --address joins
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, configure_logging=True,
+                 log_to_driver=verbose, logging_level="WARNING" if verbose else "ERROR")
     return ray, True
 
 

@@ -47,14 +47,19 @@ def test_a_token_from_the_environment_or_auth_off_leaves_the_disk_alone(home, mo
 
 
 @pytest.mark.slow
-def test_a_local_ray_authenticates_with_the_private_token(home):
+def test_a_local_ray_authenticates_with_the_private_token_and_is_its_own(home):
+    """Without --address a sweep starts its own Ray even when the environment names another cluster
+    (``ray job submit`` sets $RAY_ADDRESS; a `ray start` on the machine leaves its address on disk):
+    Ray would join that one, and refuse the local sweep's num_cpus with a traceback."""
     code = ("import os, stat, ray; from raygen.sweep.tuner import start_ray; r, started = start_ray(None, 1); "
             "p = os.path.expanduser('~/.ray/auth_token'); "
-            "print(started, oct(stat.S_IMODE(os.stat(p).st_mode)), os.environ.get('RAY_AUTH_MODE')); ray.shutdown()")
+            "print(started, oct(stat.S_IMODE(os.stat(p).st_mode)), os.environ.get('RAY_AUTH_MODE'), "
+            "ray.cluster_resources()['CPU']); ray.shutdown()")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                         timeout=SUBPROCESS_TIMEOUT, env={**os.environ, "HOME": str(home)})
+                         timeout=SUBPROCESS_TIMEOUT,
+                         env={**os.environ, "HOME": str(home), "RAY_ADDRESS": "127.0.0.1:9"})  # nothing there
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split()[-3:] == ["True", "0o600", "token"]
+    assert out.stdout.split()[-4:] == ["True", "0o600", "token", "1.0"]
 
 
 @pytest.mark.slow  # starts Ray
