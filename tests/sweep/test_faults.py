@@ -73,10 +73,11 @@ def _reported_unfinished(run_root) -> bool:
     return False
 
 
-def kill_driver_after(sweep, storage, data_root, finished: int = 0, settle_s: float = 0.0, until=None) -> None:
+def kill_driver_after(sweep, storage, data_root, finished: int = 0, settle_s: float = 0.0, until=None,
+                      env=None) -> None:
     """Start the sweep, wait until ``finished`` trials are done (and ``until(run_root)`` holds),
     then SIGKILL the driver and the local Ray it started, mid-sweep."""
-    proc = subprocess.Popen(sweep_cmd(sweep, storage, data_root, "--num-cpus", "1"), cwd=REPO,
+    proc = subprocess.Popen(sweep_cmd(sweep, storage, data_root, "--num-cpus", "1"), cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while _finished_trials(storage / sweep.stem) < finished or (until and not until(storage / sweep.stem)):
@@ -129,19 +130,20 @@ def _epoch(checkpoint) -> int | None:
         return None
 
 
-EPOCHS = 80  # of 20 batches, about 0.3 s each: longer than the 12 s before the kill
+EPOCHS = 40  # of 20 batches, 0.15-0.3 s each: longer than the 3 s before the kill
 
 
 @pytest.mark.parametrize("left", ["a newer one", "none"])
 def test_a_resumed_trial_whose_recorded_checkpoint_is_gone_goes_on_from_what_is_left(tmp_path, data_root, left):
     # Ray deletes a trial's previous checkpoint when it saves the next, but records the newest in its
-    # experiment state only every 10 s: a driver killed between the two resumes with a record naming
-    # a deleted checkpoint. Made certain here: the kill comes 12 s after the first checkpoint (the
-    # record names one), then the trial's checkpoints are moved away.
+    # experiment state only every 10 s or more: a driver killed between the two resumes with a record
+    # naming a deleted checkpoint. Made certain here: Ray saves its state every second
+    # (TUNE_GLOBAL_CHECKPOINT_S), the kill comes 3 s after the first checkpoint (the record names
+    # one), then the trial's checkpoints are moved away.
     text = TRIALS.replace("{grid: [0, 1, 2, 3]}", "0").replace("epochs: 3", f"epochs: {EPOCHS}")
     sweep = write_sweep(tmp_path, "gone", text.replace("max_batches: 5", "max_batches: 20"))
     storage = tmp_path / "runs"
-    kill_driver_after(sweep, storage, data_root, settle_s=12,
+    kill_driver_after(sweep, storage, data_root, settle_s=3, env={**os.environ, "TUNE_GLOBAL_CHECKPOINT_S": "1"},
                       until=lambda root: any(root.glob("*/*/checkpoint_*/state.pt")))
     run_dir = only_run(storage, "gone")
     (trial_dir,) = run_dir.glob("*_vae_mlp")  # named as the console names it
@@ -207,7 +209,7 @@ def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_t
     # No checkpoint by the clock (checkpoint_seconds: 600): the one the trial resumes from is
     # the one Ctrl-C asked for.
     text = TRIALS.replace("epochs: 3", "epochs: 40").replace("max_concurrent: 1\n", "").replace(
-        "max_batches: 5", "max_batches: 40")  # epochs long enough to be interrupted between two
+        "max_batches: 5", "max_batches: 20")  # trials long enough to be interrupted mid-way
     sweep = write_sweep(tmp_path, "ctrlc", text.replace("checkpoint_seconds: 0", "checkpoint_seconds: 600"))
     storage = tmp_path / "runs"
     proc = subprocess.Popen(sweep_cmd(sweep, storage, data_root, "--num-cpus", "1"), cwd=REPO,
