@@ -209,7 +209,7 @@ def test_ctrl_c_marks_unfinished_trials_interrupted_exits_130_and_resumes_from_t
     # No checkpoint by the clock (checkpoint_seconds: 600): the one the trial resumes from is
     # the one Ctrl-C asked for.
     text = TRIALS.replace("epochs: 3", "epochs: 40").replace("max_concurrent: 1\n", "").replace(
-        "max_batches: 5", "max_batches: 20")  # trials long enough to be interrupted mid-way
+        "max_batches: 5", "max_batches: 40")  # trials long enough to be interrupted mid-way, on a busy machine too
     sweep = write_sweep(tmp_path, "ctrlc", text.replace("checkpoint_seconds: 0", "checkpoint_seconds: 600"))
     storage = tmp_path / "runs"
     proc = subprocess.Popen(sweep_cmd(sweep, storage, data_root, "--num-cpus", "1"), cwd=REPO,
