@@ -13,7 +13,7 @@ code works on any leading dimensions: features on the last axis, the batch just 
 them (``losses`` reduce over ``data_dims``, ``chunk(2, dim=-1)``, noise drawn at the input's
 shape), so every term comes out with one value per member, and loss weights that differ
 between members arrive as (K,) tensors. The contract test over every stackable model
-(tests/engine/test_stacking.py) holds each model to it.
+(tests/engine/test_batched.py) holds each model to it.
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def linear_weights(model: nn.Module) -> set[str]:
 def io_layout(t: torch.Tensor) -> torch.Tensor:
     """(K, out, in) stacked weights (or their Adam moments) as a view on (K, in, out) memory: the
     layout bmm's backward gives their gradient in, which autograd then keeps as it is. In
-    (K, out, in) memory every step copied each gradient transposed: a fifth of a Table 3 VAE step."""
+    (K, out, in) memory every step copied each gradient transposed: a sixth of a Table 3 VAE step."""
     return t.transpose(1, 2).contiguous().transpose(1, 2)
 
 

@@ -9,7 +9,7 @@ optimizer with the same kernel (``torch._fused_adam_``), the same state (``step`
 updates bit for bit (tests/models/test_optim.py), reaching the wrapped methods' own bodies
 (``__wrapped__``) instead of their hooks. Its ``step`` and ``zero_grad`` also skip the
 profiler's record_function and the global step hooks raygen never registers: on the cosine
-experiment's small networks they were a fifth of a step.
+experiment's small networks they were 11-18 % of a step.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _memory_order(p: torch.Tensor, *more: torch.Tensor) -> list[torch.Tensor]:
     """``p`` and ``more`` (tensors of ``p``'s strides) with their dimensions permuted into memory
     order: contiguous when ``p`` is dense in another order (a stacked model's (K, out, in)
     weights kept in (K, in, out) memory, ``raygen.engine.batched``), on which the fused kernel
-    ran at half speed. Adam is elementwise, so any common order gives the same update."""
+    ran at half speed or less. Adam is elementwise, so any common order gives the same update."""
     order = sorted(range(p.dim()), key=lambda d: -p.stride(d))
     return [t.permute(order) for t in (p, *more)]
 

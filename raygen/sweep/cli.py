@@ -193,15 +193,15 @@ def prepare(args: argparse.Namespace):
 def probed(plan, args: argparse.Namespace):
     """``stack: auto`` decided by a probe on the device the trials get (a cluster's GPU trials
     cannot be probed here: stacking pays on a GPU's launch-bound small steps, so they stack)."""
-
     from raygen.data import data_root
+    from raygen.engine.trial import pick_device
     from raygen.sweep.plan import probe_stacks
     from raygen.sweep.tuner import requested
 
     if plan.sweep.stack != "auto" or args.resume:
         return plan
     cpus, gpus = requested(plan, args)
-    device = local_device(gpus)
+    device = pick_device(gpus)  # where the trials train when they run on this machine
     if args.address and gpus > 0 and device.type != "cuda":
         return dataclasses.replace(plan, probed=["stacked without a probe: the trials get the cluster's GPUs, where "
                                                  "a stack of small steps pays, and this machine has none to probe"])
@@ -211,22 +211,15 @@ def probed(plan, args: argparse.Namespace):
     return probe_stacks(plan, device, str(data_root(args.data_root)), threads=max(1, int(cpus)))
 
 
-def local_device(gpus: float):
-    """The device a trial asking for ``gpus`` trains on when it runs on this machine."""
-    import torch
-
-    return torch.device("cuda" if gpus > 0 and torch.cuda.is_available() else "cpu")
-
-
 def check_precision(plan, args: argparse.Namespace) -> None:
     """Every precision the plan trains in, on the device its trials get on this machine (a
     cluster's workers check their own when they build the trial)."""
-
     from raygen.engine import precision
+    from raygen.engine.trial import pick_device
     from raygen.sweep.tuner import requested
 
     _, gpus = requested(plan, args)
-    device = local_device(gpus)
+    device = pick_device(gpus)
     for p in sorted({train.train_precision for train, _, _ in plan.splits}):
         precision.check(p, device)
 

@@ -63,10 +63,10 @@ TUNER_MODULES = ("ray.tune", "ray.tune.schedulers", "raygen.sweep.trainable", "r
 
 
 def import_meanwhile(modules: tuple[str, ...] = TUNER_MODULES) -> threading.Thread:
-    """``modules`` imported in a thread while the caller waits on ``ray.init`` (5 s here, spent
-    mostly waiting for Ray's processes): about 2 s off a local sweep's start on this project's
-    machine (``python -m benchmarks.startup``). Started after the environment Ray reads at import
-    is set (``start_ray``) and joined before ``start_ray`` returns."""
+    """``modules`` imported in a thread while the caller waits on ``ray.init`` (4-5 s here, spent
+    mostly waiting for Ray's processes): the 1.7 s they took after it, on this project's machine,
+    overlap it. Started after the environment Ray reads at import is set (``start_ray``) and
+    joined before ``start_ray`` returns."""
     import importlib
 
     def work() -> None:
