@@ -2,7 +2,7 @@
 
     python -m benchmarks.startup [SWEEP ...] [--smoke] [--repeat 2] [--num-cpus 2] [--data-root DIR] [--baseline DIR]
 
-Each sweep runs as a user runs it (a new ``python -m raygen.sweep`` process, a local Ray), its
+Each sweep runs as a user runs it (``uv run python -m raygen.sweep`` in the checkout, a local Ray), its
 console read line by line as it comes. Printed per run: the seconds to the sweep's first
 line (Python and raygen's imports, the plan, the data check), to its ``raygen: sweep`` line
 (Ray's start and the Tuner), to the first trial's first training step (a new worker's start,
@@ -10,13 +10,15 @@ its imports, the data, the model: from the trial's result.json), the trials' own
 (training, evaluation, images: trial-seconds from results.parquet), the last result to exit
 (results written, Ray's shutdown), and the whole command. The fixed cost is the command's
 wall less the trials' own busy time spread over the slots. ``--baseline DIR``: a checkout of
-other code (``git worktree add DIR REV``) run the same way in the same run, its rows first.
+other code (``git worktree add DIR REV``) run the same way in the same run, its rows first: in
+its own environment, which ``uv run`` builds there from its pyproject and uv.lock.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,15 +27,23 @@ from pathlib import Path
 
 import pandas as pd
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 def run(sweep: str, smoke: bool, num_cpus: int, data_root: str | None, code: str | None = None) -> dict[str, float]:
+    """One sweep as its user runs it: ``uv run python -m raygen.sweep`` in the checkout, which
+    uses that checkout's own environment (built from its pyproject and uv.lock)."""
+    code = code or str(REPO)
+    uv = shutil.which("uv")
+    python = [uv, "run", "python"] if uv else [sys.executable]
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "raygen.sweep", sweep, "--no-report", "--storage", tmp,
+        cmd = [*python, "-m", "raygen.sweep", sweep, "--no-report", "--storage", tmp,
                "--num-cpus", str(num_cpus), *(["--smoke"] if smoke else []),
-               *(["--data-root", data_root] if data_root else [])]
+               *(["--data-root", os.path.abspath(data_root)] if data_root else [])]
         t0, wall0 = time.perf_counter(), time.time()
         seen: dict[str, float] = {}
-        env = {**os.environ, "PYTHONPATH": code} if code else None  # Ray's workers inherit it
+        # the checkout's environment, not this one's
+        env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")} if uv else None
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=code, env=env)
         for line in proc.stdout:
             now = time.perf_counter() - t0

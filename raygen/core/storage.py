@@ -13,11 +13,11 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import pyarrow as pa
-from pyarrow import fs as pafs
+if TYPE_CHECKING:  # pandas and pyarrow load where a file is read or written, not before a sweep starts
+    import pandas as pd
+    from pyarrow import fs as pafs
 
 PARQUET_META = b"raygen"  # schema metadata key: raygen's facts about a results file (JSON)
 
@@ -36,6 +36,8 @@ def join(base: str, *parts: str) -> str:
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    from pyarrow import fs as pafs
+
     if "://" in uri:
         return pafs.FileSystem.from_uri(uri)
     return pafs.LocalFileSystem(), uri
@@ -43,6 +45,8 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
 
 def list_runs(base: str) -> list[str]:
     """Run folders under ``<storage>/<sweep>`` that Ray Tune can restore, oldest first."""
+    from pyarrow import fs as pafs
+
     fs, path = filesystem(base)
     try:
         infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
@@ -59,6 +63,9 @@ def check_writable(uri: str) -> None:
     from raygen.core.errors import RaygenError
 
     if is_remote(uri):
+        import pyarrow as pa
+        from pyarrow import fs as pafs
+
         try:
             pafs.FileSystem.from_uri(uri)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, ValueError) as exc:

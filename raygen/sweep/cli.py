@@ -135,12 +135,8 @@ def run(args: argparse.Namespace):
     # Before anything imports Ray, which reads it into a module constant.
     os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "1" if (args.uv_env and args.address) else "0"
     plan = prepare(args)
-    from raygen.core.storage import join, write_text
-    from raygen.record.rows import META_FILE
-    from raygen.sweep.collect import run_metadata
+    # Only what runs before Ray's start is imported here: pandas and Ray Tune load while it starts
     from raygen.sweep.guard import check_plan, lock_run, save_plan
-    from raygen.sweep.outcome import ending
-    from raygen.sweep.provenance import provenance
     from raygen.sweep.tuner import start_ray
 
     base, run_name = run_dir_for(args.storage, plan.sweep.name, args.resume, args.smoke)
@@ -153,6 +149,11 @@ def run(args: argparse.Namespace):
     ray, started = start_ray(args.address, args.num_cpus, args.uv_env, args.verbose)
     ray_start_s = time.perf_counter() - t_ray
     try:
+        from raygen.core.storage import join, write_text
+        from raygen.record.rows import META_FILE
+        from raygen.sweep.collect import run_metadata
+        from raygen.sweep.provenance import provenance
+
         tuner, res = tuner_for(plan, args, ray, base, run_name)
         print(f"raygen: sweep {plan.sweep.name!r} -> {run_dir}  (resources per trial: {res})", flush=True)
         # for reports of the run in progress
@@ -165,6 +166,8 @@ def run(args: argparse.Namespace):
     finally:
         if started:
             ray.shutdown()
+    from raygen.sweep.outcome import ending
+
     return ending(args, results, run_dir, run_name, interrupted)
 
 
@@ -174,7 +177,7 @@ def prepare(args: argparse.Namespace):
     from raygen.core.storage import check_writable, storage_uri
     from raygen.sweep.callbacks import trackers
     from raygen.sweep.plan import make_plan
-    from raygen.sweep.preflight import check_address, check_args, check_data, only, overrides
+    from raygen.sweep.preflight import BYTECODE_NOTE, check_address, check_args, check_data, only, overrides, uncompiled
     from raygen.sweep.spec import load_sweep
 
     check_args(args)
@@ -187,6 +190,8 @@ def prepare(args: argparse.Namespace):
     else:  # the data and the device are this machine's: look before anything starts
         check_precision(plan, args)
         check_data(plan, args)
+        if uncompiled():
+            print(BYTECODE_NOTE, file=sys.stderr, flush=True)
     return probed(plan, args)
 
 

@@ -22,8 +22,9 @@ from typing import Any
 from raygen.core.errors import RaygenError
 from raygen.core.storage import atomic_write, is_remote
 from raygen.core.values import plain
-from raygen.sweep.callbacks.runstate import BACKUP_DIR
 from raygen.sweep.plan import Plan
+
+BACKUP_DIR = ".raygen-state"  # raygen's own files in a run folder: its lock, plan and signed copies of Ray's state
 
 PLAN_FILE = "plan.json"
 _HELD: list[int] = []  # the lock's file descriptor, kept open for the life of the driver

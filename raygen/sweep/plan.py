@@ -21,7 +21,6 @@ from raygen.core.registry import DATASETS, MODELS
 from raygen.engine.config import split_config
 from raygen.engine.stacking import stackable
 from raygen.record.transport import stacked_config
-from raygen.sweep.callbacks.console import swept_keys
 from raygen.sweep.spec import SEARCH_SPACES, Sweep
 
 
@@ -252,3 +251,10 @@ def trial_keys(sweep: Sweep, configs: list[dict[str, Any]], smoke: bool, sets: d
     (spec,) = sweep.variant_specs(smoke, sets)
     ranged = [k for k, v in spec.items() if isinstance(v, dict) and next(iter(v), None) in SEARCH_SPACES]
     return ["model", *[k for k in ranged if k != "model"]]
+
+
+def swept_keys(configs: list[dict[str, Any]]) -> list[str]:
+    """``model`` and every key whose value differs between the sweep's configurations."""
+    keys = list(dict.fromkeys(k for c in configs for k in c))
+    varied = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
+    return ["model", *[k for k in varied if k != "model"]]

@@ -141,3 +141,20 @@ def check_data(plan, args: argparse.Namespace) -> None:
             if not args.skip_missing_data:
                 raise RaygenError(f"{exc} (or run the other trials with --skip-missing-data)") from None
             print(f"note: {train.dataset} is missing; its trials will fail (--skip-missing-data)", flush=True)
+
+
+def uncompiled(module: str = "torch") -> bool:
+    """Whether every process that imports ``module`` compiles it from source: its bytecode is not
+    there and Python will not write it (``PYTHONDONTWRITEBYTECODE``, as many containers and CI
+    machines set, or a read-only environment)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return False
+    if os.path.exists(importlib.util.cache_from_source(spec.origin)):
+        return False
+    return bool(os.environ.get("PYTHONDONTWRITEBYTECODE")) or not os.access(os.path.dirname(spec.origin), os.W_OK)
+
+
+BYTECODE_NOTE = ("note: this environment holds no compiled bytecode and Python writes none here: each of the "
+                 "sweep's processes (the driver, Ray's, a worker per trial slot) compiles torch and Ray from "
+                 "source, seconds apiece; `uv sync --compile-bytecode` once removes that")

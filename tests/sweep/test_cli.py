@@ -99,3 +99,36 @@ def test_a_cluster_keeps_the_gpus_its_autoscaler_will_add_and_this_machine_drops
     assert "running CPU-only" in capsys.readouterr().out
     with pytest.raises(RaygenError, match="exceeds the 2.0 CPUs"):
         resources(plan, argparse.Namespace(address=None, cpus_per_trial=4.0, gpus_per_trial=0.0), {"CPU": 2.0})
+
+
+@pytest.mark.slow  # a fresh Python process
+def test_the_checks_before_rays_start_leave_pandas_and_ray_tune_for_while_it_starts(data_root, tmp_path):
+    """Everything a sweep checks before Ray starts runs without Ray, Ray Tune or pandas: they are
+    imported in a thread while ``ray.init`` waits for Ray's processes (2-3 s of every command)."""
+    code = ("import sys; from raygen.sweep import cli; "
+            f"a = cli.parse_args(['gae_cosine', '--smoke', '--data-root', {str(data_root)!r}, "
+            f"'--storage', {str(tmp_path)!r}]); cli.prepare(a); "
+            "print(sorted(m for m in ('ray', 'ray.tune', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         timeout=SUBPROCESS_TIMEOUT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.splitlines()[-1] == "[]", out.stdout
+
+
+def test_an_environment_without_bytecode_that_python_will_not_write_is_noticed(tmp_path, monkeypatch):
+    import compileall
+
+    from raygen.sweep.preflight import uncompiled
+
+    pkg = tmp_path / "fresh_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    assert uncompiled("fresh_pkg")
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE")
+    assert not uncompiled("fresh_pkg")  # Python compiles it once, on the first import
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    assert compileall.compile_dir(str(pkg), quiet=1)
+    assert not uncompiled("fresh_pkg")
+    assert not uncompiled("no_such_module_here")

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from raygen.sweep.callbacks.console import Console, best_words, fmt, swept_keys
+from raygen.sweep.callbacks.console import Console, best_words, fmt
+from raygen.sweep.plan import swept_keys
 from raygen.sweep.spec import load_sweep
 
 from conftest import REPO

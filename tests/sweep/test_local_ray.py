@@ -92,3 +92,34 @@ ray.shutdown()
                          timeout=SUBPROCESS_TIMEOUT, env={**os.environ, "HOME": str(home)})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == ["heard", "True"], out.stdout[-2000:] + out.stderr[-2000:]
+
+
+@pytest.mark.slow  # starts Ray twice
+def test_a_local_ray_starts_only_the_services_a_sweep_on_one_machine_uses(home):
+    """No autoscaler monitor (nothing to scale), no log monitor unless --verbose shows the workers'
+    output, no workers started ahead of need (Tune's trial actors never take them): each took CPU
+    from Ray's start, and the monitors a second each from its shutdown."""
+    code = """
+import os, time, ray
+from raygen.sweep.tuner import start_ray
+@ray.remote(num_cpus=0)
+class Actor:
+    def ok(self):
+        return True
+for verbose in (False, True):
+    start_ray(None, 2, verbose=verbose)
+    node = ray._private.worker._global_node
+    ray.get(Actor.remote().ok.remote())
+    time.sleep(1)
+    log = open(os.path.join(node.get_logs_dir_path(), "raylet.out")).read()
+    print(verbose, sorted(node.all_processes), log.count("Started worker process"))
+    ray.shutdown()
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                         timeout=SUBPROCESS_TIMEOUT, env={**os.environ, "HOME": str(home)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    quiet, verbose = (line for line in out.stdout.splitlines() if line.startswith(("False", "True")))
+    for line in (quiet, verbose):
+        assert "'monitor'" not in line and "'gcs_server'" in line and "'raylet'" in line, line
+        assert line.endswith(" 1"), f"workers started beside the one actor's: {line}"
+    assert "'log_monitor'" not in quiet and "'log_monitor'" in verbose, (quiet, verbose)

@@ -69,13 +69,6 @@ def fmt(value: Any) -> str:
     return number(value, whole=True)
 
 
-def swept_keys(configs: list[dict[str, Any]]) -> list[str]:
-    """``model`` and every key whose value differs between the sweep's configurations."""
-    keys = list(dict.fromkeys(k for c in configs for k in c))
-    varied = [k for k in keys if len({repr(c.get(k)) for c in configs}) > 1]
-    return ["model", *[k for k in varied if k != "model"]]
-
-
 def label(config: dict[str, Any], names: list[str]) -> str:
     """One trial (or stack member) as the console names it: its model and swept values."""
     return "  ".join(f"{k}={fmt(config[k])}" if k != "model" else str(config[k]) for k in names if k in config)

@@ -35,8 +35,8 @@ from raygen.core.errors import RaygenError
 from raygen.core.signing import is_signed, signature
 from raygen.core.storage import atomic_write, is_remote
 from raygen.sweep.callbacks.console import say
+from raygen.sweep.guard import BACKUP_DIR
 
-BACKUP_DIR = ".raygen-state"
 SIGNATURES = "signatures.json"
 PATTERNS = ("experiment_state-*.json", "basic-variant-state-*.json", "searcher-state-*.pkl", "tuner.pkl")
 SLACK = 8 * 2**20  # Ray's own state and the results files, beyond the checkpoints
