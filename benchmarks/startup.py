@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,25 +87,41 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--num-cpus", type=int, default=2)
     ap.add_argument("--data-root", default=None)
-    ap.add_argument("--baseline", default=None, help="a checkout of the code to compare against")
+    ap.add_argument("--baseline", action="append", default=[],
+                    help="a checkout of the code to compare against (repeatable; each row named by its folder)")
     args = ap.parse_args(argv)
     # what a worker's first trial paid before raygen.models.optim (torch.optim's hooks import it)
     print(f"import torch._dynamo in a fresh process, after torch: {import_seconds('torch._dynamo'):.2f} s "
           f"(no longer imported by training, stacking or evaluation)", flush=True)
     print(f"import raygen's trainable in a fresh process (torch, Ray Tune, raygen): "
           f"{import_seconds('raygen.sweep.trainable', after='sys'):.2f} s", flush=True)
-    print(f"{'sweep':<28}{'first line':>11}{'ray up':>8}{'1st step':>9}{'1st trial':>10}{'last trial':>11}"
+    cols = ("first line", "ray up", "first step", "first trial ended", "last trial ended", "exit", "after last",
+            "busy/slot", "fixed")
+    print(f"{'sweep':<32}{'first line':>11}{'ray up':>8}{'1st step':>9}{'1st trial':>10}{'last trial':>11}"
           f"{'exit':>7}{'after last':>11}{'busy/slot':>10}{'fixed':>7}", flush=True)
+
+    def row(name: str, r: dict[str, float]) -> None:
+        widths = (11, 8, 9, 10, 11, 7, 11, 10, 7)
+        print(f"{name:<32}" + "".join(f"{r.get(c, float('nan')):>{w}.1f}" for c, w in zip(cols, widths)), flush=True)
+
+    checkouts = [(os.path.abspath(b), os.path.basename(os.path.abspath(b))) for b in args.baseline]
+    checkouts = [*checkouts, (None, "this code")] if checkouts else [(None, "")]
     for sweep in args.sweeps:
-        for code, label in ((args.baseline, "baseline"), (None, "this code")) if args.baseline else ((None, ""),):
-            for _ in range(args.repeat):
-                r = run(sweep, args.smoke, args.num_cpus, args.data_root, os.path.abspath(code) if code else None)
-                name = f"{sweep}{' (smoke)' if args.smoke else ''}{f', {label}' if label else ''}"
-                print(f"{name:<28}{r['first line']:>11.1f}{r['ray up']:>8.1f}"
-                      f"{r['first step']:>9.1f}{r.get('first trial ended', float('nan')):>10.1f}"
-                      f"{r.get('last trial ended', float('nan')):>11.1f}{r['exit']:>7.1f}"
-                      f"{r['exit'] - r.get('last trial ended', r['exit']):>11.1f}{r['busy'] / r['slots']:>10.1f}"
-                      f"{r['fixed']:>7.1f}", flush=True)
+        name = {label: f"{sweep}{' (smoke)' if args.smoke else ''}{f', {label}' if label else ''}"
+                for _, label in checkouts}
+        seen: dict[str, list[dict[str, float]]] = {label: [] for _, label in checkouts}
+        for _ in range(args.repeat):  # round-robin: a drift of the machine's speed spreads over every checkout
+            for code, label in checkouts:
+                r = run(sweep, args.smoke, args.num_cpus, args.data_root, code)
+                r["after last"] = r["exit"] - r.get("last trial ended", r["exit"])
+                r["busy/slot"] = r["busy"] / r["slots"]
+                seen[label].append(r)
+                row(name[label], r)
+        if args.repeat > 1:
+            print("medians:", flush=True)
+            for label, runs in seen.items():
+                row(name[label], {c: statistics.median(r.get(c, float("nan")) for r in runs) for c in cols})
+
 
 if __name__ == "__main__":
     main()

@@ -92,10 +92,13 @@ def lean_head(log_monitor: bool):
         ray_node.Node = plain
 
 
-# What the driver imports after Ray's start to build the Tuner (Ray Tune, the trainable, the callbacks)
+# What the driver imports after Ray's start: to build the Tuner (Ray Tune, the trainable, the
+# callbacks), to write the results (pandas), and what Ray Tune's usage tag imports as the fit starts
+# (every logger integration it knows: mlflow, where installed, took a second on the trials' start)
 TUNER_MODULES = ("ray.tune", "ray.tune.schedulers", "raygen.sweep.trainable", "raygen.sweep.callbacks.console",
                  "raygen.sweep.callbacks.runstate", "raygen.sweep.liveness", "raygen.sweep.collect",
-                 "raygen.sweep.outcome")
+                 "raygen.sweep.outcome", "ray.air._internal.usage", "ray.air.integrations.mlflow",
+                 "ray.air.integrations.wandb", "ray.air.integrations.comet", "ray.tune.logger.aim")
 
 
 def import_meanwhile(modules: tuple[str, ...] = TUNER_MODULES) -> threading.Thread:
