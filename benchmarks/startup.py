@@ -1,6 +1,7 @@
 """Where a local sweep's fixed seconds go, from the command's start to its exit::
 
-    python -m benchmarks.startup [SWEEP ...] [--smoke] [--repeat 2] [--num-cpus 2] [--data-root DIR] [--baseline DIR]
+    python -m benchmarks.startup [SWEEP ...] [--smoke] [--repeat 2] [--num-cpus 2] [--data-root DIR]
+                                 [--baseline DIR ...] [--ray-services N]
 
 Each sweep runs as a user runs it (``uv run python -m raygen.sweep`` in the checkout, a local Ray), its
 console read line by line as it comes. Printed per run: the seconds to the sweep's first
@@ -80,16 +81,66 @@ def import_seconds(module: str, after: str = "torch") -> float:
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
+LIFECYCLE = """
+import contextlib, os, sys, time
+os.environ["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
+import ray
+from raygen.sweep import tuner
+mode = sys.argv[1]
+kw = dict(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+if "no prestart" in mode:
+    kw["_system_config"] = tuner.NO_PRESTART
+lean = tuner.lean_head(False) if "no monitors" in mode else contextlib.nullcontext()
+t = time.perf_counter()
+with lean:
+    ray.init(**kw)
+up = time.perf_counter() - t
+@ray.remote(num_cpus=1)
+class Actor:
+    def ok(self):
+        return True
+t = time.perf_counter()
+ray.get(Actor.remote().ok.remote())
+actor = time.perf_counter() - t
+t = time.perf_counter()
+ray.shutdown()
+print(up, actor, time.perf_counter() - t)
+"""
+LEAN_MODES = ("plain ray.init", "no monitors", "no prestart", "no monitors, no prestart (raygen's)")
+
+
+def ray_lifecycle(repeat: int) -> None:
+    """``ray.init``, an actor's first call and ``ray.shutdown`` with and without the services a
+    local sweep leaves out (``raygen.sweep.tuner.lean_head``, ``NO_PRESTART``): round-robin, medians."""
+    seen: dict[str, list[list[float]]] = {m: [] for m in LEAN_MODES}
+    for _ in range(repeat):
+        for mode in LEAN_MODES:
+            out = subprocess.run([sys.executable, "-c", LIFECYCLE, mode], capture_output=True, text=True, check=True)
+            seen[mode].append([float(x) for x in out.stdout.split()[-3:]])
+    print(f"{'local Ray, median of ' + str(repeat):<40}{'ray.init':>9}{'1st actor':>10}{'shutdown':>9}{'sum':>6}")
+    for mode, runs in seen.items():
+        med = [statistics.median(r[i] for r in runs) for i in range(3)]
+        print(f"{mode:<40}{med[0]:>9.2f}{med[1]:>10.2f}{med[2]:>9.2f}{sum(med):>6.2f}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("sweeps", nargs="*", default=["gae_cosine"])
+    ap.add_argument("sweeps", nargs="*", help="default: gae_cosine (none with --ray-services alone)")
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--num-cpus", type=int, default=2)
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--baseline", action="append", default=[],
                     help="a checkout of the code to compare against (repeatable; each row named by its folder)")
+    ap.add_argument("--ray-services", type=int, metavar="N", default=0,
+                    help="also time a local Ray's start, first actor and shutdown with and without the services a "
+                         "sweep leaves out, N times each")
     args = ap.parse_args(argv)
+    if args.ray_services:
+        ray_lifecycle(args.ray_services)
+        if not args.sweeps:
+            return
+    args.sweeps = args.sweeps or ["gae_cosine"]
     # what a worker's first trial paid before raygen.models.optim (torch.optim's hooks import it)
     print(f"import torch._dynamo in a fresh process, after torch: {import_seconds('torch._dynamo'):.2f} s "
           f"(no longer imported by training, stacking or evaluation)", flush=True)

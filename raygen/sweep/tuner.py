@@ -61,7 +61,7 @@ def _init(ray, address: str | None, num_cpus: int | None, verbose: bool) -> None
 
 # Ray starts a worker process per CPU ahead of need; Ray Tune's trial actors never use them (each
 # asks for its own runtime_env, so gets a new process), and on a small machine their start takes
-# CPU from the rest of Ray's (a second of `ray.init` on this project's 2-core machine)
+# CPU from the rest of Ray's (``lean_head``'s figures)
 NO_PRESTART = {"enable_worker_prestart": False, "prestart_worker_first_driver": False}
 
 
@@ -71,7 +71,8 @@ def lean_head(log_monitor: bool):
     autoscaler's monitor (nothing to scale) and, unless the workers' output is shown
     (``--verbose``), the log monitor that forwards it. Each one's start took CPU from Ray's
     own on this project's 2-core machine, and each waited out a one-second grace on
-    ``ray.shutdown``: 4.8 -> 3.7 s to start, 1.45 -> 0.13 s to stop (``benchmarks/README.md``).
+    ``ray.shutdown``: with ``NO_PRESTART``, 2.55 -> 2.10 s to start, 1.37 -> 0.34 s to stop
+    (medians of 6, ``benchmarks/README.md``).
     ``ray.init`` has no switch for them; the node it starts reads them from its ``RayParams``,
     set here for the head node ``ray.init`` makes while this block runs."""
     import ray._private.node as ray_node
@@ -102,10 +103,10 @@ TUNER_MODULES = ("ray.tune", "ray.tune.schedulers", "raygen.sweep.trainable", "r
 
 
 def import_meanwhile(modules: tuple[str, ...] = TUNER_MODULES) -> threading.Thread:
-    """``modules`` imported in a thread while the caller waits on ``ray.init`` (4-5 s here, spent
-    mostly waiting for Ray's processes): the 1.7 s they took after it, on this project's machine,
-    overlap it. Started after the environment Ray reads at import is set (``start_ray``) and
-    joined before ``start_ray`` returns."""
+    """``modules`` imported in a thread while the caller waits on ``ray.init``, which mostly waits for
+    Ray's processes: Ray up with them imported in 2.5-3.4 s, against 3.9-5.1 s one after the other
+    (this project's 2-core machine, 4 runs each). Started after the environment Ray reads at import
+    is set (``start_ray``) and joined before ``start_ray`` returns."""
     import importlib
 
     def work() -> None:
