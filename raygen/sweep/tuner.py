@@ -113,8 +113,8 @@ def import_meanwhile(modules: tuple[str, ...] = TUNER_MODULES) -> threading.Thre
         for name in modules:
             try:
                 importlib.import_module(name)
-            except Exception:  # the main thread imports it again, and says why it fails
-                return
+            except Exception:  # the main thread imports it again where it needs it, and says why it fails
+                continue
 
     thread = threading.Thread(target=work, name="raygen-imports", daemon=True)
     thread.start()
