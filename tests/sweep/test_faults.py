@@ -68,8 +68,8 @@ def _finished_trials(run_root):
 
 def _reported_unfinished(run_root, epochs: int) -> bool:
     """Whether a trial has trained an epoch and not all ``epochs`` of them: read from the epochs its
-    steps append to its own folder (Ray Tune's result.json is written through a buffer: a short trial
-    can end before its first line shows)."""
+    steps append to its own folder (Ray Tune writes result.json in a staging folder of its own and
+    copies it into the run folder from time to time: a short trial can end before a line shows)."""
     for folder in {p.parent for p in run_root.glob(f"*/*/{EPOCHS_NAME}")}:
         (trained,) = local_epochs(folder, stacked=False)
         if 0 < len(trained) < epochs:
