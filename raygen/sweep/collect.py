@@ -255,15 +255,18 @@ def benchmark_line(results: pd.DataFrame, wall_s: float, slots: int, resumed: bo
 
 
 def bookkeeping_line(results: pd.DataFrame) -> str:
-    """Per-trial start-up (the first trial on a worker reads the data; later ones reuse the
-    actor) and the checkpoints written to the run's storage this session."""
+    """Per-trial start-up (a worker's first trial from its process's start: imports, the data read;
+    later ones reuse the actor) and the checkpoints written to the run's storage this session."""
     parts = []
     if "startup_s" in results and results["startup_s"].notna().any():
-        first = results["first_on_worker"].fillna(False).astype(bool) if "first_on_worker" in results else False
+        first = (results["first_on_worker"].fillna(False).astype(bool) if "first_on_worker" in results
+                 else pd.Series(False, index=results.index))
         later = pd.to_numeric(results.loc[~first, "startup_s"], errors="coerce").dropna()
         firsts = pd.to_numeric(results.loc[first, "startup_s"], errors="coerce").dropna()
-        parts.append(f"trial start-up: at most {later.max() if len(later) else 0:.2f} s on a reused worker, "
-                     f"{firsts.max() if len(firsts) else 0:.1f} s for a worker's first trial")
+        starts = ([f"at most {later.max():.2f} s on a reused worker"] if len(later) else []) + (
+            [f"{firsts.max():.1f} s for a worker's first trial (its process's start and imports included)"]
+            if len(firsts) else [])
+        parts.append("trial start-up: " + ", ".join(starts))
     if "checkpoints" in results:
         once = results[~results["stack_id"].duplicated() | results["stack_id"].isna()] \
             if "stack_id" in results else results  # a stack's members share its checkpoints

@@ -99,7 +99,12 @@ def test_the_bookkeeping_line_has_start_up_and_checkpoints_per_trial_and_stack()
     df = add_checkpoint_tally(df, {"a": [3, 3 * 2**20], "b": [1, 2**20], "s": [2, 4 * 2**20]})
     assert df.checkpoints.tolist() == [3, 1, 2, 2] and df.checkpoint_mb.tolist() == [3.0, 1.0, 2.0, 2.0]
     assert bookkeeping_line(df) == ("bookkeeping: trial start-up: at most 0.02 s on a reused worker, 10.1 s for a "
-                                    "worker's first trial; checkpoints: 6 written, 8.0 MB (2.0 MB per trial)")
+                                    "worker's first trial (its process's start and imports included); "
+                                    "checkpoints: 6 written, 8.0 MB (2.0 MB per trial)")
+    # only what happened: no reused worker here, and rows that never said which came first
+    assert bookkeeping_line(df.iloc[[0, 2, 3]]).startswith("bookkeeping: trial start-up: 10.1 s for a worker's first")
+    assert bookkeeping_line(df.drop(columns=["first_on_worker", "checkpoints"])) == (
+        "bookkeeping: trial start-up: at most 10.10 s on a reused worker")
 
 
 def test_unstarted_rows_are_only_the_configurations_that_have_no_trial():
