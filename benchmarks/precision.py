@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.epochs:
         for p in args.precisions:
             got = scores(p, args.device, args.data_root, args.epochs, args.seeds)
-            spread = statistics.stdev(got) if len(got) > 1 else float("nan")
+            spread = f"{statistics.stdev(got):.2f}" if len(got) > 1 else "n/a (one seed)"
             print(f"(b) {p}, {args.epochs} epochs x {args.seeds} seeds: cls_fid mean {statistics.mean(got):.2f}, "
-                  f"seed-to-seed sd {spread:.2f}, range {min(got):.2f} to {max(got):.2f}", flush=True)
+                  f"seed-to-seed sd {spread}, range {min(got):.2f} to {max(got):.2f}", flush=True)
 
 
 if __name__ == "__main__":
