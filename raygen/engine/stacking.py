@@ -51,7 +51,7 @@ from raygen.core.errors import RaygenError
 from raygen.engine import precision
 from raygen.engine.batched import batchable, batched_copy, io_layout, linear_weights
 from raygen.engine.config import split_config
-from raygen.engine.trial import Trial, data_cache_kept
+from raygen.engine.trial import Trial
 from raygen.models.base import adam
 from raygen.record import keys
 from raygen.record.transport import given_config
@@ -83,42 +83,6 @@ def stackable(configs: list[dict[str, Any]]) -> str | None:
                     return (f"{key} differs ({first[key]!r} vs {value!r}); stacked {cls.registry_name} trials "
                             f"may differ only in {allowed}")
     return None
-
-
-PAYS = 1.15  # ``stack: auto`` stacks a group whose probe runs at least this much faster stacked
-PROBE_K = 8  # at most this many members probed (the probe's time is bounded; larger stacks gain more)
-
-
-def probe(configs: list[dict[str, Any]], device: torch.device | str = "cpu", data_root: str | None = None,
-          steps: int = 8, threads: int | None = None) -> tuple[float, float, int]:
-    """(seconds per step of K stacked, of one trial alone, K): at least ``steps`` batches of each,
-    epochs included (a small dataset's epoch is one step, and its bookkeeping counts), after a
-    warm-up epoch, on ``device`` with ``threads`` torch threads (a trial's), with the group's
-    first K <= PROBE_K members (a step's cost depends on the network, the batch and the device,
-    not on the weights)."""
-    group = [{**c, "epochs": 10**6, "max_batches": steps, "eval_every": 0} for c in configs[:PROBE_K]]
-
-    def per_step(epoch) -> float:
-        epoch()  # warm-up: first-call costs (kernel choice, allocations)
-        n, t0 = 0, time.perf_counter()
-        while n < steps:
-            result = epoch()
-            n += (result[0] if isinstance(result, list) else result)[keys.BATCHES]
-        return (time.perf_counter() - t0) / n
-
-    seeds = torch.get_rng_state(), np.random.get_state(), random.getstate()  # the probe leaves no trace
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads or before)
-    try:
-        with data_cache_kept():
-            alone = per_step(Trial(group[0], device=device, data_root=data_root).train_epoch)
-            stacked = per_step(StackedTrial(group, device=device, data_root=data_root).train_epoch)
-    finally:
-        torch.set_num_threads(before)
-        torch.set_rng_state(seeds[0])
-        np.random.set_state(seeds[1])
-        random.setstate(seeds[2])
-    return stacked, alone, len(group)
 
 
 class _Stream:

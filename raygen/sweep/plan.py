@@ -87,11 +87,11 @@ def cost_key(config: dict[str, Any]) -> str:
 
 
 def probe_stacks(plan: Plan, device, data_root: str | None, threads: int | None = None) -> Plan:
-    """``stack: auto``: a group stays stacked only where a short probe (``stacking.probe``) on
+    """``stack: auto``: a group stays stacked only where a short probe (``stack_probe.probe``) on
     ``device`` (with a trial's ``threads``) measures it at least ``PAYS`` times faster than its
     trials one after another; one probe per network, batch and data (``cost_key``). Other stack settings name their keys
     and stack as asked."""
-    from raygen.engine.stacking import PAYS, probe
+    from raygen.engine.stack_probe import PAYS, probe
 
     if plan.sweep.stack != "auto" or not any(len(g) > 1 for g in plan.stacks):
         return plan

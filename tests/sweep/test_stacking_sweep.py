@@ -55,9 +55,9 @@ def test_stacks_group_the_grid_by_everything_but_the_stack_keys():
 
 
 def test_stack_auto_keeps_a_stack_only_where_a_probe_measures_it_faster(monkeypatch, data_root):
-    """A real probe (stacking.probe: the cosine networks, one thread) and its decision, said in the stack line;
+    """A real probe (stack_probe.probe: the cosine networks, one thread) and its decision, said in the stack line;
     the plan's record of trials (what a resume checks) does not depend on how the probe grouped them."""
-    from raygen.engine import stacking, trial
+    from raygen.engine import stack_probe, trial
     from raygen.sweep.guard import plan_record
     from raygen.sweep.plan import probe_stacks
 
@@ -66,7 +66,7 @@ def test_stack_auto_keeps_a_stack_only_where_a_probe_measures_it_faster(monkeypa
     assert sorted(len(g) for g in plan.stacks) == [5, 5]
     for pays, sizes, verdict in ((1.0, [5, 5], "stacked: a probe on cpu ran 5 stacked at"),
                                  (1e9, [1] * 10, "not stacked (below 1000000000.0x)")):
-        monkeypatch.setattr(stacking, "PAYS", pays)
+        monkeypatch.setattr(stack_probe, "PAYS", pays)
         probed = probe_stacks(plan, torch.device("cpu"), str(data_root), threads=1)
         assert sorted(len(g) for g in probed.stacks) == sizes
         line = probed.stack_line()
