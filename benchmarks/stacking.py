@@ -4,7 +4,9 @@
 
 (a) the cosine experiment (sweeps/gae_cosine.yaml: vae_mlp and gae x seeds 0..4): its ten
 trials trained one after another as Trials vs as two StackedTrials of five; training
-seconds (``train_time_s``, evaluation excluded) and the speed-up.
+seconds (``train_time_s``, evaluation excluded) and the speed-up. Then the steps without any
+epoch bookkeeping: one training step of a model alone against one step of its stack of five
+(the same batch; no batch order, results or history): what the batched step itself gains.
 (b) the Table 3 VAE (``benchmarks.table3``: mlp 500-500-2000, latent 10, batch 100, MNIST): seconds for ``--batches``
 steps of K trials one after another vs stacked, for each K.
 Each stacked figure twice: through batched layers (raygen.engine.batched, what a stack of
@@ -48,6 +50,31 @@ def cosine(epochs: int, device: str) -> None:
               f"speed-up {alone / stacked:.2f}x", flush=True)
 
 
+def cosine_steps(device: str, steps: int = 500) -> None:
+    """Seconds per bare step, alone and stacked: the epoch bookkeeping left out."""
+    def per_step(step, *args) -> float:
+        for _ in range(50):
+            step(*args)  # warm-up
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step(*args)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return (time.perf_counter() - t0) / steps
+
+    for configs in cosine_configs(10**6):
+        one = Trial(configs[0], device=device)
+        x, y = one.data.train.x, one.data.train.y
+        alone = per_step(one.model.train_step, x, y, one.opts)
+        stack = StackedTrial(configs, device=device)
+        xs, ys = x.expand(len(configs), *x.shape), y.expand(len(configs), *y.shape)
+        stacked = per_step(stack._step, xs, ys)
+        k = len(configs)
+        print(f"(a) cosine {configs[0]['model']}, bare steps on {device}: one alone {alone * 1e3:.3f} ms, {k} stacked "
+              f"{stacked * 1e3:.3f} ms ({stacked / alone:.2f}x one's time): speed-up {k * alone / stacked:.2f}x",
+              flush=True)
+
+
 def table3(ks: list[int], batches: int, device: str, data_root: str | None) -> None:
     cfg = vae_config(max_batches=batches, epochs=1000)  # no end-of-training evaluation
     one = Trial(cfg, device=device, data_root=data_root)
@@ -81,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"torch threads: {torch.get_num_threads()}", flush=True)
     if a.skip != "cosine":
         cosine(a.epochs, a.device)
+        cosine_steps(a.device)
     if a.skip != "table3":
         table3(a.k, a.batches, a.device, a.data_root)
 
