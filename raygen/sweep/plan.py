@@ -21,7 +21,7 @@ from raygen.core.registry import DATASETS, MODELS
 from raygen.engine.config import split_config
 from raygen.engine.stacking import stackable
 from raygen.record.transport import stacked_config
-from raygen.sweep.spec import SEARCH_SPACES, Sweep
+from raygen.sweep.spec import SEARCH_SPACES, Sweep, first_value
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,11 @@ def make_plan(sweep: Sweep, smoke: bool = False, sets: dict[str, Any] | None = N
     configs = [typed(c, *split[::2]) for c, split in zip(configs, splits)]
     if sweep.search == "optuna":
         check_range_types(sweep, smoke, sets, splits)
+        check_space_values(sweep, smoke, sets)
+    if not smoke and sweep.smoke:  # --smoke's settings are checked on every run, not first on a smoke run
+        split_all([{k: first_value(v) for k, v in spec.items()} for spec in sweep.variant_specs(True, sets)],
+                  f"{sweep.where}: smoke")
+    check_metrics(sweep, splits)
     stacks, not_stacked = group_stacks(configs, stack_keys(sweep)) if sweep.search == "grid" else ([], [])
     return Plan(sweep=sweep, smoke=smoke, sets=sets, configs=configs, splits=splits, stacks=stacks,
                 not_stacked=not_stacked, keys=trial_keys(sweep, configs, smoke, sets))
@@ -203,6 +208,51 @@ def check_range_types(sweep: Sweep, smoke: bool, sets: dict[str, Any], splits: l
             if kind in ("uniform", "loguniform") and isinstance(value, int) and not isinstance(value, bool):
                 raise RaygenError(f"{sweep.where}: {key} is a whole number, but {kind} draws fractions; "
                                   f"use {{randint: [lo, hi]}} or {{choice: [...]}}")
+
+
+def check_space_values(sweep: Sweep, smoke: bool, sets: dict[str, Any]) -> None:
+    """Every value an Optuna space can give, checked as a trial would check it: each choice, and
+    each range's two ends (one key moved at a time from the representative config)."""
+    (spec,) = sweep.variant_specs(smoke, sets)
+    base = {k: first_value(v) for k, v in spec.items()}
+    for key, v in spec.items():
+        if not isinstance(v, dict):
+            continue
+        kind, arg = next(iter(v.items()))
+        # the representative holds the first choice and the range's low end; randint excludes hi
+        values = arg[1:] if kind == "choice" else [arg[1] - 1] if kind == "randint" else [arg[1]]
+        for value in values:
+            try:
+                split_all([{**base, key: value}], sweep.where)
+            except RaygenError as exc:
+                raise RaygenError(f"{exc} ({key}: {kind} {arg!r} reaches {value!r}; every value it can give must be "
+                                  f"allowed)") from None
+
+
+def metric_names() -> dict[str, str]:
+    """name -> kind of every result column a sweep can rank or schedule by: each model's
+    losses, each metric family's columns, their validation twins, times."""
+    from raygen.metrics.evaluate import declared_kinds
+    from raygen.record import keys
+
+    known = {**keys.FIXED, **declared_kinds()}
+    return {**known, **{keys.VALIDATION_PREFIX + k: kind for k, kind in known.items()}}
+
+
+def check_metrics(sweep: Sweep, splits: list[tuple]) -> None:
+    """``metric:`` (and the scheduler's) name a column the trials report: an unknown one ranks
+    nothing, and ASHA would stop no trial."""
+    from raygen.core.errors import did_you_mean
+    from raygen.record.keys import Kind
+
+    known = metric_names()
+    asha = (sweep.scheduler or {}).get("asha") or {}
+    for where, name in (("metric", sweep.metric), ("scheduler asha: metric", asha.get("metric"))):
+        if name is not None and name not in known:
+            ranked = sorted(k for k, kind in known.items() if kind in (Kind.METRIC, Kind.LOSS)
+                            and not k.startswith("val_"))
+            raise RaygenError(f"{sweep.where}: {where}: {name!r} is no column a trial reports."
+                              f"{did_you_mean(name, ranked)} Losses and metrics: {', '.join(ranked)}")
 
 
 def weight_keys() -> set[str]:

@@ -13,8 +13,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from raygen.core.errors import RaygenError
 from raygen.sweep.spec import yaml_value
 
@@ -22,15 +20,11 @@ from raygen.sweep.spec import yaml_value
 def overrides(pairs: list[str]) -> dict[str, Any]:
     out = {}
     for pair in pairs:
-        if "=" not in pair:
-            raise RaygenError(f"--set takes KEY=VALUE, got {pair!r}")
-        k, v = pair.split("=", 1)
-        try:
-            out[k.strip()] = yaml_value(v)
-        except yaml.YAMLError as exc:
-            first = str(exc).splitlines()[0]
-            raise RaygenError(f"--set {pair!r}: the value is not valid YAML ({first}); e.g. --set epochs=3, "
-                              f"--set 'hidden=[64, 64]'") from None
+        k, sep, v = pair.partition("=")
+        if not sep or not k.strip():
+            raise RaygenError(f"--set takes KEY=VALUE, e.g. --set epochs=3; got {pair!r}")
+        value = yaml_value(v, f"--set {pair!r}: the value")
+        out[k.strip()] = value
     return out
 
 
@@ -41,10 +35,7 @@ def only(pairs: list[str]) -> dict[str, list[Any]]:
         key, sep, values = pair.partition("=")
         if not sep or not key.strip() or not values.strip():
             raise RaygenError(f"--only takes KEY=VALUE[,VALUE...], e.g. --only model=vae_gan; got {pair!r}")
-        try:
-            out.setdefault(key.strip(), []).extend(yaml_value(v) for v in values.split(","))
-        except yaml.YAMLError:
-            raise RaygenError(f"--only {pair!r}: a value is not valid YAML") from None
+        out.setdefault(key.strip(), []).extend(yaml_value(v, f"--only {pair!r}: a value") for v in values.split(","))
     return out
 
 

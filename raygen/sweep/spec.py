@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from raygen.core.errors import RaygenError, did_you_mean
-from raygen.core.settings import from_dict, setting
+from raygen.core.settings import allowed, from_dict, setting
 from raygen.record import published as paper
 
 SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"  # package data: raygen/sweeps/
@@ -58,6 +58,9 @@ class Budget:
     # report the held-out split; holdout: choose on the reported numbers themselves (optimistic)
     select_on: str = setting("validation", choices=("validation", "holdout"))
     validation: int = setting(1000, ge=1)
+
+
+INTERNAL = ("name", "path")  # Sweep fields raygen fills from the file itself, never keys of it
 
 
 @dataclass
@@ -130,11 +133,12 @@ class Sweep:
         """This sweep with ``--budget N``: N draws per configuration (None: the file's)."""
         if trials is None:
             return self
+        rule = allowed(Budget, "trials", trials)
+        if rule:
+            raise RaygenError(f"--budget {trials}: give a whole number of draws per configuration, {rule}")
         if self.budget is None:
             raise RaygenError(f"{self.where}: --budget {trials}: this sweep has no budget: block to resize; "
                               f"add e.g. budget: {{trials: {trials}, search: random}}")
-        if trials < 1:
-            raise RaygenError(f"--budget {trials}: give a whole number of configurations >= 1")
         return dataclasses.replace(self, budget=dataclasses.replace(self.budget, trials=trials))
 
     def check(self, smoke: bool = False, overrides: dict[str, Any] | None = None) -> None:
@@ -162,7 +166,7 @@ class Sweep:
         """Every trial config of a grid; for Optuna one representative config of its space."""
         if self.search == "grid":
             return self.grid(smoke, overrides)
-        return [{k: _first(v) for k, v in s.items()} for s in self.variant_specs(smoke, overrides)]
+        return [{k: first_value(v) for k, v in s.items()} for s in self.variant_specs(smoke, overrides)]
 
     def check_stack(self, where: str) -> None:
         """The form of ``stack:``; which keys may differ within a stack is the models' to say
@@ -228,17 +232,17 @@ def _check_range(where: str, key: str, kind: str, arg: Any) -> None:
             raise RaygenError(f"{where}: {key}: choice needs a non-empty list, got {arg!r}")
         return
     numbers = isinstance(arg, list) and len(arg) == 2 and all(
-        isinstance(x, (int, float)) and not isinstance(x, bool) for x in arg)
+        isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in arg)
     if not numbers or arg[0] >= arg[1] or (kind == "loguniform" and arg[0] <= 0):
         low = " with 0 < lo" if kind == "loguniform" else ""
-        raise RaygenError(f"{where}: {key}: {kind} needs [lo, hi] with lo < hi{low}, got {arg!r}")
+        raise RaygenError(f"{where}: {key}: {kind} needs [lo, hi], two finite numbers with lo < hi{low}, got {arg!r}")
 
 
 def _is_grid(v: Any) -> bool:
     return isinstance(v, dict) and set(v) == {"grid"}
 
 
-def _first(v: Any) -> Any:
+def first_value(v: Any) -> Any:
     """A representative value of a search-space entry, for validation."""
     if not isinstance(v, dict):
         return v
@@ -271,9 +275,36 @@ Loader.add_implicit_resolver(
     list("-+0123456789"))
 
 
-def yaml_value(text: str):
-    """One value as a sweep file reads it (``--set``, ``--only``)."""
-    return yaml.load(text, Loader=Loader)
+def _mapping(loader: Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    """A mapping whose keys are each given once: PyYAML keeps the last of two silently."""
+    loader.flatten_mapping(node)
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, (str, int, float, bool)) and key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"{key!r} is given twice", key_node.start_mark)
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+Loader.add_constructor("tag:yaml.org,2002:map", lambda loader, node: _mapping(loader, node, deep=True))
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's several-line message as one: what is wrong, and where."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
+
+
+def yaml_value(text: str, where: str = "the value"):
+    """One value as a sweep file reads it (``--set``, ``--only``); a RaygenError if it is not YAML."""
+    try:
+        return yaml.load(text, Loader=Loader)
+    except yaml.YAMLError as exc:
+        raise RaygenError(f"{where} is not valid YAML: {yaml_problem(exc)}") from None
+    except RecursionError:
+        raise RaygenError(f"{where} nests lists or mappings too deeply to read") from None
 
 
 def safe_yaml(text: str, where: str):
@@ -295,15 +326,23 @@ def safe_yaml(text: str, where: str):
         return sizes[id(node)]
 
     if root is not None:
-        size(root)
-    return yaml_value(text)
+        try:
+            size(root)
+        except RecursionError:
+            raise RaygenError(f"{where} nests lists or mappings too deeply to read") from None
+    return yaml_value(text, where)
 
 
 def _read(path: Path) -> dict:
     try:
-        raw = safe_yaml(path.read_text(), f"sweep file {path}")
-    except yaml.YAMLError as exc:
-        raise RaygenError(f"sweep file {path} is not valid YAML: {exc}") from None
+        text = path.read_text()
+        if not text.strip():
+            raise RaygenError(f"sweep file {path} is empty; a sweep needs at least config: {{model: ...}}")
+        raw = safe_yaml(text, f"sweep file {path}")
+    except yaml.YAMLError as exc:  # from compose (safe_yaml's count of aliases)
+        raise RaygenError(f"sweep file {path} is not valid YAML: {yaml_problem(exc)}") from None
+    except RecursionError:
+        raise RaygenError(f"sweep file {path} nests lists or mappings too deeply to read") from None
     except (OSError, UnicodeDecodeError) as exc:  # a directory, a binary file, unreadable
         raise RaygenError(f"sweep file {path} cannot be read as text YAML ({type(exc).__name__}); "
                           f"give a sweep name (see --list) or a .yaml file") from None
@@ -334,14 +373,20 @@ def load_sweep(name: str, sweeps_dir: Path = SWEEPS_DIR) -> Sweep:
     if bad:
         raise RaygenError(f"{where}: unknown resources key(s) {', '.join(bad)}; valid: cpus_per_trial, gpus_per_trial")
     for key, v in resources.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 or (key == "cpus_per_trial" and v == 0):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
+                or (key == "cpus_per_trial" and v == 0):
             bound = "> 0" if key == "cpus_per_trial" else ">= 0"
-            raise RaygenError(f"{where}: resources {key}={v!r} must be a number {bound}")
+            raise RaygenError(f"{where}: resources {key}={v!r} must be a finite number {bound}")
     if "budget" in raw:
         if not isinstance(raw["budget"], dict):
             raise RaygenError(f"{where}: budget must be a mapping like {{trials: 8, search: random}}, "
                               f"got {raw['budget']!r}")
         raw["budget"] = from_dict(Budget, raw["budget"], f"{where}: budget")
+    internal = sorted(set(raw) & set(INTERNAL))  # the file's name and path are raygen's to set
+    if internal:
+        valid = sorted(f.name for f in dataclasses.fields(Sweep) if f.name not in INTERNAL)
+        raise RaygenError(f"{where}: unknown key(s) {', '.join(internal)} (the sweep's name is its file's). "
+                          f"Valid keys: {', '.join(valid)}.")
     sweep = from_dict(Sweep, {"name": path.stem, "path": str(path), **raw}, where)
     sweep.resources = resources
     return sweep

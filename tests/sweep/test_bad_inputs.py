@@ -67,7 +67,19 @@ SWEEP_CASES = [
     ("scheduler: {asha: {metric: loss, grace_periods: 2}}",
      "unknown key(s) grace_periods. Did you mean 'grace_period'?"),
     ("scheduler: {asha: {grace_period: -2}}", "grace_period=-2 must be a whole number >= 1"),
-    ("resources: {cpus_per_trial: -1}", "resources cpus_per_trial=-1 must be a number > 0"),
+    ("resources: {cpus_per_trial: -1}", "resources cpus_per_trial=-1 must be a finite number > 0"),
+    ("resources: {cpus_per_trial: .nan}", "resources cpus_per_trial=nan must be a finite number > 0"),
+    ("resources: {gpus_per_trial: .inf}", "resources gpus_per_trial=inf must be a finite number >= 0"),
+    # raygen's own fields: the sweep's name is its file's (a name: ../.. would write outside --storage)
+    ("name: ../../escaped", "unknown key(s) name (the sweep's name is its file's)"),
+    ("path: /elsewhere", "unknown key(s) path"),
+    ("description: twice", "'description' is given twice (line 8, column 1)"),
+    ("metric: bogus_metric", "metric: 'bogus_metric' is no column a trial reports"),
+    ("metric: recon_mes", "Did you mean 'recon_mse'?"),
+    ("scheduler: {asha: {metric: bogus}}", "scheduler asha: metric: 'bogus' is no column a trial reports"),
+    # checked on every run, not first when --smoke is given
+    ("smoke: {epochz: 1}", "smoke: unknown config key(s) epochz"),
+    ("smoke: {batch_size: 0}", "smoke: trainer config: batch_size=0 is not allowed"),
     ("search: random", "search='random' is not allowed"),
     ("mode: best", "mode='best' is not allowed"),
 ]
@@ -79,20 +91,23 @@ CASES = [(f"  {line}", message) for line, message in CONFIG_CASES] + SWEEP_CASES
 
 @pytest.mark.parametrize("line, message", CASES)
 def test_a_bad_value_is_one_line_before_ray(tmp_path, capsys, line, message):
-    code, err = run(tmp_path, capsys, BASE + line + "\n")
+    key = line.strip().split(":")[0]
+    if key != "description":  # the case's line in place of BASE's (a key given twice is refused)
+        base = "\n".join(x for x in BASE.splitlines() if x.strip().split(":")[0] != key) + "\n"
+    code, err = run(tmp_path, capsys, (BASE if key == "description" else base) + line + "\n")
     assert code == 2 and message in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "runs" / "bad").exists()  # nothing was started
 
 
 @pytest.mark.parametrize("space, message", [
-    ("{uniform: [0.1]}", "uniform needs [lo, hi] with lo < hi"),
-    ("{uniform: [1, 0]}", "uniform needs [lo, hi] with lo < hi"),
+    ("{uniform: [0.1]}", "uniform needs [lo, hi], two finite numbers with lo < hi"),
+    ("{uniform: [1, 0]}", "uniform needs [lo, hi], two finite numbers with lo < hi"),
     ("{loguniform: [0, 1]}", "with 0 < lo"),
     ("{choice: []}", "choice needs a non-empty list"),
 ])
 def test_optuna_ranges_of_the_wrong_form(tmp_path, capsys, space, message):
-    code, err = run(tmp_path, capsys, BASE + f"search: optuna\nnum_samples: 2\nmetric: recon_mse\n"
+    code, err = run(tmp_path, capsys, "description: ranges\nsearch: optuna\nnum_samples: 2\nmetric: recon_mse\n"
                     f"config:\n  dataset: mnist\n  model: vae_mlp\n  lr: {space}\n")
     assert code == 2 and message in err, err
 
@@ -118,6 +133,38 @@ def test_a_huge_grid_is_refused_without_expanding_it(tmp_path, capsys):
 def test_bad_command_line_values(tmp_path, capsys, args, message):
     code, err = run(tmp_path, capsys, BASE, *args)
     assert code == 2 and message in err, err
+
+
+@pytest.mark.parametrize("space, message", [
+    ("lr: {uniform: [0.001, .inf]}", "uniform needs [lo, hi], two finite numbers with lo < hi"),
+    ("lr: {uniform: [0.001, 100]}", "lr: uniform [0.001, 100] reaches 100"),  # lr's upper bound is 10
+    ("lr: {choice: [0.001, abc, -5]}", "lr: choice [0.001, 'abc', -5] reaches 'abc'"),  # every choice, not the first
+    ("latent_dim: {randint: [2, 2000000]}", "latent_dim: randint [2, 2000000] reaches 1999999"),
+])
+def test_every_value_an_optuna_space_can_give_is_checked_before_ray(tmp_path, capsys, space, message):
+    code, err = run(tmp_path, capsys, BASE + f"  {space}\nsearch: optuna\nnum_samples: 3\n")
+    assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_yaml_nested_too_deeply_or_malformed_is_one_line(tmp_path, capsys):
+    code, err = run(tmp_path, capsys, BASE + "  hidden: " + "[" * 3000 + "]" * 3000 + "\n")
+    assert code == 2 and "nests lists or mappings too deeply to read" in err and err.count("\n") == 1, err
+    code, err = run(tmp_path, capsys, BASE, "--set", "hidden=" + "[" * 3000 + "]" * 3000)
+    assert code == 2 and "--set 'hidden=[[[" in err and "too deeply" in err and err.count("\n") == 1, err
+    code, err = run(tmp_path, capsys, "config: {model: vae_mlp, epochs: 1\n")  # PyYAML's message: 8 lines
+    assert code == 2 and "is not valid YAML: " in err and "(line 2, column 1)" in err and err.count("\n") == 1, err
+    code, err = run(tmp_path, capsys, "config: !!python/object/apply:os.system [ls]\n")
+    assert code == 2 and "could not determine a constructor" in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--budget", "20000"], "--budget 20000: give a whole number of draws per configuration, a number >= 1 and <= "),
+    (["--budget", "0"], "--budget 0: give a whole number of draws per configuration"),
+    (["--set", "=3"], "--set takes KEY=VALUE, e.g. --set epochs=3; got '=3'"),
+])
+def test_budget_and_set_are_checked_against_their_rules(tmp_path, capsys, args, message):
+    code, err = run(tmp_path, capsys, BASE + "budget: {trials: 2}\n", *args)
+    assert code == 2 and message in err and err.count("\n") == 1, err
 
 
 def test_files_that_are_not_sweep_files(tmp_path, capsys):

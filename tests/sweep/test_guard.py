@@ -31,9 +31,9 @@ def test_a_resume_of_an_edited_sweep_is_refused_saying_what_changed(tmp_path):
         guard.check_plan(run, _plan(seed={"grid": [0, 1, 2]}))
     with pytest.raises(RaygenError, match=r"2 trials planned then, 2 now; 2 new, e.g. .*\"epochs\": 5.*2 gone"):
         guard.check_plan(run, _plan(epochs=5))
-    edited = make_plan(Sweep(name="g", metric="kl", config={"model": "vae_mlp", "dataset": "mnist", "epochs": 2,
+    edited = make_plan(Sweep(name="g", metric="reg_loss", config={"model": "vae_mlp", "dataset": "mnist", "epochs": 2,
                                                             "seed": {"grid": [0, 1]}}))
-    with pytest.raises(RaygenError, match=r"metric: 'loss' -> 'kl'"):
+    with pytest.raises(RaygenError, match=r"metric: 'loss' -> 'reg_loss'"):
         guard.check_plan(run, edited)
     guard.check_plan(str(tmp_path / "older"), edited)  # a run without a recorded plan: as Ray stored it
 
