@@ -18,3 +18,17 @@ def did_you_mean(name: str, choices) -> str:
 
     close = difflib.get_close_matches(str(name), list(choices), n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def one_line_parser(**kwargs):
+    """An ``argparse.ArgumentParser`` whose errors are one line (what was wrong, where help is)
+    rather than its usage block, with exit status 2 as argparse's."""
+    import argparse
+    import sys
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str):
+            print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+            sys.exit(2)
+
+    return Parser(**kwargs)

@@ -1,15 +1,14 @@
 """``python -m raygen.report RUN_DIR [RUN_DIR ...]``: write a run's comparison report."""
 from __future__ import annotations
 
-import argparse
 import sys
 
-from raygen.core.errors import RaygenError
+from raygen.core.errors import RaygenError, one_line_parser
 from raygen.report.page import write_report
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m raygen.report", description=__doc__.splitlines()[0])
+    p = one_line_parser(prog="python -m raygen.report", description=__doc__.splitlines()[0])
     p.add_argument("run", nargs="+", help="a run folder (results/<sweep>/<run>), its results.parquet, or a "
                                           "sweep's folder (results/<sweep>: its latest run); several runs make "
                                           "one report of them all")

@@ -20,7 +20,7 @@ import sys
 import time
 from datetime import datetime
 
-from raygen.core.errors import RaygenError
+from raygen.core.errors import RaygenError, one_line_parser
 from raygen.sweep.callbacks.trackers import TRACKERS
 from raygen.sweep.spec import available
 
@@ -29,7 +29,7 @@ LOST = "its trial was lost with Ray's damaged experiment state (a full disk?): r
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = one_line_parser(
         prog="python -m raygen.sweep", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run a sweep of generative models on Ray Tune: every trial a row in results.parquet,\n"
                     "every epoch a row in history.parquet, and a report.html comparing them. On the cluster\n"
@@ -101,18 +101,30 @@ def run_dir_for(storage: str, sweep: str, resume: str | None, smoke: bool) -> tu
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as given, for the run's provenance
-    if args.list or not args.name:
+    if args.list or not args.argv:
         sweeps = available()
         width = max(map(len, sweeps), default=0)
         print("\n".join(f"{n:<{width}}  {d}" for n, d in sweeps.items()))
         return 0
     try:
+        if not args.name:
+            raise RaygenError(unnamed(args))
         return run(args)
     except RaygenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C before the run started, or a second one while it stopped
         return stopped_at_once(args)
+
+
+def unnamed(args: argparse.Namespace) -> str:
+    """Why a command with options but no sweep name does nothing, and the command meant."""
+    if args.name == "":
+        return "the sweep name is empty; name one of --list's sweeps or a sweep file"
+    if args.resume and args.resume != "latest" and args.resume in available():
+        return (f"--resume took {args.resume!r} as the run to resume, and no sweep is named; the name goes first: "
+                f"python -m raygen.sweep {args.resume} --resume")
+    return "no sweep named: python -m raygen.sweep NAME [options] (NAME: one of --list's sweeps or a sweep file)"
 
 
 def stopped_at_once(args: argparse.Namespace) -> int:
@@ -175,23 +187,25 @@ def prepare(args: argparse.Namespace):
     """Everything checked before Ray starts (each problem one line): the command line, the
     sweep resolved into its plan, trackers, storage, and the cluster address or the data."""
     from raygen.core.storage import check_writable, storage_uri
+    from raygen.sweep import preflight
     from raygen.sweep.callbacks import trackers
     from raygen.sweep.plan import make_plan
-    from raygen.sweep.preflight import BYTECODE_NOTE, check_address, check_args, check_data, only, overrides, uncompiled
+    from raygen.sweep.preflight import only, overrides
     from raygen.sweep.spec import load_sweep
 
-    check_args(args)
+    preflight.check_args(args)
     plan = make_plan(load_sweep(args.name), args.smoke, overrides(args.set), args.stack, only(args.only),
                      args.budget)
     trackers.check(trackers.merged(plan.sweep.track, args.track), f"sweep {plan.sweep.name!r}")
     check_writable(storage_uri(args.storage))
     if args.address:
-        check_address(args.address)
+        preflight.check_address(args.address)
     else:  # the data and the device are this machine's: look before anything starts
+        preflight.check_local_cpus(plan.sweep, args)
         check_precision(plan, args)
-        check_data(plan, args)
-        if uncompiled():
-            print(BYTECODE_NOTE, file=sys.stderr, flush=True)
+        preflight.check_data(plan, args)
+        if preflight.uncompiled():
+            print(preflight.BYTECODE_NOTE, file=sys.stderr, flush=True)
     return probed(plan, args)
 
 

@@ -53,6 +53,19 @@ def check_args(args: argparse.Namespace) -> None:
             raise RaygenError(f"--{flag.replace('_', '-')} {what}: give it with --resume [RUN]")
 
 
+def check_local_cpus(sweep, args: argparse.Namespace) -> None:
+    """A trial asking for more CPUs than the local Ray will have would wait forever: refused
+    before Ray starts (Ray's own count, after its start, is checked again: a container's quota
+    can be below the CPUs this process may run on)."""
+    cpus = args.cpus_per_trial if args.cpus_per_trial is not None else float(sweep.resources["cpus_per_trial"])
+    here = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    total = args.num_cpus or here
+    if cpus > total:
+        source = f"--num-cpus {args.num_cpus}" if args.num_cpus else f"this machine's {here} CPUs"
+        raise RaygenError(f"cpus_per_trial={cpus:g} exceeds the local Ray's {total} CPUs ({source}); lower it with "
+                          f"--cpus-per-trial, or run on a cluster (--address)")
+
+
 CONNECT_TIMEOUT_S = 10.0
 
 

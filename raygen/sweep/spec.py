@@ -357,6 +357,8 @@ def load_sweep(name: str, sweeps_dir: Path = SWEEPS_DIR) -> Sweep:
     path = Path(name)
     if not (path.suffix in (".yaml", ".yml") and path.exists()):
         path = sweeps_dir / f"{name}.yaml"
+    if not path.exists() and (Path(name).suffix in (".yaml", ".yml") or "/" in name):
+        raise RaygenError(f"sweep file {name} does not exist; give a sweep name (see --list) or an existing .yaml file")
     if not path.exists():
         names = list(available(sweeps_dir))
         raise RaygenError(f"unknown sweep {name!r}.{did_you_mean(name, names)} "

@@ -3,6 +3,7 @@ is made): config values, sweep-file keys, search spaces, schedulers, command-lin
 storage, and files that are not sweep files."""
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 
@@ -129,6 +130,9 @@ def test_a_huge_grid_is_refused_without_expanding_it(tmp_path, capsys):
     (["--only", "model"], "--only takes KEY=VALUE[,VALUE...]"),
     (["--only", "model=gan_dcgan"], "--only model=gan_dcgan: no trial of the sweep has it"),
     (["--set", "seed=18446744073709551616"], "seed=18446744073709551616 is not allowed"),
+    # more CPUs than the local Ray will have: the trial would wait forever (refused before Ray starts)
+    (["--cpus-per-trial", "1000"], "cpus_per_trial=1000 exceeds the local Ray's"),
+    (["--cpus-per-trial", "2", "--num-cpus", "1"], "exceeds the local Ray's 1 CPUs (--num-cpus 1)"),
 ])
 def test_bad_command_line_values(tmp_path, capsys, args, message):
     code, err = run(tmp_path, capsys, BASE, *args)
@@ -165,6 +169,23 @@ def test_yaml_nested_too_deeply_or_malformed_is_one_line(tmp_path, capsys):
 def test_budget_and_set_are_checked_against_their_rules(tmp_path, capsys, args, message):
     code, err = run(tmp_path, capsys, BASE + "budget: {trials: 2}\n", *args)
     assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--resume", "gan_vs_vae_quick"], "the name goes first: python -m raygen.sweep gan_vs_vae_quick --resume"),
+    (["--smoke", "--set", "epochs=3"], "no sweep named: python -m raygen.sweep NAME [options]"),
+    ([""], "the sweep name is empty"),
+    (["no/such/sweep.yaml"], "sweep file no/such/sweep.yaml does not exist"),
+    (["gae_cosine", "--cpus-per-trial", "abc"], "argument --cpus-per-trial: invalid float value: 'abc' (see "),
+    (["gae_cosine", "--track", "tensorboard"], "argument --track: invalid choice: 'tensorboard'"),
+])
+def test_a_command_that_names_no_sweep_or_misspells_an_option_is_one_line(capsys, argv, message):
+    with pytest.raises(SystemExit) if "argument" in message else contextlib.nullcontext():
+        code = main(argv)
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert "argument" in message or code == 2
+    assert main([]) == 0 and "gae_cosine" in capsys.readouterr().out  # no arguments at all: the list
 
 
 def test_files_that_are_not_sweep_files(tmp_path, capsys):
