@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
 
+from raygen.core.errors import RaygenError
 from raygen.core.storage import atomic_write
 from raygen.report import plots as figs
 from raygen.report.analysis import DASH, Analysis, analyze, summarize
@@ -274,7 +275,11 @@ def write_report(run_dir: str | os.PathLike | list, metric: str | None = None,
         run = runs[0]
     else:
         out_dir = Path(out).expanduser() if out is not None else combined_dir(runs)
-        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file of that name, a read-only or absent parent
+            raise RaygenError(f"--out {out_dir}: cannot make the report's folder there ({exc.strerror or exc}); "
+                              f"give a folder that can be created") from None
         run = combine(runs, out_dir)
     html, md = build(run, metric)
     stem = f"report-by-{re.sub(r'[^A-Za-z0-9_.-]', '_', metric)}" if metric and len(runs) == 1 and out is None \

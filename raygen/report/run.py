@@ -92,6 +92,10 @@ def load_run(path: str | os.PathLike) -> Run:
     res_path = run_dir / "results.parquet"
     if res_path.exists():
         results, meta = _read_parquet(res_path)
+        missing = [c for c in (keys.TRIAL_ID, keys.STATUS) if c not in results]
+        if missing and len(results.columns):  # another tool's table: nothing here says which trial is which
+            raise RaygenError(f"{res_path} is not a raygen results file (no {' or '.join(missing)} column); give the "
+                              f"folder of a run a sweep wrote")
         results.attrs["config_columns"] = meta.get("config_columns", [])
         results.attrs["kinds"] = meta.get("kinds") or {}  # absent in runs written before kinds were
         hist_path = run_dir / "history.parquet"

@@ -268,7 +268,15 @@ def execute(plan, args: argparse.Namespace, tuner, base: str, run_name: str, rep
     run_dir = os.path.join(base, run_name)
     t0 = time.perf_counter()
     try:
-        grid, interrupted = fit(tuner)
+        try:
+            grid, interrupted = fit(tuner)
+        except AttributeError as exc:
+            if not args.resume:
+                raise
+            # Ray restores its tuner by updating an object's attributes from tuner.pkl: a pickle that
+            # is not Ray's state (one --trust-run vouched for) leaves them missing until fit reads them
+            raise RaygenError(f"--resume: Ray's state in {run_dir} is not a run Ray Tune can continue "
+                              f"(AttributeError: {exc}); start the sweep afresh") from None
         wall = time.perf_counter() - t0
         with signals_deferred("raygen: writing the results first (a few seconds)"):
             results = collect(plan, args, grid, interrupted, wall, run_dir, run_name, repaired, res, ray, ray_start_s)

@@ -141,6 +141,20 @@ def test_locate_accepts_a_parquet_path_a_run_or_a_sweep_folder(tmp_path):
     (old / "results.parquet").write_bytes(b"not parquet")
     with pytest.raises(RaygenError, match="cannot read .*results.parquet"):
         load_run(old)
+    pd.DataFrame({"a": [1, 2]}).to_parquet(old / "results.parquet")  # a table, but not a run's
+    with pytest.raises(RaygenError, match="is not a raygen results file \\(no trial_id or status column\\)"):
+        load_run(old)
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    from raygen.report.__main__ import main
+
+    a, b = (write_run(tmp_path / "s" / name, [base_row(0)], []) for name in ("r1", "r2"))
+    (tmp_path / "afile").write_text("x")
+    assert main([str(a), str(b), "--out", str(tmp_path / "afile")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {tmp_path / 'afile'}: cannot make the report's folder there") \
+        and err.count("\n") == 1, err
 
 
 def test_cli_and_no_ray_import(tmp_path, capsys):

@@ -132,3 +132,24 @@ def test_an_environment_without_bytecode_that_python_will_not_write_is_noticed(t
     assert compileall.compile_dir(str(pkg), quiet=1)
     assert not uncompiled("fresh_pkg")
     assert not uncompiled("no_such_module_here")
+
+
+def test_a_resumed_state_that_is_not_rays_is_one_line_and_a_fresh_runs_bug_is_not_hidden(tmp_path):
+    """Ray restores its tuner by setting attributes from tuner.pkl: a foreign pickle (vouched for by
+    --trust-run) surfaces as an AttributeError inside fit, said as the run's, not as a traceback."""
+    import argparse
+
+    from raygen.core.errors import RaygenError
+    from raygen.sweep.cli import execute
+
+    class Foreign:
+        def fit(self):
+            raise AttributeError("'TunerInternal' object has no attribute '_tuner_kwargs'")
+
+    args = argparse.Namespace(resume="latest")
+    with pytest.raises(RaygenError, match=r"--resume: Ray's state in .*r1 is not a run Ray Tune can continue "
+                                          r"\(AttributeError: 'TunerInternal'.*start the sweep afresh"):
+        execute(None, args, Foreign(), str(tmp_path), "r1", [], {}, None, 0.0)
+    args.resume = None
+    with pytest.raises(AttributeError):  # a new run's AttributeError is a bug: its traceback stays
+        execute(None, args, Foreign(), str(tmp_path), "r1", [], {}, None, 0.0)
