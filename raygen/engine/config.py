@@ -55,6 +55,9 @@ def split_config(flat: dict[str, Any]):
     from raygen.record.transport import STACK
 
     flat = {k: v for k, v in flat.items() if k != STACK}  # a typo like ``_epochs`` is an unknown key
+    odd = [k for k in flat if not isinstance(k, str)]
+    if odd:  # YAML reads ``1: 2`` as a number key
+        raise RaygenError(f"config key {odd[0]!r} is not a setting's name; keys are names like epochs or lr")
     train_keys = {f.name for f in fields(TrainConfig)}
     model_cls = MODELS.get(str(flat.get("model", TrainConfig.model)))
     model_keys = {f.name for f in fields(model_cls.Config)}

@@ -118,14 +118,21 @@ def probe_stacks(plan: Plan, device, data_root: str | None, threads: int | None 
 
 def select(configs: list[dict[str, Any]], only: dict[str, list[Any]]) -> list[dict[str, Any]]:
     """The configs whose value of each ``only`` key is one of its values (``--only``)."""
+    before: list[str] = []
     for key, values in only.items():
         wanted = {json.dumps(v, default=str) for v in values}
         kept = [c for c in configs if json.dumps(c.get(key), default=str) in wanted]
+        given = f"--only {key}={','.join(map(str, values))}"
+        if not kept and not any(key in c for c in configs):
+            left = f" left by {' '.join(before)}" if before else ""
+            raise RaygenError(f"{given}: no trial{left} sets {key}; the keys they set: "
+                              f"{', '.join(sorted({k for c in configs for k in c}))}")
         if not kept:
             there = sorted({json.dumps(c.get(key), default=str) for c in configs})
-            raise RaygenError(f"--only {key}={','.join(map(str, values))}: no trial of the sweep has it; "
-                              f"{key} there: {', '.join(there)}")
+            which = f"none of the trials left by {' '.join(before)}" if before else "no trial of the sweep"
+            raise RaygenError(f"{given}: {which} has it; {key} there: {', '.join(there)}")
         configs = kept
+        before.append(given)
     return configs
 
 
@@ -268,7 +275,8 @@ def check_stack_keys(sweep: Sweep) -> None:
     bad = sorted(set(sweep.stack if isinstance(sweep.stack, list) else ()) - weight_keys())
     if bad:
         raise RaygenError(f"{sweep.where}: stack: {', '.join(bad)} cannot differ within a stack (it changes what is "
-                          f"trained); keys that can: {', '.join(sorted(weight_keys()))}")
+                          f"trained); keys that can: {', '.join(sorted(weight_keys()))}; or auto (those that pay), "
+                          f"or none (--stack none)")
 
 
 def group_stacks(configs: list[dict[str, Any]], free: set[str]) -> tuple[list[list[dict]], list[str]]:

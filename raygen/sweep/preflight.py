@@ -111,10 +111,21 @@ def check_address(address: str) -> None:
     if target.startswith("ray://") and importlib.util.find_spec("grpc") is None:
         raise RaygenError(f"--address {address}: ray:// needs Ray's client (grpcio), which is not installed here; "
                           f"run `uv sync` with this project's lock, or `pip install 'ray[client]'`")
+    scheme = target.split("://", 1)[0] if "://" in target else ""
+    if scheme not in ("", "ray"):
+        raise RaygenError(f"--address {address}: {scheme}:// is no Ray address (the dashboard's http:// is not one); "
+                          f"give auto, HOST:PORT (the head's GCS, as `ray start --head` prints it) or ray://HOST:10001")
     hostport = target.split("://", 1)[-1].rsplit("/", 1)[0]
     host, _, port = hostport.rpartition(":")
     if not host or not port.isdigit():
         raise RaygenError(f"--address {address}: give auto, HOST:PORT or ray://HOST:10001")
+    if not 0 < int(port) < 65536:
+        raise RaygenError(f"--address {address}: port {port} is out of range (1-65535)")
+    try:
+        socket.getaddrinfo(host, int(port))
+    except (OSError, UnicodeError):
+        raise RaygenError(f"--address {address}: no host {host!r} is known here (name lookup failed); check its "
+                          f"spelling, or give its IP address") from None
     if not reachable(host, int(port)):
         raise RaygenError(f"--address {address}: nothing answers at {host}:{port} within {CONNECT_TIMEOUT_S:g} s; "
                           f"is the cluster up (`ray status` on its head) and the port open to this machine?")

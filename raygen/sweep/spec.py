@@ -125,8 +125,9 @@ class Sweep:
         (None: the file's own ``stack:``). A copy: the parsed sweep is never changed."""
         if stack is None:
             return self
-        keys = None if stack == "none" else stack if stack == "auto" else [k.strip() for k in stack.split(",")
-                                                                            if k.strip()]
+        word = stack.strip().lower()
+        keys = None if word == "none" else "auto" if word == "auto" else [k.strip() for k in stack.split(",")
+                                                                           if k.strip()]
         return dataclasses.replace(self, stack=keys)
 
     def with_budget(self, trials: int | None) -> Sweep:
@@ -175,7 +176,8 @@ class Sweep:
             return
         keys = self.stack if isinstance(self.stack, list) else None
         if self.stack != "auto" and (not keys or not all(isinstance(k, str) for k in keys)):
-            raise RaygenError(f"{where}: stack={self.stack!r}: give a list of keys (e.g. [seed]) or auto")
+            raise RaygenError(f"{where}: stack={self.stack!r}: give a list of keys (e.g. [seed]) or auto "
+                              f"(--stack none: no stacking)")
         if self.search != "grid" or self.scheduler:
             raise RaygenError(f"{where}: stack works on grid sweeps without a scheduler (a scheduler would stop "
                               f"a stack's trials together); remove stack: or scheduler:")

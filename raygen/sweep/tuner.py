@@ -186,7 +186,7 @@ def build_tuner(plan: Plan, args: argparse.Namespace, trainable, base: str, run:
         return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
                                   resume_errored=bool(getattr(args, "retry_failed", False)))
     max_conc = args.max_concurrent if args.max_concurrent is not None else sweep.max_concurrent
-    search_alg, space, n = search(plan, max_conc)
+    search_alg, space, n = search(plan, max_conc, getattr(args, "verbose", False))
     return tune.Tuner(
         trainable,
         param_space=space,
@@ -215,7 +215,7 @@ def scheduler(plan: Plan):
     return ASHAScheduler(metric=asha.pop("metric", "loss"), mode=asha.pop("mode", "min"), time_attr="epoch", **asha)
 
 
-def search(plan: Plan, max_conc: int) -> tuple:
+def search(plan: Plan, max_conc: int, verbose: bool = False) -> tuple:
     """(search algorithm, param space, number of Ray trials)."""
     if plan.is_grid:
         from ray.tune.search.basic_variant import BasicVariantGenerator
@@ -229,6 +229,10 @@ def search(plan: Plan, max_conc: int) -> tuple:
         space = {k: None for c in configs for k in c}
         # Ray honours max_concurrent_trials for a grid only when the generator is told too.
         return BasicVariantGenerator(points_to_evaluate=configs, max_concurrent=max_conc or 0), space, len(configs)
+    if not verbose:  # Optuna's own "A new study created in memory" line is Ray's kind of output
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     algo = _final_metric_optuna()(metric=plan.sweep.metric, mode=plan.sweep.mode)
     return algo, param_space(plan), plan.sweep.num_samples
 

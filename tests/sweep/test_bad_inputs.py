@@ -49,6 +49,7 @@ CONFIG_CASES = [
     ("lr: .nan", "lr=nan is not a valid float"),
     ("hidden: []", "hidden=[] is empty"),
     ("kill_at_epoch: 2", "unknown config key(s) kill_at_epoch"),  # the test suite's fault injection is no setting
+    ("1: 2", "config key 1 is not a setting's name"),  # YAML reads 1 as a number
     ("train_precision: fp16", "train_precision='fp16' is not allowed; train_precision must be one of fp32, tf32, bf16"),
     # no GPU here (the suite's machines have none): TF32 is refused before anything runs
     ("train_precision: tf32", "train_precision tf32 needs an NVIDIA GPU (Ampere or later)"),
@@ -131,6 +132,10 @@ def test_a_huge_grid_is_refused_without_expanding_it(tmp_path, capsys):
     (["--only", "model=gan_dcgan"], "--only model=gan_dcgan: no trial of the sweep has it"),
     (["--set", "seed=18446744073709551616"], "seed=18446744073709551616 is not allowed"),
     # more CPUs than the local Ray will have: the trial would wait forever (refused before Ray starts)
+    (["--stack", "bogus"], "or auto (those that pay), or none (--stack none)"),
+    (["--stack", ""], "stack=[]: give a list of keys (e.g. [seed]) or auto (--stack none: no stacking)"),
+    (["--only", "foo=1"], "--only foo=1: no trial sets foo; the keys they set: dataset, epochs, model, split"),
+    (["--only", "model=vae_mlp", "--only", "epochs=2"], "none of the trials left by --only model=vae_mlp has it"),
     (["--cpus-per-trial", "1000"], "cpus_per_trial=1000 exceeds the local Ray's"),
     (["--cpus-per-trial", "2", "--num-cpus", "1"], "exceeds the local Ray's 1 CPUs (--num-cpus 1)"),
 ])
@@ -250,6 +255,9 @@ def test_best_json_is_strict_json_with_native_types():
     pytest.param("10.255.255.1:6379", "--address 10.255.255.1:6379: ", marks=pytest.mark.slow),  # a timeout
     ("auto", "no Ray cluster is running on this machine"),
     ("nonsense", "give auto, HOST:PORT or ray://HOST:10001"),
+    ("http://127.0.0.1:8265", "http:// is no Ray address"),
+    ("127.0.0.1:99999", "port 99999 is out of range (1-65535)"),
+    ("no-such-host.invalid:6379", "no host 'no-such-host.invalid' is known here"),
 ])
 def test_an_unreachable_cluster_fails_within_seconds(tmp_path, capsys, monkeypatch, address, message):
     import time
