@@ -35,8 +35,8 @@ def missing(dataset: str, folder: Path, files: list[str], hint: str = "") -> Dat
     """The one error for absent data: dataset, folder, expected files, how to fix."""
     return DataMissingError(
         f"dataset {dataset!r}: files not found in {folder} (expected: {', '.join(files)}). "
-        f"{hint + ' ' if hint else ''}Fix: connect to the internet so torchvision can download "
-        f"them, or copy them there, or point --data-root / RAYGEN_DATA_ROOT at a folder "
+        f"{hint + ' ' if hint else ''}Fix: connect to the internet so they can be downloaded, "
+        f"or copy them there, or point --data-root / RAYGEN_DATA_ROOT at a folder "
         f"that holds them."
     )
 

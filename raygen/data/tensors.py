@@ -127,16 +127,16 @@ def load_data(name: str, *, split: str = "train", eval_split: str = "test", hold
             raise RaygenError(f"{key} must be one of {', '.join(ok)}, got {s!r}")
     loader = DATASETS.get(name)
     root = data_root(root)
-    xy = None
+    xy, fell_back = None, False
     if split == AUTO:
         try:
             xy, split = loader(root, "train", download), "train"
         except DataMissingError:
-            if not quiet:
-                print(f"note: {name}: no training split here; split=auto -> training on the {eval_split!r} "
-                      f"split minus a {holdout}-image holdout, evaluating on the holdout", flush=True)
-            split = eval_split
+            split, fell_back = eval_split, True
     x, y = xy if xy is not None else loader(root, split, download)
+    if fell_back and not quiet:  # said once the split it falls back on is there
+        print(f"note: {name}: no training split here; split=auto -> training on the {eval_split!r} "
+              f"split minus a {holdout}-image holdout, evaluating on the holdout", flush=True)
     train_label = split
     if split == eval_split:
         if name == "cosine":  # the experiment evaluates on its own 50 training points

@@ -34,10 +34,13 @@ def test_scaling_to_the_model_range(data_root):
     assert torch.allclose(d.to_unit(d.train.x).max(), torch.tensor(1.0))
 
 
-def test_auto_split_falls_back_to_test_with_a_recorded_holdout(data_root, capsys):
+def test_auto_split_falls_back_to_test_with_a_recorded_holdout(data_root, capsys, tmp_path):
     d = load_data("mnist", split="auto", root=data_root, download=False)
     assert d.train_split == "test[minus holdout 1000]" and len(d.train) == 9000
     assert "split=auto" in capsys.readouterr().out
+    with pytest.raises(DataMissingError):  # neither split here: the error alone, no note of a fallback
+        load_data("mnist", split="auto", root=tmp_path, download=False)
+    assert "split=auto" not in capsys.readouterr().out
 
 
 def test_batches_slice_a_permutation_without_repeats(data_root):
