@@ -76,7 +76,7 @@ def make_plan(sweep: Sweep, smoke: bool = False, sets: dict[str, Any] | None = N
     if not smoke and sweep.smoke:  # --smoke's settings are checked on every run, not first on a smoke run
         split_all([{k: first_value(v) for k, v in spec.items()} for spec in sweep.variant_specs(True, sets)],
                   f"{sweep.where}: smoke")
-    check_metrics(sweep, splits)
+    check_metrics(sweep)
     stacks, not_stacked = group_stacks(configs, stack_keys(sweep)) if sweep.search == "grid" else ([], [])
     return Plan(sweep=sweep, smoke=smoke, sets=sets, configs=configs, splits=splits, stacks=stacks,
                 not_stacked=not_stacked, keys=trial_keys(sweep, configs, smoke, sets))
@@ -246,7 +246,7 @@ def metric_names() -> dict[str, str]:
     return {**known, **{keys.VALIDATION_PREFIX + k: kind for k, kind in known.items()}}
 
 
-def check_metrics(sweep: Sweep, splits: list[tuple]) -> None:
+def check_metrics(sweep: Sweep) -> None:
     """``metric:`` (and the scheduler's) name a column the trials report: an unknown one ranks
     nothing, and ASHA would stop no trial."""
     from raygen.core.errors import did_you_mean
