@@ -41,7 +41,7 @@ def train(config: dict, data_root: str | None, device: str = "cuda") -> tuple[st
 def device_name(device: str) -> str:
     import torch
 
-    return torch.cuda.get_device_name() if device == "cuda" else device
+    return torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else device
 
 
 def table3(epochs: int, data_root: str | None, device: str, small: dict) -> None:

@@ -55,6 +55,8 @@ def cosine_steps(device: str, steps: int = 500) -> None:
     def per_step(step, *args) -> float:
         for _ in range(50):
             step(*args)  # warm-up
+        if device == "cuda":
+            torch.cuda.synchronize()  # the warm-up's kernels finish outside the timing
         t0 = time.perf_counter()
         for _ in range(steps):
             step(*args)

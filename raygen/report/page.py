@@ -278,8 +278,9 @@ def write_report(run_dir: str | os.PathLike | list, metric: str | None = None,
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a file of that name, a read-only or absent parent
-            raise RaygenError(f"--out {out_dir}: cannot make the report's folder there ({exc.strerror or exc}); "
-                              f"give a folder that can be created") from None
+            given = f"--out {out_dir}" if out is not None else f"the combined report's folder {out_dir}"
+            raise RaygenError(f"{given}: cannot make it ({exc.strerror or exc}); give --out a folder that can be "
+                              f"created") from None
         run = combine(runs, out_dir)
     html, md = build(run, metric)
     stem = f"report-by-{re.sub(r'[^A-Za-z0-9_.-]', '_', metric)}" if metric and len(runs) == 1 and out is None \

@@ -201,7 +201,7 @@ def prepare(args: argparse.Namespace):
     if args.address:
         preflight.check_address(args.address)
     else:  # the data and the device are this machine's: look before anything starts
-        preflight.check_local_cpus(plan.sweep, args)
+        preflight.check_local_cpus(plan, args)
         check_precision(plan, args)
         preflight.check_data(plan, args)
         if preflight.uncompiled():
@@ -271,8 +271,8 @@ def execute(plan, args: argparse.Namespace, tuner, base: str, run_name: str, rep
         try:
             grid, interrupted = fit(tuner)
         except AttributeError as exc:
-            if not args.resume:
-                raise
+            if not args.resume or not type(getattr(exc, "obj", None)).__module__.startswith("ray.tune"):
+                raise  # raygen's own, or a new run's: a bug, whose traceback stays
             # Ray restores its tuner by updating an object's attributes from tuner.pkl: a pickle that
             # is not Ray's state (one --trust-run vouched for) leaves them missing until fit reads them
             raise RaygenError(f"--resume: Ray's state in {run_dir} is not a run Ray Tune can continue "

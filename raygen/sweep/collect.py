@@ -259,14 +259,16 @@ def bookkeeping_line(results: pd.DataFrame) -> str:
     later ones reuse the actor) and the checkpoints written to the run's storage this session."""
     parts = []
     if "startup_s" in results and results["startup_s"].notna().any():
-        first = (results["first_on_worker"].fillna(False).astype(bool) if "first_on_worker" in results
-                 else pd.Series(False, index=results.index))
-        later = pd.to_numeric(results.loc[~first, "startup_s"], errors="coerce").dropna()
-        firsts = pd.to_numeric(results.loc[first, "startup_s"], errors="coerce").dropna()
-        starts = ([f"at most {later.max():.2f} s on a reused worker"] if len(later) else []) + (
-            [f"{firsts.max():.1f} s for a worker's first trial (its process's start and imports included)"]
-            if len(firsts) else [])
-        parts.append("trial start-up: " + ", ".join(starts))
+        start = pd.to_numeric(results["startup_s"], errors="coerce")
+        if "first_on_worker" not in results:  # rows that never said which trial came first on its worker
+            parts.append(f"trial start-up: at most {start.max():.2f} s")
+        else:
+            first = results["first_on_worker"].fillna(False).astype(bool)
+            later, firsts = start[~first].dropna(), start[first].dropna()
+            starts = ([f"at most {later.max():.2f} s on a reused worker"] if len(later) else []) + (
+                [f"{firsts.max():.1f} s for a worker's first trial (its process's start and imports included)"]
+                if len(firsts) else [])
+            parts.append("trial start-up: " + ", ".join(starts))
     if "checkpoints" in results:
         once = results[~results["stack_id"].duplicated() | results["stack_id"].isna()] \
             if "stack_id" in results else results  # a stack's members share its checkpoints

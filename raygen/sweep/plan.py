@@ -20,6 +20,7 @@ from raygen.core.errors import RaygenError
 from raygen.core.registry import DATASETS, MODELS
 from raygen.engine.config import split_config
 from raygen.engine.stacking import stackable
+from raygen.record.keys import Kind
 from raygen.record.transport import stacked_config
 from raygen.sweep.spec import SEARCH_SPACES, Sweep, first_value
 
@@ -236,30 +237,27 @@ def check_space_values(sweep: Sweep, smoke: bool, sets: dict[str, Any]) -> None:
                                   f"allowed)") from None
 
 
-def metric_names() -> dict[str, str]:
-    """name -> kind of every result column a sweep can rank or schedule by: each model's
-    losses, each metric family's columns, their validation twins, times."""
-    from raygen.metrics.evaluate import declared_kinds
-    from raygen.record import keys
-
-    known = {**keys.FIXED, **declared_kinds()}
-    return {**known, **{keys.VALIDATION_PREFIX + k: kind for k, kind in known.items()}}
+RANKABLE = (Kind.METRIC, Kind.LOSS, Kind.TIME, Kind.COUNT)  # the kinds of column a sweep can rank or schedule by
 
 
 def check_metrics(sweep: Sweep) -> None:
-    """``metric:`` (and the scheduler's) name a column the trials report: an unknown one ranks
-    nothing, and ASHA would stop no trial."""
+    """``metric:`` (and the scheduler's) name a numeric column the trials report (``kind_of``: a
+    model's loss, a metric family's column or its validation twin, a time, a count): an
+    unknown one ranks nothing, and ASHA would stop no trial."""
     from raygen.core.errors import did_you_mean
-    from raygen.record.keys import Kind
+    from raygen.metrics.evaluate import declared_kinds
+    from raygen.record import keys
 
-    known = metric_names()
+    declared = declared_kinds()
     asha = (sweep.scheduler or {}).get("asha") or {}
     for where, name in (("metric", sweep.metric), ("scheduler asha: metric", asha.get("metric"))):
-        if name is not None and name not in known:
-            ranked = sorted(k for k, kind in known.items() if kind in (Kind.METRIC, Kind.LOSS)
-                            and not k.startswith("val_"))
-            raise RaygenError(f"{sweep.where}: {where}: {name!r} is no column a trial reports."
-                              f"{did_you_mean(name, ranked)} Losses and metrics: {', '.join(ranked)}")
+        if name is not None and keys.kind_of(name, declared) not in RANKABLE:
+            known = {**keys.FIXED, **declared}
+            ranked = sorted(k for k, kind in known.items() if kind in RANKABLE)
+            raise RaygenError(f"{sweep.where}: {where}: {name!r} is no number a trial reports."
+                              f"{did_you_mean(name, ranked)} Losses and metrics: "
+                              f"{', '.join(k for k in ranked if known[k] in (Kind.METRIC, Kind.LOSS))}; "
+                              f"also any of them with val_ before it, and times and counts (e.g. train_time_s)")
 
 
 def weight_keys() -> set[str]:
@@ -276,7 +274,7 @@ def check_stack_keys(sweep: Sweep) -> None:
     if bad:
         raise RaygenError(f"{sweep.where}: stack: {', '.join(bad)} cannot differ within a stack (it changes what is "
                           f"trained); keys that can: {', '.join(sorted(weight_keys()))}; or auto (those that pay), "
-                          f"or none (--stack none)")
+                          f"or none")
 
 
 def group_stacks(configs: list[dict[str, Any]], free: set[str]) -> tuple[list[list[dict]], list[str]]:

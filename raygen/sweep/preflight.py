@@ -53,17 +53,18 @@ def check_args(args: argparse.Namespace) -> None:
             raise RaygenError(f"--{flag.replace('_', '-')} {what}: give it with --resume [RUN]")
 
 
-def check_local_cpus(sweep, args: argparse.Namespace) -> None:
+def check_local_cpus(plan, args: argparse.Namespace) -> None:
     """A trial asking for more CPUs than the local Ray will have would wait forever: refused
-    before Ray starts (Ray's own count, after its start, is checked again: a container's quota
-    can be below the CPUs this process may run on)."""
-    cpus = args.cpus_per_trial if args.cpus_per_trial is not None else float(sweep.resources["cpus_per_trial"])
-    here = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    total = args.num_cpus or here
+    before Ray starts. Ray counts the machine's CPUs, lowered by a container's quota (which its
+    own count, after its start, catches); ``--num-cpus`` sets them."""
+    from raygen.sweep.tuner import requested
+
+    cpus, _ = requested(plan, args)
+    total = args.num_cpus or os.cpu_count() or 1
     if cpus > total:
-        source = f"--num-cpus {args.num_cpus}" if args.num_cpus else f"this machine's {here} CPUs"
-        raise RaygenError(f"cpus_per_trial={cpus:g} exceeds the local Ray's {total} CPUs ({source}); lower it with "
-                          f"--cpus-per-trial, or run on a cluster (--address)")
+        source = f"--num-cpus {args.num_cpus}" if args.num_cpus else "this machine's"
+        raise RaygenError(f"cpus_per_trial={cpus:g} exceeds the local Ray's CPUs ({total}, {source}); lower it "
+                          f"with --cpus-per-trial, or run on a cluster (--address)")
 
 
 CONNECT_TIMEOUT_S = 10.0
@@ -123,8 +124,9 @@ def check_address(address: str) -> None:
         raise RaygenError(f"--address {address}: port {port} is out of range (1-65535)")
     try:
         socket.getaddrinfo(host, int(port))
-    except (OSError, UnicodeError):
-        raise RaygenError(f"--address {address}: no host {host!r} is known here (name lookup failed); check its "
+    except (OSError, UnicodeError) as exc:
+        why = getattr(exc, "strerror", None) or type(exc).__name__  # unknown name, or no DNS answer just now
+        raise RaygenError(f"--address {address}: the host {host!r} cannot be looked up here ({why}); check its "
                           f"spelling, or give its IP address") from None
     if not reachable(host, int(port)):
         raise RaygenError(f"--address {address}: nothing answers at {host}:{port} within {CONNECT_TIMEOUT_S:g} s; "

@@ -176,8 +176,8 @@ class Sweep:
             return
         keys = self.stack if isinstance(self.stack, list) else None
         if self.stack != "auto" and (not keys or not all(isinstance(k, str) for k in keys)):
-            raise RaygenError(f"{where}: stack={self.stack!r}: give a list of keys (e.g. [seed]) or auto "
-                              f"(--stack none: no stacking)")
+            raise RaygenError(f"{where}: stack={self.stack!r}: give a list of keys (e.g. [seed]), auto, or none "
+                              f"(or leave stack: out) for no stacking")
         if self.search != "grid" or self.scheduler:
             raise RaygenError(f"{where}: stack works on grid sweeps without a scheduler (a scheduler would stop "
                               f"a stack's trials together); remove stack: or scheduler:")
@@ -234,10 +234,12 @@ def _check_range(where: str, key: str, kind: str, arg: Any) -> None:
             raise RaygenError(f"{where}: {key}: choice needs a non-empty list, got {arg!r}")
         return
     numbers = isinstance(arg, list) and len(arg) == 2 and all(
-        isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in arg)
+        isinstance(x, int if kind == "randint" else (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+        for x in arg)
     if not numbers or arg[0] >= arg[1] or (kind == "loguniform" and arg[0] <= 0):
         low = " with 0 < lo" if kind == "loguniform" else ""
-        raise RaygenError(f"{where}: {key}: {kind} needs [lo, hi], two finite numbers with lo < hi{low}, got {arg!r}")
+        what = "two whole numbers" if kind == "randint" else "two finite numbers"
+        raise RaygenError(f"{where}: {key}: {kind} needs [lo, hi], {what} with lo < hi{low}, got {arg!r}")
 
 
 def _is_grid(v: Any) -> bool:
@@ -278,12 +280,15 @@ Loader.add_implicit_resolver(
 
 
 def _mapping(loader: Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    """A mapping whose keys are each given once: PyYAML keeps the last of two silently."""
-    loader.flatten_mapping(node)
+    """A mapping whose keys are each given once: PyYAML keeps the last of two silently. Only the
+    keys written in it count; those a merge (``<<: *anchor``) brings in may be overridden, as YAML
+    intends."""
     seen = set()
     for key_node, _ in node.value:
+        if key_node.tag != "tag:yaml.org,2002:str":
+            continue  # a merge is meant to be overridden; keys that are not names are refused later (_read)
         key = loader.construct_object(key_node, deep=True)
-        if isinstance(key, (str, int, float, bool)) and key in seen:
+        if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"{key!r} is given twice", key_node.start_mark)
         seen.add(key)
     return yaml.SafeLoader.construct_mapping(loader, node, deep)
@@ -313,7 +318,6 @@ def safe_yaml(text: str, where: str):
     """``yaml.safe_load``, refusing documents whose aliases expand beyond ``MAX_NODES`` nodes
     (a "billion laughs" file is a few lines that expand to billions), counted before anything
     is built from them."""
-    root = yaml.compose(text, Loader=Loader)
     sizes: dict[int, int] = {}
 
     def size(node) -> int:  # nodes once aliases are expanded; each distinct node counted once
@@ -327,11 +331,12 @@ def safe_yaml(text: str, where: str):
                                   f"write the settings out (a YAML alias bomb?)")
         return sizes[id(node)]
 
-    if root is not None:
-        try:
+    try:
+        root = yaml.compose(text, Loader=Loader)
+        if root is not None:
             size(root)
-        except RecursionError:
-            raise RaygenError(f"{where} nests lists or mappings too deeply to read") from None
+    except RecursionError:
+        raise RaygenError(f"{where} nests lists or mappings too deeply to read") from None
     return yaml_value(text, where)
 
 
@@ -343,15 +348,35 @@ def _read(path: Path) -> dict:
         raw = safe_yaml(text, f"sweep file {path}")
     except yaml.YAMLError as exc:  # from compose (safe_yaml's count of aliases)
         raise RaygenError(f"sweep file {path} is not valid YAML: {yaml_problem(exc)}") from None
-    except RecursionError:
-        raise RaygenError(f"sweep file {path} nests lists or mappings too deeply to read") from None
     except (OSError, UnicodeDecodeError) as exc:  # a directory, a binary file, unreadable
         raise RaygenError(f"sweep file {path} cannot be read as text YAML ({type(exc).__name__}); "
                           f"give a sweep name (see --list) or a .yaml file") from None
     if not isinstance(raw, dict):
         raise RaygenError(f"sweep file {path} must be a mapping of keys (description, config, ...), "
                           f"got {type(raw).__name__}")
+    odd = _non_name_key(raw)
+    if odd:  # YAML reads ``1: 2`` or ``true: x`` as a number or a boolean key
+        key, under = odd
+        raise RaygenError(f"sweep file {path}: key {key!r}{f' under {under}' if under else ''} is not a name; "
+                          f"keys are names like epochs or lr")
     return raw
+
+
+def _non_name_key(value: Any, under: str = "") -> tuple[Any, str] | None:
+    """The first mapping key in ``value`` that is not a string, and where it is."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return k, under
+            found = _non_name_key(v, f"{under}.{k}" if under else k)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for v in value:
+            found = _non_name_key(v, under)
+            if found:
+                return found
+    return None
 
 
 def load_sweep(name: str, sweeps_dir: Path = SWEEPS_DIR) -> Sweep:
@@ -360,7 +385,8 @@ def load_sweep(name: str, sweeps_dir: Path = SWEEPS_DIR) -> Sweep:
     if not (path.suffix in (".yaml", ".yml") and path.exists()):
         path = sweeps_dir / f"{name}.yaml"
     if not path.exists() and (Path(name).suffix in (".yaml", ".yml") or "/" in name):
-        raise RaygenError(f"sweep file {name} does not exist; give a sweep name (see --list) or an existing .yaml file")
+        raise RaygenError(f"sweep file {name} does not exist.{did_you_mean(Path(name).stem, available(sweeps_dir))} "
+                          f"Give a sweep name (see --list) or an existing .yaml file")
     if not path.exists():
         names = list(available(sweeps_dir))
         raise RaygenError(f"unknown sweep {name!r}.{did_you_mean(name, names)} "
@@ -391,6 +417,9 @@ def load_sweep(name: str, sweeps_dir: Path = SWEEPS_DIR) -> Sweep:
         valid = sorted(f.name for f in dataclasses.fields(Sweep) if f.name not in INTERNAL)
         raise RaygenError(f"{where}: unknown key(s) {', '.join(internal)} (the sweep's name is its file's). "
                           f"Valid keys: {', '.join(valid)}.")
+    if isinstance(raw.get("stack"), str) and raw["stack"].strip().lower() in ("auto", "none"):
+        word = raw["stack"].strip().lower()  # as --stack reads them
+        raw["stack"] = None if word == "none" else word
     sweep = from_dict(Sweep, {"name": path.stem, "path": str(path), **raw}, where)
     sweep.resources = resources
     return sweep

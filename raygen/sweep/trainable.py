@@ -93,7 +93,6 @@ def since_process_start() -> float | None:
         return None
 
 
-
 class GenerativeTrainable(tune.Trainable):
     def setup(self, config: dict[str, Any], data_root: str | None = None, sweep_dir: str | None = None) -> None:
         self._data_root, self._sweep_dir = data_root, sweep_dir

@@ -104,7 +104,7 @@ def test_the_bookkeeping_line_has_start_up_and_checkpoints_per_trial_and_stack()
     # only what happened: no reused worker here, and rows that never said which came first
     assert bookkeeping_line(df.iloc[[0, 2, 3]]).startswith("bookkeeping: trial start-up: 10.1 s for a worker's first")
     assert bookkeeping_line(df.drop(columns=["first_on_worker", "checkpoints"])) == (
-        "bookkeeping: trial start-up: at most 10.10 s on a reused worker")
+        "bookkeeping: trial start-up: at most 10.10 s")
 
 
 def test_unstarted_rows_are_only_the_configurations_that_have_no_trial():

@@ -49,7 +49,7 @@ CONFIG_CASES = [
     ("lr: .nan", "lr=nan is not a valid float"),
     ("hidden: []", "hidden=[] is empty"),
     ("kill_at_epoch: 2", "unknown config key(s) kill_at_epoch"),  # the test suite's fault injection is no setting
-    ("1: 2", "config key 1 is not a setting's name"),  # YAML reads 1 as a number
+    ("1: 2", "key 1 under config is not a name"),  # YAML reads 1 as a number
     ("train_precision: fp16", "train_precision='fp16' is not allowed; train_precision must be one of fp32, tf32, bf16"),
     # no GPU here (the suite's machines have none): TF32 is refused before anything runs
     ("train_precision: tf32", "train_precision tf32 needs an NVIDIA GPU (Ampere or later)"),
@@ -76,12 +76,17 @@ SWEEP_CASES = [
     ("name: ../../escaped", "unknown key(s) name (the sweep's name is its file's)"),
     ("path: /elsewhere", "unknown key(s) path"),
     ("description: twice", "'description' is given twice (line 8, column 1)"),
-    ("metric: bogus_metric", "metric: 'bogus_metric' is no column a trial reports"),
+    ("metric: bogus_metric", "metric: 'bogus_metric' is no number a trial reports"),
     ("metric: recon_mes", "Did you mean 'recon_mse'?"),
-    ("scheduler: {asha: {metric: bogus}}", "scheduler asha: metric: 'bogus' is no column a trial reports"),
+    ("scheduler: {asha: {metric: bogus}}", "scheduler asha: metric: 'bogus' is no number a trial reports"),
     # checked on every run, not first when --smoke is given
     ("smoke: {epochz: 1}", "smoke: unknown config key(s) epochz"),
     ("smoke: {batch_size: 0}", "smoke: trainer config: batch_size=0 is not allowed"),
+    ("resources: {1: 2}", "key 1 under resources is not a name"),  # YAML reads 1 as a number, anywhere
+    ("scheduler: {asha: {true: 2}}", "key True under scheduler.asha is not a name"),
+    ("metric: val_train_time_s", "'val_train_time_s' is no number a trial reports"),  # val_: the metrics' twins
+    ("metric: status", "'status' is no number a trial reports"),
+    ("stack: nonsense", "stack='nonsense': give a list of keys (e.g. [seed]), auto, or none"),
     ("search: random", "search='random' is not allowed"),
     ("mode: best", "mode='best' is not allowed"),
 ]
@@ -131,13 +136,13 @@ def test_a_huge_grid_is_refused_without_expanding_it(tmp_path, capsys):
     (["--only", "model"], "--only takes KEY=VALUE[,VALUE...]"),
     (["--only", "model=gan_dcgan"], "--only model=gan_dcgan: no trial of the sweep has it"),
     (["--set", "seed=18446744073709551616"], "seed=18446744073709551616 is not allowed"),
-    # more CPUs than the local Ray will have: the trial would wait forever (refused before Ray starts)
-    (["--stack", "bogus"], "or auto (those that pay), or none (--stack none)"),
-    (["--stack", ""], "stack=[]: give a list of keys (e.g. [seed]) or auto (--stack none: no stacking)"),
+    (["--stack", "bogus"], "or auto (those that pay), or none"),
+    (["--stack", ""], "stack=[]: give a list of keys (e.g. [seed]), auto, or none"),
     (["--only", "foo=1"], "--only foo=1: no trial sets foo; the keys they set: dataset, epochs, model, split"),
     (["--only", "model=vae_mlp", "--only", "epochs=2"], "none of the trials left by --only model=vae_mlp has it"),
-    (["--cpus-per-trial", "1000"], "cpus_per_trial=1000 exceeds the local Ray's"),
-    (["--cpus-per-trial", "2", "--num-cpus", "1"], "exceeds the local Ray's 1 CPUs (--num-cpus 1)"),
+    # more CPUs than the local Ray will have: the trial would wait forever (refused before Ray starts)
+    (["--cpus-per-trial", "1000"], "cpus_per_trial=1000 exceeds the local Ray's CPUs"),
+    (["--cpus-per-trial", "2", "--num-cpus", "1"], "exceeds the local Ray's CPUs (1, --num-cpus 1)"),
 ])
 def test_bad_command_line_values(tmp_path, capsys, args, message):
     code, err = run(tmp_path, capsys, BASE, *args)
@@ -191,6 +196,26 @@ def test_a_command_that_names_no_sweep_or_misspells_an_option_is_one_line(capsys
     assert message in err and err.count("\n") == 1, err
     assert "argument" in message or code == 2
     assert main([]) == 0 and "gae_cosine" in capsys.readouterr().out  # no arguments at all: the list
+
+
+def test_valid_yaml_forms_still_read_as_yaml_means_them(tmp_path):
+    """A merge key's entries may be overridden (only keys written twice are refused), ranking by a
+    metric's validation twin or a time is fine, and stack: none or Auto in a file reads as --stack
+    does."""
+    from raygen.sweep.plan import make_plan
+    from raygen.sweep.spec import load_sweep, safe_yaml
+
+    assert safe_yaml("a: &v {x: 1, y: 2}\nb: {<<: *v, y: 3}\n", "t") == {"a": {"x": 1, "y": 2}, "b": {"x": 1, "y": 3}}
+    path = tmp_path / "ok.yaml"
+    for extra, stack in (("stack: none\n", None), ("stack: Auto\n", "auto"), ("metric: val_recon_mse\n", None),
+                         ("metric: train_time_s\n", None)):
+        path.write_text(BASE + "  seed: {grid: [0, 1]}\n" + extra)
+        assert make_plan(load_sweep(str(path))).sweep.stack == stack
+
+
+def test_a_key_that_is_a_list_is_one_line(tmp_path, capsys):
+    code, err = run(tmp_path, capsys, "? [a, b]\n: 1\n")
+    assert code == 2 and "not valid YAML: found unhashable key" in err and err.count("\n") == 1, err
 
 
 def test_files_that_are_not_sweep_files(tmp_path, capsys):
@@ -257,7 +282,7 @@ def test_best_json_is_strict_json_with_native_types():
     ("nonsense", "give auto, HOST:PORT or ray://HOST:10001"),
     ("http://127.0.0.1:8265", "http:// is no Ray address"),
     ("127.0.0.1:99999", "port 99999 is out of range (1-65535)"),
-    ("no-such-host.invalid:6379", "no host 'no-such-host.invalid' is known here"),
+    ("no-such-host.invalid:6379", "the host 'no-such-host.invalid' cannot be looked up here ("),
 ])
 def test_an_unreachable_cluster_fails_within_seconds(tmp_path, capsys, monkeypatch, address, message):
     import time

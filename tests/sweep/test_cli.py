@@ -139,17 +139,24 @@ def test_a_resumed_state_that_is_not_rays_is_one_line_and_a_fresh_runs_bug_is_no
     --trust-run) surfaces as an AttributeError inside fit, said as the run's, not as a traceback."""
     import argparse
 
+    from ray.tune.impl.tuner_internal import TunerInternal
+
     from raygen.core.errors import RaygenError
     from raygen.sweep.cli import execute
 
     class Foreign:
+        def __init__(self, obj):
+            self.obj = obj
+
         def fit(self):
-            raise AttributeError("'TunerInternal' object has no attribute '_tuner_kwargs'")
+            raise AttributeError("'TunerInternal' object has no attribute '_tuner_kwargs'", obj=self.obj)
 
     args = argparse.Namespace(resume="latest")
     with pytest.raises(RaygenError, match=r"--resume: Ray's state in .*r1 is not a run Ray Tune can continue "
                                           r"\(AttributeError: 'TunerInternal'.*start the sweep afresh"):
-        execute(None, args, Foreign(), str(tmp_path), "r1", [], {}, None, 0.0)
+        execute(None, args, Foreign(TunerInternal.__new__(TunerInternal)), str(tmp_path), "r1", [], {}, None, 0.0)
+    with pytest.raises(AttributeError):  # one of raygen's own objects: a bug, whose traceback stays
+        execute(None, args, Foreign(args), str(tmp_path), "r1", [], {}, None, 0.0)
     args.resume = None
-    with pytest.raises(AttributeError):  # a new run's AttributeError is a bug: its traceback stays
-        execute(None, args, Foreign(), str(tmp_path), "r1", [], {}, None, 0.0)
+    with pytest.raises(AttributeError):  # a new run's: the same
+        execute(None, args, Foreign(TunerInternal.__new__(TunerInternal)), str(tmp_path), "r1", [], {}, None, 0.0)
