@@ -8,6 +8,7 @@ single PUT is atomic by itself.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -111,7 +112,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
         write(tmp)
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only folder answers EROFS even for a file never made
+            tmp.unlink(missing_ok=True)
     return path
 
 

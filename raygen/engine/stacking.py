@@ -51,7 +51,7 @@ from raygen.core.errors import RaygenError
 from raygen.engine import precision
 from raygen.engine.batched import batchable, batched_copy, io_layout, linear_weights
 from raygen.engine.config import split_config
-from raygen.engine.trial import Trial
+from raygen.engine.trial import Trial, usable_device
 from raygen.models.base import adam
 from raygen.record import keys
 from raygen.record.transport import given_config
@@ -62,6 +62,8 @@ FREE_TRAIN_KEYS = ("seed",)
 
 def stackable(configs: list[dict[str, Any]]) -> str | None:
     """None when ``configs`` can train as one ``StackedTrial``; else one line saying why not."""
+    if not isinstance(configs, (list, tuple)) or not all(isinstance(c, dict) for c in configs):
+        return f"give a list of trial configs (dicts), got {type(configs).__name__}"
     if not configs:
         return "no trials to stack"
     try:
@@ -153,7 +155,7 @@ class StackedTrial:
         out_dirs = list(out_dirs) if out_dirs is not None else [None] * len(configs)
         if len(out_dirs) != len(configs):
             raise RaygenError(f"{len(configs)} configs but {len(out_dirs)} out_dirs")
-        self.device = torch.device(device)
+        self.device = usable_device(device)
         self.members: list[Trial] = []
         self._streams: list[_Stream] = []
         for config, out_dir in zip(configs, out_dirs):
@@ -380,6 +382,9 @@ class StackedTrial:
         return {"members": members, "finished": list(self.finished)}
 
     def load_state(self, s: dict[str, Any]) -> None:
+        if not isinstance(s, dict) or "members" not in s:
+            raise RaygenError("StackedTrial.load_state takes what StackedTrial.state() returned ({'members': ...}); "
+                              "a single trial's state loads into its Trial")
         if len(s["members"]) != len(self.members):
             raise RaygenError(f"a state of {len(s['members'])} members for a stack of {len(self.members)}")
         for k, (t, ms) in enumerate(zip(self.members, s["members"])):

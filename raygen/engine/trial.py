@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from raygen.core.errors import RaygenError
 from raygen.core.values import number
 from raygen.data import Data, load_data
 from raygen.engine import precision
@@ -54,6 +55,36 @@ def pick_device(gpus: float) -> torch.device:
     return torch.device("cuda") if gpus > 0 and torch.cuda.is_available() else torch.device("cpu")
 
 
+def usable_device(device: torch.device | str) -> torch.device:
+    """``device`` as torch names it, when this machine has it; else a RaygenError, before any data
+    is read (torch's own errors name its build, not the fix)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise RaygenError(f"device {device!r} is not one torch knows; give cpu or cuda (cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RaygenError(f"device {device!r}: no CUDA GPU here (torch sees none); give device='cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RaygenError(f"device {device!r}: this machine has {torch.cuda.device_count()} GPU(s), "
+                          f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if dev.type not in ("cpu", "cuda"):
+        raise RaygenError(f"device {device!r}: raygen trains on cpu or cuda")
+    return dev
+
+
+def writable_folder(folder: str | os.PathLike) -> Path:
+    """``folder``, made if absent; a RaygenError now, not after training, when it cannot be."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RaygenError(f"out_dir {str(folder)!r} cannot be made ({exc.strerror or exc}); give a folder "
+                          f"that can be written") from None
+    if not os.access(path, os.W_OK):
+        raise RaygenError(f"out_dir {str(folder)!r} cannot be written; give a folder that can be")
+    return path
+
+
 def device_name(device: torch.device) -> str:
     """``cpu`` or ``cuda (NVIDIA H100 80GB HBM3)``."""
     return f"{device} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else str(device)
@@ -81,12 +112,15 @@ class Trial:
                  data_root: str | None = None, out_dir: str | os.PathLike | None = None,
                  sweep_dir: str | os.PathLike | None = None):
         self.cfg: TrainConfig
+        if not isinstance(config, dict):
+            raise RaygenError(f"a trial's config is a dict like {{'model': 'vae_mlp', 'epochs': 3}}; got "
+                              f"{type(config).__name__}")
         self.config = given_config(config)  # as given (lists decoded), for ``save``
         self.result: dict[str, Any] = {}  # the last epoch's numbers, set by ``raygen.train``
         self.cfg, model_cls, model_cfg = split_config(self.config)
-        self.device = torch.device(device)
+        self.device = usable_device(device)
         precision.check(self.cfg.train_precision, self.device)
-        self.out_dir = Path(out_dir) if out_dir else None
+        self.out_dir = writable_folder(out_dir) if out_dir else None
 
         seed_everything(self.cfg.seed)
         self.data = self._load(model_cfg.data_range, data_root)
@@ -324,7 +358,16 @@ class Trial:
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
 
     def load_state(self, s: dict[str, Any]) -> None:
-        self.model.load_state_dict(s["model"])
+        if not isinstance(s, dict) or "model" not in s or "epoch" not in s:
+            raise RaygenError("load_state takes what Trial.state() returned (a dict with model, epoch, ...); got "
+                              f"{type(s).__name__}{' without model' if isinstance(s, dict) else ''}")
+        try:
+            self.model.load_state_dict(s["model"])
+        except RuntimeError as exc:  # another model's weights, or another size's
+            first = str(exc).strip().splitlines()
+            detail = " ".join(line.strip() for line in first[:3])[:300]
+            raise RaygenError(f"this state does not fit this trial's {self.config.get('model')!r} model: {detail}"
+                              ) from None
         self.epoch, self.train_time = s["epoch"], s["train_time"]
         self.train_cpu = float(s.get("train_cpu", 0.0))  # absent from checkpoints of older runs
         self.resumed_from_epoch = self.epoch

@@ -287,5 +287,9 @@ def write_report(run_dir: str | os.PathLike | list, metric: str | None = None,
         else "report"
     out = run.run_dir / f"{stem}.html"
     for path, text in ((out, html), (run.run_dir / f"{stem}.md", md)):
-        atomic_write(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
+        try:
+            atomic_write(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
+        except OSError as exc:  # a read-only copy of a run, a full disk
+            raise RaygenError(f"cannot write the report into {run.run_dir} ({exc.strerror or exc}); give --out a "
+                              f"folder that can be written") from None
     return out

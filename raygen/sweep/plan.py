@@ -184,6 +184,9 @@ def budget_draws(configs: list[dict[str, Any]], budget, where: str) -> list[dict
         space = {k: v for k, v in cls.search_space.items() if k not in c}
         rng = np.random.default_rng([budget.seed, zlib.crc32(json.dumps(c, sort_keys=True, default=str).encode())])
         extra = {"validation": budget.validation} if budget.select_on == "validation" else {}
+        if extra and c.get("validation") not in (None, budget.validation):  # else overwritten unsaid
+            raise RaygenError(f"{where}: validation={c['validation']} is the budget's to set (budget: {{validation: "
+                              f"{budget.validation}}}, the images it chooses on); change it there")
         for _ in range(budget.trials):
             out.append({**c, **extra, **{k: draw(rng, spec, f"{where}: {cls.registry_name}.search_space {k}")
                                          for k, spec in space.items()}})

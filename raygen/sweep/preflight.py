@@ -40,7 +40,10 @@ def only(pairs: list[str]) -> dict[str, list[Any]]:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """The command line's numbers, before anything starts."""
+    """The command line's numbers and names, before anything starts."""
+    if not str(args.storage).strip():  # an empty --storage or $RAYGEN_STORAGE: the current folder, unasked
+        raise RaygenError("--storage is empty (or $RAYGEN_STORAGE is set to nothing); give a folder or a URI, "
+                          "or leave both out for ./results")
     for name, low, strict in (("cpus_per_trial", 0, True), ("gpus_per_trial", 0, False), ("max_concurrent", 0, False),
                               ("num_cpus", 0, True)):
         v = getattr(args, name)
@@ -147,13 +150,15 @@ def check_data(plan, args: argparse.Namespace) -> None:
     root = data_root(args.data_root)
     seen = set()
     for train, _, model_cfg in plan.splits if plan.is_grid else []:
-        key = (train.dataset, train.split, train.eval_split, train.holdout)
+        # every setting that cuts the data (holdout, validation, limit): a size that does not fit is one line now
+        key = (train.dataset, train.split, train.eval_split, train.holdout, train.validation, train.limit)
         if key in seen:
             continue
         seen.add(key)
         try:
             load_data(train.dataset, split=train.split, eval_split=train.eval_split, holdout=train.holdout,
-                      root=root, data_range=model_cfg.data_range, quiet=False)
+                      root=root, data_range=model_cfg.data_range, quiet=False, validation=train.validation,
+                      limit=train.limit or None)
         except DataMissingError as exc:
             if not args.skip_missing_data:
                 raise RaygenError(f"{exc} (or run the other trials with --skip-missing-data)") from None

@@ -279,3 +279,16 @@ def test_a_run_in_progress_reads_each_trials_epochs_from_its_epochs_file(tmp_pat
     hist = run.history[run.history.trial_id == "t0"].sort_values("epoch")
     assert hist.epoch.tolist() == [1, 2, 3] and hist.loss.tolist() == [9.5, 8.0, 7.0]
     assert "epochs_file" not in run.results and "steps_json" not in run.results
+
+
+def test_a_run_folder_that_cannot_be_written_is_one_line_pointing_at_out(tmp_path, monkeypatch):
+    import raygen.report.page as page
+
+    run = write_run(tmp_path / "s" / "r", [base_row(0)], [])
+
+    def read_only(path, write):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(page, "atomic_write", read_only)
+    with pytest.raises(RaygenError, match=r"cannot write the report into .*r \(Read-only file system\); give --out"):
+        write_report(run)

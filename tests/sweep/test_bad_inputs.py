@@ -218,6 +218,18 @@ def test_a_key_that_is_a_list_is_one_line(tmp_path, capsys):
     assert code == 2 and "not valid YAML: found unhashable key" in err and err.count("\n") == 1, err
 
 
+def test_data_sizes_storage_and_budget_settings_are_checked_before_ray(tmp_path, capsys, monkeypatch):
+    cosine = BASE.replace("dataset: mnist", "dataset: cosine").replace("split: test", "split: auto")
+    code, err = run(tmp_path, capsys, cosine, "--set", "validation=1000")  # 50 points: a split that cannot be
+    assert code == 2 and "validation must be between 1 and 49 for cosine/train, got 1000" in err, err
+    sweep = tmp_path / "ok.yaml"
+    sweep.write_text(cosine)
+    assert main([str(sweep), "--storage", ""]) == 2  # else the run lands in the current folder
+    assert "--storage is empty" in capsys.readouterr().err
+    code, err = run(tmp_path, capsys, BASE + "budget: {trials: 2}\n", "--set", "validation=500")
+    assert code == 2 and "validation=500 is the budget's to set (budget: {validation: 1000}" in err, err
+
+
 def test_files_that_are_not_sweep_files(tmp_path, capsys):
     binary = tmp_path / "model.yaml"
     binary.write_bytes(bytes(range(256)) * 4)
