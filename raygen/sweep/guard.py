@@ -81,9 +81,28 @@ def check_plan(run_dir: str, plan: Plan) -> None:
     now = json.loads(_digest(plan_record(plan)))
     if was == now or was == json.loads(_digest(plan_record(plan, grouped=True))):
         return
-    raise RaygenError(f"--resume: the sweep has changed since run {Path(run_dir).name} started ({changes(was, now)}), "
-                      f"and a resumed run goes on with the trials it started with; undo the edit to resume it, "
-                      f"or start a new run with the edited sweep (without --resume)")
+    raise RaygenError(f"--resume: run {Path(run_dir).name} planned other trials than this command does "
+                      f"({changes(was, now)}){started_with(run_dir, plan)}, and a resumed run goes on with the trials "
+                      f"it started with: resume it with its own sweep file and options, or start a new run "
+                      f"(without --resume)")
+
+
+def started_with(run_dir: str, plan: Plan) -> str:
+    """The likeliest cause, said: a smoke run resumed without --smoke (or the reverse), and the
+    command the run was started with (its provenance)."""
+    from raygen.record.rows import META_FILE
+
+    said = []
+    smoke_run = Path(run_dir).name.endswith("-smoke")
+    if smoke_run != plan.smoke:
+        how = "with" if smoke_run else "without"
+        said.append(f"; it is {'a' if smoke_run else 'not a'} smoke run: resume it {how} --smoke")
+    try:
+        command = json.loads((Path(run_dir) / META_FILE).read_text())["provenance"]["command"]
+        said.append(f"; it was started as: {command}")
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return "".join(said)
 
 
 def changes(was: dict[str, Any], now: dict[str, Any]) -> str:

@@ -113,7 +113,8 @@ def test_killed_driver_resumes_with_one_row_per_trial(tmp_path, data_root):
     (run_dir / "tuner.pkl").write_bytes(pickle.dumps(Payload(marker)))
     sweep.write_text(TRIALS.replace("[0, 1, 2, 3]", "[0, 1, 2, 3, 4]"))  # edited since: refused, said why
     out = run_sweep(sweep, storage, data_root, "--num-cpus", "1", "--resume", expect=2)
-    assert "the sweep has changed since run" in out.stderr and "4 trials planned then, 5 now" in out.stderr
+    assert "planned other trials than this command does" in out.stderr and "4 trials planned then, 5 now" in out.stderr
+    assert "it was started as: python -m raygen.sweep " in out.stderr
     sweep.write_text(TRIALS)
     out = run_sweep(sweep, storage, data_root, "--num-cpus", "1", "--resume")
     assert "tuner.pkl was changed after raygen last signed it; put back raygen's last signed copy" in out.stderr

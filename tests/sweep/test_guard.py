@@ -26,8 +26,8 @@ def test_a_resume_of_an_edited_sweep_is_refused_saying_what_changed(tmp_path):
     run = str(tmp_path / "run")
     guard.save_plan(run, _plan())
     guard.check_plan(run, _plan())  # unchanged: resumes
-    with pytest.raises(RaygenError, match=r"changed since run run started \(2 trials planned then, 3 now; 1 new, "
-                                          r"e.g. .*\"seed\": 2.*undo the edit"):
+    with pytest.raises(RaygenError, match=r"run run planned other trials than this command does \(2 trials planned "
+                                          r"then, 3 now; 1 new, e.g. .*\"seed\": 2.*its own sweep file and options"):
         guard.check_plan(run, _plan(seed={"grid": [0, 1, 2]}))
     with pytest.raises(RaygenError, match=r"2 trials planned then, 2 now; 2 new, e.g. .*\"epochs\": 5.*2 gone"):
         guard.check_plan(run, _plan(epochs=5))
@@ -36,6 +36,13 @@ def test_a_resume_of_an_edited_sweep_is_refused_saying_what_changed(tmp_path):
     with pytest.raises(RaygenError, match=r"metric: 'loss' -> 'reg_loss'"):
         guard.check_plan(run, edited)
     guard.check_plan(str(tmp_path / "older"), edited)  # a run without a recorded plan: as Ray stored it
+    # a smoke run resumed without --smoke: the likely cause said, and the command it was started with
+    smoke_run = tmp_path / "20261207-120000-smoke"
+    guard.save_plan(str(smoke_run), make_plan(Sweep(name="g", config=_plan().sweep.config), smoke=True))
+    (smoke_run / "raygen.json").write_text('{"provenance": {"command": "python -m raygen.sweep g --smoke"}}')
+    with pytest.raises(RaygenError, match=r"it is a smoke run: resume it with --smoke; it was started as: "
+                                          r"python -m raygen.sweep g --smoke, and"):
+        guard.check_plan(str(smoke_run), _plan())
 
 
 HOLD = """
