@@ -162,8 +162,12 @@ def analyze(results: pd.DataFrame, history: pd.DataFrame | None = None, metric: 
     metrics = [c.name for c in declared.values() if c.better and c.compare and c.name in ok
                and pd.to_numeric(ok[c.name], errors="coerce").notna().any()]
     if metric is not None and metric not in metrics:
-        raise RaygenError(f"--metric {metric!r} is not a quality metric this run measured; "
-                          f"choose one of: {', '.join(metrics) or '(none measured)'}")
+        base = metric.removeprefix(keys.VALIDATION_PREFIX)
+        why = (f"is measured on the validation images a budget chooses on; the report ranks on the held-out "
+               f"split ({base})" if metric != base and base in metrics
+               else "is a diagnostic, not a quality metric to rank by" if metric in declared and metric in ok
+               else "is not a quality metric this run measured")
+        raise RaygenError(f"--metric {metric!r} {why}; choose one of: {', '.join(metrics) or '(none measured)'}")
     ranked = sorted((declared[m].rank, m) for m in metrics if declared[m].rank is not None)
     primary = metric or next((m for _, m in ranked), None)
     return Analysis(results, history, config, swept, by, metrics, primary, declared, kinds)

@@ -20,7 +20,7 @@ from raygen.report.images import GALLERY_TITLES, RunFiles, galleries, img_tag
 from raygen.report.papers import GALLERY_TITLES as PAPER_GALLERY_TITLES
 from raygen.report.papers import Section, Subject, applicable
 from raygen.report.papers.comparison import paper_tables
-from raygen.report.run import Run, combine, load_run
+from raygen.report.run import Run, check_distinct, combine, load_run
 from raygen.report.tables import (
     Table,
     best_param_tables,
@@ -274,6 +274,7 @@ def write_report(run_dir: str | os.PathLike | list, metric: str | None = None,
     if len(runs) == 1 and out is None:
         run = runs[0]
     else:
+        check_distinct(runs)  # before its folder is made
         out_dir = Path(out).expanduser() if out is not None else combined_dir(runs)
         try:
             out_dir.mkdir(parents=True, exist_ok=True)

@@ -161,14 +161,19 @@ def from_result_json(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return results, label_history(stack_history(hist), results)
 
 
-def combine(runs: list[Run], out_dir: Path) -> Run:
-    """Several runs as one (a sweep extended by a second run with more β values, say): rows
-    and histories stacked, image paths made absolute so the report in ``out_dir`` finds
-    them, "best" by the runs' metric when they share one."""
+def check_distinct(runs: list[Run]) -> None:
     dirs = [r.run_dir.resolve() for r in runs]
     twice = sorted({str(d) for d in dirs if dirs.count(d) > 1})
     if twice:
         raise RaygenError(f"run {', '.join(twice)} is given twice; name each run once")
+
+
+def combine(runs: list[Run], out_dir: Path) -> Run:
+    """Several runs as one (a sweep extended by a second run with more β values, say): rows
+    and histories stacked, image paths made absolute so the report in ``out_dir`` finds
+    them, "best" by the runs' metric when they share one."""
+    check_distinct(runs)
+    dirs = [r.run_dir.resolve() for r in runs]
     ids = [set(r.results["trial_id"].astype(str)) if "trial_id" in r.results else set() for r in runs]
     clash = len(set().union(*ids)) < sum(map(len, ids))  # then ids become "<run folder>/<id>"
     frames, hists, columns, config, kinds = [], [], {}, set(), {}

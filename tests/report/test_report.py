@@ -175,6 +175,10 @@ def test_cli_and_no_ray_import(tmp_path, capsys):
     assert "holds no raygen run" in capsys.readouterr().err
     assert main([str(run), "--metric", "loss"]) == 2
     assert "--metric 'loss' is not a quality metric this run measured; choose one of: fid" in capsys.readouterr().err
+    budget = write_run(tmp_path / "b" / "r", [base_row(0, fid=3.0, val_fid=2.5)], [])
+    assert main([str(budget), "--metric", "val_fid"]) == 2  # what a budget chooses on, said as such
+    assert "--metric 'val_fid' is measured on the validation images a budget chooses on; the report ranks on the " \
+           "held-out split (fid); choose one of: fid" in capsys.readouterr().err
 
 
 def test_report_columns_survive_a_round_trip_of_list_configs(tmp_path):
@@ -215,6 +219,7 @@ def test_several_runs_make_one_report(tmp_path, data_root):
     assert "| 20250102-030405/t000 |" in md and "| 20250103-030405/t001 |" in md  # ids kept apart
     with pytest.raises(RaygenError, match="given twice"):
         write_report([a, a])
+    assert not (a.parent / f"combined-{a.name}+{a.name}").exists()  # refused before its folder was made
     assert main([str(a), str(b), "--out", str(tmp_path / "both")]) == 0
     assert (tmp_path / "both" / "report.html").exists()
     # another sweep's smoke run combined with a: its own folder (a's and b's report stays), labelled
