@@ -53,7 +53,7 @@ def _init(ray, address: str | None, num_cpus: int | None, verbose: bool) -> None
         keep_token_private()
         # "local": a Ray of its own, even when $RAY_ADDRESS or a `ray start` on this machine names
         # another (Ray would join that one, and refuse num_cpus with a traceback); --address joins
-        with lean_head(log_monitor=verbose):
+        with lean_head(log_monitor=verbose), own_sessions():
             ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, configure_logging=True,
                      log_to_driver=verbose, logging_level="WARNING" if verbose else "ERROR",
                      _system_config=NO_PRESTART)
@@ -91,6 +91,34 @@ def lean_head(log_monitor: bool):
         yield
     finally:
         ray_node.Node = plain
+
+
+@contextlib.contextmanager
+def own_sessions():
+    """The local Ray's processes (its GCS, raylet and the workers the raylet starts) in sessions of
+    their own, out of the driver's process group: ``timeout``, a batch scheduler's stop or
+    ``kill -- -PGID`` signal that whole group, and Ray's processes died with the driver's SIGTERM,
+    so the driver could neither checkpoint its trials nor write its results (it waited 60 s for
+    the dead GCS, then Ray aborted it). The driver now stops the sweep as on Ctrl-C. Only where
+    the kernel ends them with the driver (Ray's fate sharing, ``PR_SET_PDEATHSIG`` on Linux):
+    elsewhere Ray's reaper ends them by the driver's process group, which they must stay in."""
+    import ray._private.services as services
+    import ray._private.utils as ray_utils
+
+    plain = services.ConsolePopen
+    if sys.platform == "win32" or not ray_utils.detect_fate_sharing_support():
+        yield
+        return
+
+    class OwnSession(plain):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, start_new_session=True, **kwargs)
+
+    services.ConsolePopen = OwnSession
+    try:
+        yield
+    finally:
+        services.ConsolePopen = plain
 
 
 # What the driver imports after Ray's start: to build the Tuner (Ray Tune, the trainable, the
