@@ -16,7 +16,9 @@ class DataMissingError(RaygenError):
 def did_you_mean(name: str, choices) -> str:
     import difflib
 
-    close = difflib.get_close_matches(str(name), list(choices), n=1)
+    choices = list(choices)
+    same = [c for c in choices if str(c).lower() == str(name).lower()]  # names are lower case: MNIST -> mnist
+    close = same or difflib.get_close_matches(str(name), choices, n=1)
     return f" Did you mean {close[0]!r}?" if close else ""
 
 

@@ -79,7 +79,11 @@ def _coerce(value: Any, typ: Any, key: str, where: str) -> Any:
         if origin in (tuple, list):
             inner = typing.get_args(typ)[0] if typing.get_args(typ) else Any
             seq = value if isinstance(value, (list, tuple)) else [value]
-            return tuple(_coerce(v, inner, key, where) for v in seq) if inner is not Any else tuple(seq)
+            try:
+                return tuple(_coerce(v, inner, key, where) for v in seq) if inner is not Any else tuple(seq)
+            except RaygenError:  # say the list's type: hidden='512,256' is no "int", it is no list of them
+                raise RaygenError(f"{where}: {key}={value!r} is not a valid list of {inner.__name__} (a YAML "
+                                  f"list: [a, b])") from None
     except (TypeError, ValueError):
         name = getattr(typ, "__name__", str(typ))
         raise RaygenError(f"{where}: {key}={value!r} is not a valid {name}") from None

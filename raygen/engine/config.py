@@ -71,3 +71,18 @@ def split_config(flat: dict[str, Any]):
     model_cfg = from_dict(model_cls.Config, {k: v for k, v in flat.items() if k in model_keys},
                           f"model {model_cls.registry_name!r} config")
     return train, model_cls, model_cfg
+
+
+def batch_refusal(model, train: TrainConfig) -> str | None:
+    """Why ``model`` cannot train on ``train``'s batches, or None: batch normalisation needs two
+    items a batch in training (torch refuses one, in the first step), which batch_size 1 or
+    limit 1 gives (a smaller last batch is dropped)."""
+    from torch import nn
+
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return None
+    for key in ("batch_size", "limit"):
+        if getattr(train, key) == 1:
+            return (f"{key}=1: {type(model).registry_name} normalises over each batch (batch norm), which needs "
+                    f"at least 2 items; set {key} to 2 or more")
+    return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import pickle
 import random
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from raygen.core.errors import RaygenError
 from raygen.core.values import number
 from raygen.data import Data, load_data
 from raygen.engine import precision
-from raygen.engine.config import TrainConfig, split_config
+from raygen.engine.config import TrainConfig, batch_refusal, split_config
 from raygen.metrics import health
 from raygen.metrics.evaluate import Eval, declared_columns, evaluate
 from raygen.models.base import Context
@@ -125,6 +126,9 @@ class Trial:
         seed_everything(self.cfg.seed)
         self.data = self._load(model_cfg.data_range, data_root)
         self.model = model_cls(model_cfg, self.data.shape, self.data.num_classes).to(self.device)
+        why = batch_refusal(self.model, self.cfg)
+        if why:
+            raise RaygenError(why)
         self.opts = self.model.configure_optimizers()
         self.batch_rng = torch.Generator().manual_seed(self.cfg.seed)
         self.ctx = Context(seed=self.cfg.seed, sweep_dir=Path(sweep_dir) if sweep_dir else None,
@@ -267,18 +271,28 @@ class Trial:
         a file from elsewhere cannot run code."""
         from raygen.core.errors import RaygenError
 
+        usable_device(device)  # a device this machine lacks is said as such, not as a file torch cannot map
         try:
             saved = torch.load(path, map_location=device, weights_only=True)
+        except pickle.UnpicklingError:  # not torch's advice (weights_only=False): that would run the file's code
+            raise RaygenError(f"{path} is not a saved raygen trial (it holds more than tensors and settings, "
+                              f"which a file from elsewhere may not)") from None
         except Exception as exc:
-            raise RaygenError(f"{path} is not a saved raygen trial ({type(exc).__name__}: {exc})") from None
-        if not isinstance(saved, dict) or saved.get("raygen_trial") != 1 or "config" not in saved:
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise RaygenError(f"{path} is not a saved raygen trial ({type(exc).__name__}: {first})") from None
+        if isinstance(saved, dict) and "raygen_trial" not in saved and ({"model", "epoch"} <= saved.keys()
+                                                                       or "members" in saved):
+            raise RaygenError(f"{path} is a sweep's checkpoint of a trial under way (its resumable state); load the "
+                              f"trial's final model.pt, or finish the trial with the sweep's --resume")
+        if not isinstance(saved, dict) or saved.get("raygen_trial") != 1 or not isinstance(saved.get("config"), dict):
             raise RaygenError(f"{path} is not a saved raygen trial (use Trial.save / raygen.train(...).save)")
         trial = cls(saved["config"], device=device, data_root=data_root)
         try:
             trial.load_state(saved["state"])
-        except (KeyError, RuntimeError, TypeError, ValueError) as exc:  # weights of another shape, keys missing
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise RaygenError(f"{path}: its saved state does not fit its config's model ({first})") from None
+        except RaygenError as exc:  # weights of another shape, keys missing
+            raise RaygenError(f"{path}: its saved state does not fit its config's model ({exc})") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RaygenError(f"{path}: its saved state is incomplete ({type(exc).__name__}: {exc})") from None
         return trial
 
     def evaluate(self, images: bool = True) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import numpy as np
 
 from raygen.core.errors import RaygenError
 from raygen.core.registry import DATASETS, MODELS
-from raygen.engine.config import split_config
+from raygen.engine.config import batch_refusal, split_config
 from raygen.engine.stacking import stackable
 from raygen.record.keys import Kind
 from raygen.record.transport import stacked_config
@@ -141,16 +141,18 @@ def split_all(configs: list[dict[str, Any]], where: str) -> list[tuple]:
     """Each config split once; each distinct model built once on the meta device."""
     import torch
 
-    built, out = set(), []
+    built, out = {}, []
     for cfg in configs:
         try:
             train, model_cls, model_cfg = split_config(cfg)
             data = DATASETS.get(train.dataset)
             key = (model_cls, repr(model_cfg), data.shape)
             if key not in built:  # the model's own checks, on the data's shape, allocating nothing
-                built.add(key)
                 with torch.device("meta"):
-                    model_cls(model_cfg, data.shape, data.num_classes)
+                    built[key] = model_cls(model_cfg, data.shape, data.num_classes)
+            why = batch_refusal(built[key], train)
+            if why:
+                raise RaygenError(why)
         except RaygenError as exc:
             raise RaygenError(f"{where}: {exc}") from None
         except Exception as exc:  # a model's own construction failing on these settings

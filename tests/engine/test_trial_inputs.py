@@ -49,3 +49,22 @@ def test_configs_and_states_of_the_wrong_kind_say_what_is_expected():
     stack = StackedTrial([COSINE, {**COSINE, "seed": 1}])
     with pytest.raises(RaygenError, match="a single trial's state loads into its Trial"):
         stack.load_state(t.state())
+
+
+def test_a_batch_norm_model_is_refused_a_one_item_batch_before_training(data_root):
+    with pytest.raises(RaygenError, match="batch_size=1: gan_mlp normalises over each batch"):
+        Trial({"model": "gan_mlp", "dataset": "mnist", "split": "test", "batch_size": 1, "epochs": 1},
+              data_root=str(data_root))
+
+
+def test_load_says_what_a_file_is_when_it_is_no_saved_trial(tmp_path):
+    t = Trial(COSINE)
+    torch.save(t.state(), tmp_path / "state.pt")  # what a sweep's checkpoint of a trial under way holds
+    with pytest.raises(RaygenError, match="is a sweep's checkpoint of a trial under way .* load the trial's final "
+                                          "model.pt"):
+        Trial.load(tmp_path / "state.pt")
+    (tmp_path / "table.pt").write_bytes(b"PAR1 not a torch file")
+    with pytest.raises(RaygenError) as err:
+        Trial.load(tmp_path / "table.pt")
+    assert "is not a saved raygen trial" in str(err.value) and "\n" not in str(err.value) \
+        and "weights_only" not in str(err.value)  # torch's advice to load it unsafely is not repeated

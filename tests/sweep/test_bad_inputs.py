@@ -41,6 +41,8 @@ CONFIG_CASES = [
     ("batch_size: 0", "batch_size=0 is not allowed"),
     ("latent_dim: 0", "latent_dim=0 is not allowed"),
     ("hidden: [0]", "hidden=[0] is not allowed"),
+    ("hidden: 512,256", "hidden='512,256' is not a valid list of int (a YAML list: [a, b])"),
+    ("model: VAE_MLP", "unknown model 'VAE_MLP'. Did you mean 'vae_mlp'?"),
     ("lr: -1", "lr=-1 is not allowed; lr must be a number > 0"),
     ("arch: transformer", "arch='transformer' is not allowed; arch must be one of conv, mlp, resnet"),
     ("act: gelu", "act='gelu' is not allowed"),
@@ -140,6 +142,9 @@ def test_a_huge_grid_is_refused_without_expanding_it(tmp_path, capsys):
     (["--stack", ""], "stack=[]: give a list of keys (e.g. [seed]), auto, or none"),
     (["--only", "foo=1"], "--only foo=1: no trial sets foo; the keys they set: dataset, epochs, model, split"),
     (["--only", "model=vae_mlp", "--only", "epochs=2"], "none of the trials left by --only model=vae_mlp has it"),
+    # batch norm needs two items a batch: torch refused one inside the first step, on Ray
+    (["--set", "model=gan_mlp", "--set", "batch_size=1"], "batch_size=1: gan_mlp normalises over each batch"),
+    (["--set", "model=gan_mlp", "--set", "limit=1"], "limit=1: gan_mlp normalises over each batch"),
     # more CPUs than the local Ray will have: the trial would wait forever (refused before Ray starts)
     (["--cpus-per-trial", "1000"], "cpus_per_trial=1000 exceeds the local Ray's CPUs"),
     (["--cpus-per-trial", "2", "--num-cpus", "1"], "exceeds the local Ray's CPUs (1, --num-cpus 1)"),
