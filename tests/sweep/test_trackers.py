@@ -36,6 +36,11 @@ def test_track_names_merge_with_the_sweep_files_block():
     ({"neptune": {}}, "'neptune' is not a tracker raygen knows; use one of mlflow, wandb"),
     ({"mlflow": {"experimnt": "x"}}, "track: mlflow: unknown key(s) experimnt; valid: tracking_uri, experiment"),
     ({"mlflow": "yes"}, "track: mlflow takes a mapping of settings"),
+    # tracking URIs MLflow could not use: known before the start, not said mid-run as the sweep goes on untracked
+    ({"mlflow": {"tracking_uri": 12}}, "track: mlflow: tracking_uri takes text, got 12"),
+    ({"mlflow": {"tracking_uri": "bogus-scheme://x"}}, "MLflow has no tracking store for bogus-scheme://"),
+    ({"mlflow": {"tracking_uri": "file:/proc/nope/mlruns"}}, "/proc/nope/mlruns cannot be written here"),
+    ({"mlflow": {"tracking_uri": "sqlite:////proc/nope/x.db"}}, "/proc/nope cannot be written here"),
 ])
 def test_a_bad_track_block_is_one_line(track, message):
     with pytest.raises(RaygenError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from ray.tune.logger import LoggerCallback
@@ -19,9 +20,35 @@ from raygen.core.errors import RaygenError
 from raygen.record.transport import given_config, local_epochs, members, stack_of
 from raygen.sweep.callbacks.console import label
 
+LOCAL_SCHEMES = ("file", "sqlite")  # a folder or a database file on this machine
+SCHEMES = ("http", "https", "databricks", "postgresql", "mysql", "mssql", "file", "sqlite")
+
 
 def check_reachable(uri: str, where: str) -> None:
-    """An http(s) tracking server answers its health check within seconds, or one line."""
+    """A tracking URI MLflow can use, checked before the sweep starts (each problem one line):
+    an http(s) server answers its health check within seconds, a local store's folder can be
+    written, and the scheme is one MLflow's tracking stores take."""
+    if not isinstance(uri, str) or not uri.strip():
+        raise RaygenError(f"{where}: track: mlflow: tracking_uri={uri!r} is not a URI; give e.g. file:./mlruns or "
+                          f"http://host:5000")
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else "file"
+    if scheme not in SCHEMES:
+        raise RaygenError(f"{where}: track: mlflow: tracking_uri {uri}: MLflow has no tracking store for "
+                          f"{scheme}://; give file:, sqlite:, http(s): or a database URI")
+    if scheme in LOCAL_SCHEMES:
+        path = uri.split(":", 1)[1] if ":" in uri else uri
+        path = path[2:] if path.startswith("//") else path  # file:///abs, sqlite:////abs, file:./rel
+        path = path[1:] if scheme == "sqlite" and path.startswith("//") else path
+        folder = Path(path).expanduser() if scheme == "file" else Path(path).expanduser().parent
+        try:  # made now, as MLflow would make it at the first trial
+            folder.mkdir(parents=True, exist_ok=True)
+            writable = os.access(folder, os.W_OK)
+        except OSError:
+            writable = False
+        if not writable:
+            raise RaygenError(f"{where}: track: mlflow: tracking_uri {uri}: {folder} cannot be written here; fix "
+                              f"tracking_uri, or leave mlflow out")
+        return
     if not uri.startswith(("http://", "https://")):
         return
     try:

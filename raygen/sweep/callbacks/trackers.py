@@ -84,6 +84,9 @@ def check(track: dict[str, Any], where: str) -> None:
         bad = sorted(set(settings) - set(t.keys))
         if bad:
             raise RaygenError(f"{where}: track: {name}: unknown key(s) {', '.join(bad)}; valid: {', '.join(t.keys)}")
+        for key in ("tracking_uri", "experiment", "project", "entity", "group", "mode"):
+            if key in settings and not isinstance(settings[key], str):
+                raise RaygenError(f"{where}: track: {name}: {key} takes text, got {settings[key]!r}")
         if "tags" in settings and not isinstance(settings["tags"], dict):
             raise RaygenError(f"{where}: track: {name}: tags takes a mapping, e.g. {{team: vision}}; "
                               f"got {settings['tags']!r}")
