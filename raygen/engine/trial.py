@@ -269,8 +269,6 @@ class Trial:
         """A trial saved by ``save``: the same model, optimizers, epoch and history (none for a
         sweep's final checkpoint: read the run's history.parquet). Read with ``weights_only=True``:
         a file from elsewhere cannot run code."""
-        from raygen.core.errors import RaygenError
-
         usable_device(device)  # a device this machine lacks is said as such, not as a file torch cannot map
         try:
             saved = torch.load(path, map_location=device, weights_only=True)

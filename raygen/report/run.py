@@ -171,8 +171,8 @@ def check_distinct(runs: list[Run]) -> None:
 def combine(runs: list[Run], out_dir: Path) -> Run:
     """Several runs as one (a sweep extended by a second run with more β values, say): rows
     and histories stacked, image paths made absolute so the report in ``out_dir`` finds
-    them, "best" by the runs' metric when they share one."""
-    check_distinct(runs)
+    them, "best" by the runs' metric when they share one. ``runs`` are distinct (``check_distinct``,
+    which ``write_report`` asks before it makes ``out_dir``)."""
     dirs = [r.run_dir.resolve() for r in runs]
     ids = [set(r.results["trial_id"].astype(str)) if "trial_id" in r.results else set() for r in runs]
     clash = len(set().union(*ids)) < sum(map(len, ids))  # then ids become "<run folder>/<id>"

@@ -190,12 +190,11 @@ def prepare(args: argparse.Namespace):
     from raygen.sweep import preflight
     from raygen.sweep.callbacks import trackers
     from raygen.sweep.plan import make_plan
-    from raygen.sweep.preflight import only, overrides
     from raygen.sweep.spec import load_sweep
 
     preflight.check_args(args)
-    plan = make_plan(load_sweep(args.name), args.smoke, overrides(args.set), args.stack, only(args.only),
-                     args.budget)
+    plan = make_plan(load_sweep(args.name), args.smoke, preflight.overrides(args.set), args.stack,
+                     preflight.only(args.only), args.budget)
     trackers.check(trackers.merged(plan.sweep.track, args.track), f"sweep {plan.sweep.name!r}")
     check_writable(storage_uri(args.storage))
     if args.address:

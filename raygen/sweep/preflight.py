@@ -23,8 +23,7 @@ def overrides(pairs: list[str]) -> dict[str, Any]:
         k, sep, v = pair.partition("=")
         if not sep or not k.strip():
             raise RaygenError(f"--set takes KEY=VALUE, e.g. --set epochs=3; got {pair!r}")
-        value = yaml_value(v, f"--set {pair!r}: the value")
-        out[k.strip()] = value
+        out[k.strip()] = yaml_value(v, f"--set {pair!r}: the value")
     return out
 
 
